@@ -1,0 +1,1 @@
+"""Qt-free core: colour science, images, hints, composition, sessions and scheduling."""

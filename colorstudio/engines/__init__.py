@@ -1,0 +1,1 @@
+"""Colorization engines behind one interface (see ``base``), and their registry."""

@@ -1,0 +1,77 @@
+"""The one engine interface.
+
+An engine turns a photo's lightness (and hints, and optionally a reference) into chroma at
+a working size of its own choosing. It never sees full-resolution pixels on the way out:
+``core.compose`` brings the chroma back to the photo's size, edge-aware, and joins it with
+the photo's own L, so no engine can change a photo's tones.
+
+Lifecycle: ``engine.start(lightness)`` is called once per photo on the compute thread and
+returns an ``EngineSession`` that may cache whatever does not depend on the hints. Each
+request then calls ``session.chroma(hints, quality=...)``.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..core.hints import Hints
+
+StopCallback = Callable[[], bool]
+
+
+class EngineError(RuntimeError):
+    """An engine could not produce a result; the message is a sentence for the user."""
+
+
+class Cancelled(Exception):
+    """Raised inside an engine when ``should_stop()`` turned true."""
+
+
+@dataclass
+class Chroma:
+    """An engine's answer at its working size.
+
+    ``ab`` is (h, w, 2) float32 CIELAB chroma; ``lightness`` is the (h, w) L the engine
+    worked from (the guide for edge-aware upsampling). ``distribution`` is optional extra
+    output (e.g. a neural net's colour distribution, for suggested colours).
+    """
+
+    ab: np.ndarray
+    lightness: np.ndarray
+    distribution: Optional[np.ndarray] = None
+    info: dict = field(default_factory=dict)
+
+
+class EngineSession(ABC):
+    """Per-photo state of an engine. Created and used on the compute thread only."""
+
+    @abstractmethod
+    def chroma(self, hints: Hints, *, quality: str = "render", max_side: Optional[int] = None,
+               reference: Optional[np.ndarray] = None,
+               should_stop: Optional[StopCallback] = None) -> Chroma:
+        """Chroma for ``hints`` (in full-resolution photo coordinates).
+
+        ``quality`` is "preview" (fast, coarse, for live feedback while the user edits) or
+        "render" (converged, for export). ``max_side`` caps the working size's long side.
+        """
+
+
+class Engine(ABC):
+    """A colorization method. Subclasses set the class attributes below."""
+
+    name: str = ""
+    label: str = ""
+    description: str = ""
+    needs_weights: bool = False
+    uses_hints: bool = True
+    uses_reference: bool = False
+
+    @abstractmethod
+    def start(self, lightness: np.ndarray) -> EngineSession:
+        """Begin work on a photo whose full-resolution L* (h, w, float32, 0..100) is given."""
+
+    def close(self) -> None:  # pragma: no cover - optional
+        """Release models and memory."""

@@ -1,0 +1,1 @@
+"""Model weights: registry, download, import, verification and safe loading."""
