@@ -1,0 +1,235 @@
+"""The edit document: hints plus mode, engine, settings and reference, and its autosave store.
+
+A saved document is a valid hints file (format "colorstudio.hints", version 1): the
+document's own fields live under the extra key ``"document"``, which the hints reader keeps
+and ignores, so ``colorstudio colorize --hints edit.json`` reads a saved document as is.
+
+Autosaves are keyed by the photo's content hash, so reopening the same photo (after a crash,
+or copied to another folder) brings its hints back.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Optional
+
+from .atomic import atomic_write_text
+from .hints import Hints, HintsError
+
+DOCUMENT_KEY = "document"
+DOCUMENT_VERSION = 1
+MODES = ("auto", "hints", "reference")
+MODE_LABELS = {"auto": "Automatic", "hints": "Hints", "reference": "Reference & style"}
+DEFAULT_ENGINE = {"hints": "propagation", "auto": "eccv16", "reference": "exemplar"}
+SATURATION_RANGE = (0.0, 2.0)
+
+
+class DocumentError(ValueError):
+    """A document file or autosave is malformed or unreadable; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class PhotoRef:
+    """Which photo a document belongs to: where it was and what it holds."""
+
+    path: str = ""
+    content_hash: str = ""
+    width: int = 0
+    height: int = 0
+
+
+@dataclass(frozen=True)
+class Document:
+    """Everything a user made for one photo; immutable, edits return a new Document."""
+
+    hints: Hints = field(default_factory=Hints)
+    mode: str = "hints"
+    engine: str = "propagation"
+    saturation: float = 1.0
+    reference: Optional[str] = None
+    photo: Optional[PhotoRef] = None
+    extra: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise DocumentError(f"mode: {self.mode!r} is not one of {', '.join(MODES)}")
+        if not isinstance(self.engine, str) or not self.engine:
+            raise DocumentError(f"engine: {self.engine!r} is not an engine name")
+        lo, hi = SATURATION_RANGE
+        if not _is_number(self.saturation) or not lo <= self.saturation <= hi:
+            raise DocumentError(f"settings.saturation: {self.saturation!r} is not a number from {lo:g} to {hi:g}")
+
+    # -- edits ---------------------------------------------------------------------------
+    def with_hints(self, hints: Hints) -> "Document":
+        return replace(self, hints=hints)
+
+    def with_saturation(self, saturation: float) -> "Document":
+        return replace(self, saturation=float(saturation))
+
+    def with_mode(self, mode: str, engine: Optional[str] = None) -> "Document":
+        return replace(self, mode=mode, engine=engine or self.engine)
+
+    def with_engine(self, engine: str) -> "Document":
+        return replace(self, engine=engine)
+
+    def with_reference(self, reference: Optional[str]) -> "Document":
+        return replace(self, reference=str(reference) if reference else None)
+
+    def for_photo(self, photo: PhotoRef) -> "Document":
+        """This document attached to ``photo``; hints are rescaled to its size if they differ."""
+        hints = self.hints
+        if photo.width and photo.height:
+            hints = hints.scaled_to(photo.width, photo.height)
+        return replace(self, photo=photo, hints=hints)
+
+    # -- file format ---------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = self.hints.to_dict()
+        doc: dict[str, Any] = {**self.extra, "version": DOCUMENT_VERSION, "mode": self.mode,
+                               "engine": self.engine,
+                               "settings": {"saturation": round(float(self.saturation), 4)}}
+        doc["reference"] = self.reference
+        if self.photo is not None:
+            doc["photo"] = {"path": self.photo.path, "content_hash": self.photo.content_hash,
+                            "width": self.photo.width, "height": self.photo.height}
+        d[DOCUMENT_KEY] = doc
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Document":
+        """Read a document, or a plain hints file (which becomes a Hints-mode document)."""
+        try:
+            hints = Hints.from_dict(data)
+        except HintsError as exc:
+            raise DocumentError(str(exc)) from None
+        doc = hints.extra.get(DOCUMENT_KEY)
+        hints = replace(hints, extra={k: v for k, v in hints.extra.items() if k != DOCUMENT_KEY})
+        if doc is None:
+            return cls(hints=hints)
+        if not isinstance(doc, dict):
+            raise DocumentError(f"{DOCUMENT_KEY}: must be an object")
+        version = doc.get("version", DOCUMENT_VERSION)
+        if version != DOCUMENT_VERSION:
+            raise DocumentError(f"{DOCUMENT_KEY}.version: {version!r} is not supported "
+                                f"(this Colorstudio reads version {DOCUMENT_VERSION})")
+        mode = doc.get("mode", "hints")
+        if mode not in MODES:
+            raise DocumentError(f"{DOCUMENT_KEY}.mode: {mode!r} is not one of {', '.join(MODES)}")
+        engine = doc.get("engine", DEFAULT_ENGINE[mode])
+        if not isinstance(engine, str) or not engine:
+            raise DocumentError(f"{DOCUMENT_KEY}.engine: {engine!r} is not an engine name")
+        settings = doc.get("settings", {})
+        if not isinstance(settings, dict):
+            raise DocumentError(f"{DOCUMENT_KEY}.settings: must be an object")
+        saturation = settings.get("saturation", 1.0)
+        lo, hi = SATURATION_RANGE
+        if not _is_number(saturation) or not lo <= saturation <= hi:
+            raise DocumentError(f"{DOCUMENT_KEY}.settings.saturation: {saturation!r} is not a number "
+                                f"from {lo:g} to {hi:g}")
+        reference = doc.get("reference")
+        if reference is not None and not isinstance(reference, str):
+            raise DocumentError(f"{DOCUMENT_KEY}.reference: {reference!r} is not a file path")
+        photo = None
+        if doc.get("photo") is not None:
+            p = doc["photo"]
+            if not isinstance(p, dict):
+                raise DocumentError(f"{DOCUMENT_KEY}.photo: must be an object")
+            for key in ("width", "height"):
+                v = p.get(key, 0)
+                if not _is_number(v) or v < 0:
+                    raise DocumentError(f"{DOCUMENT_KEY}.photo.{key}: {v!r} is not a size in pixels")
+            photo = PhotoRef(str(p.get("path", "")), str(p.get("content_hash", "")),
+                             int(p.get("width", 0)), int(p.get("height", 0)))
+        known = ("version", "mode", "engine", "settings", "reference", "photo")
+        extra = {k: v for k, v in doc.items() if k not in known}
+        return cls(hints, mode, engine, float(saturation), reference or None, photo, extra)
+
+    @classmethod
+    def load(cls, path) -> "Document":
+        """Read a document (or a hints file) from ``path``; errors are DocumentError sentences."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise DocumentError(f"the document {path} does not exist") from None
+        except UnicodeDecodeError:
+            raise DocumentError(f"{path} is not a Colorstudio document (it is not UTF-8 text)") from None
+        except OSError as exc:
+            raise DocumentError(f"could not read {path}: {exc.strerror}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DocumentError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        try:
+            return cls.from_dict(data)
+        except DocumentError as exc:
+            raise DocumentError(f"{path.name}: {exc}") from None
+
+    def save(self, path) -> None:
+        """Write the document atomically as JSON (a valid hints file)."""
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# -- the user data folder and the autosave store ----------------------------------------
+
+def data_dir() -> Path:
+    """The user data folder: $COLORSTUDIO_DATA, else the platform's usual place."""
+    env = os.environ.get("COLORSTUDIO_DATA")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+        return base / "Colorstudio"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "Colorstudio"
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "colorstudio"
+
+
+_HASH = re.compile(r"^[0-9a-fA-F]{8,128}$")
+
+
+class AutosaveStore:
+    """Documents kept in ``<data>/autosave/<content hash>.json``, written atomically."""
+
+    def __init__(self, folder: Optional[Path | str] = None):
+        self.folder = Path(folder) if folder is not None else data_dir() / "autosave"
+
+    def path_for(self, content_hash: str) -> Path:
+        if not isinstance(content_hash, str) or not _HASH.match(content_hash):
+            raise DocumentError(f"{content_hash!r} is not a photo content hash")
+        return self.folder / f"{content_hash.lower()}.json"
+
+    def save(self, document: Document) -> Path:
+        """Autosave ``document`` under its photo's content hash and return the file's path."""
+        if document.photo is None or not document.photo.content_hash:
+            raise DocumentError("a document can only be autosaved once it belongs to a photo")
+        path = self.path_for(document.photo.content_hash)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DocumentError(f"could not create the autosave folder {self.folder}: {exc.strerror}") from None
+        document.save(path)
+        return path
+
+    def load(self, content_hash: str) -> Optional[Document]:
+        """The autosaved document for a photo, or None when there is none."""
+        path = self.path_for(content_hash)
+        if not path.exists():
+            return None
+        return Document.load(path)
+
+    def discard(self, content_hash: str) -> None:
+        try:
+            self.path_for(content_hash).unlink()
+        except FileNotFoundError:
+            pass
