@@ -18,16 +18,13 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..core.hints import Hints
+from ..core.jobs import Cancelled  # noqa: F401  (engines raise it; re-exported here)
 
 StopCallback = Callable[[], bool]
 
 
 class EngineError(RuntimeError):
     """An engine could not produce a result; the message is a sentence for the user."""
-
-
-class Cancelled(Exception):
-    """Raised inside an engine when ``should_stop()`` turned true."""
 
 
 @dataclass
