@@ -638,7 +638,8 @@ def _exif_upright(exif: Image.Exif, *, tiff: bool) -> bytes | None:
                     if sub:
                         clean[ifd] = dict(sub)
             exif = clean
-        if len(exif) == 0:
+        # Orientation alone (Pillow also lifts it from XMP) is not worth an EXIF block.
+        if len(exif) == 0 or set(exif) == {_EXIF_ORIENTATION}:
             return None
         if _EXIF_ORIENTATION in exif:
             exif[_EXIF_ORIENTATION] = 1
