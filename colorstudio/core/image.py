@@ -521,7 +521,8 @@ def _decode_wide_colour(path: Path, im: Image.Image, rawmode: str | None,
     if rawmode is None:
         raise ValueError("no rawmode")
 
-    def load(mapper) -> np.ndarray:
+    def load(mapper, into=None, shift: int = 0):
+        """Decode with the mapped rawmode; OR the bytes (shifted) into ``into``, or return them."""
         nonlocal metadata_into
         with Image.open(path, formats=[{"MPO": "JPEG"}.get(fmt, fmt)]) as part:
             if _tile_rawmode(part) != rawmode or any(t.codec_name not in ("zip", "raw", "libtiff")
@@ -533,18 +534,31 @@ def _decode_wide_colour(path: Path, im: Image.Image, rawmode: str | None,
                 # After load: a PNG's eXIf chunk may follow the pixels.
                 _pil_metadata(part, metadata_into)
                 metadata_into = None
-            return _pil_to_array(part)
+            if into is None:
+                return _pil_to_array(part)
+            w, h = part.size
+            rows = max(1, _BAND_PIXELS // w)
+            for y in range(0, h, rows):
+                band = np.asarray(part.crop((0, y, w, min(y + rows, h))))
+                if shift:
+                    into[y:y + rows] = band.astype(np.uint16) << shift
+                else:
+                    into[y:y + rows] |= band
+            return into
 
     if rawmode == "LA;16B":
         raw = load(lambda r: "RGBA")
         grey = (raw[..., 0].astype(np.uint16) << 8) | raw[..., 1]
         alpha = (raw[..., 2].astype(np.uint16) << 8) | raw[..., 3]
         return grey, alpha
-    out = load(lambda r: r).astype(np.uint16)
-    out <<= 8
-    out |= load(_swap_16_rawmode)
-    if out.shape[2] == 4:
-        return np.ascontiguousarray(out[..., :3]), np.ascontiguousarray(out[..., 3])
+    channels = 4 if im.mode == "RGBA" else 3
+    w, h = im.size
+    # Band by band into one uint16 array: peak memory is that array plus one Pillow image.
+    out = np.empty((h, w, channels), dtype=np.uint16)
+    load(lambda r: r, out, shift=8)
+    load(_swap_16_rawmode, out)
+    if channels == 4:
+        return out[..., :3], np.ascontiguousarray(out[..., 3])
     return out, None
 
 
@@ -1128,7 +1142,9 @@ def _lightness(samples: np.ndarray, tone: _Tone, premultiplied_alpha: np.ndarray
             else:
                 rgb = lin
             y = _Y_ROW[0] * rgb[0] + _Y_ROW[1] * rgb[1] + _Y_ROW[2] * rgb[2]
-            spread = band.max(axis=-1).astype(np.float32) - band.min(axis=-1)
+            # Elementwise over the three planes: reductions over a length-3 axis are slow.
+            r, g, b = band[..., 0], band[..., 1], band[..., 2]
+            spread = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
             colour_pixels += int(np.count_nonzero(spread > spread_tol))
         else:
             y = lin[0]
