@@ -214,11 +214,11 @@ class Scheduler:
         with self._cond:
             return self._pending.get(lane)
 
-    def busy(self) -> bool:
-        """True while anything is in flight or waiting."""
+    def busy(self, counts: Optional[Callable[[Request], bool]] = None) -> bool:
+        """True while anything (for which ``counts(request)`` is true, if given) is in flight or waiting."""
         with self._cond:
-            return (self._in_flight is not None or bool(self._jobs)
-                    or any(r is not None for r in self._pending.values()))
+            reqs = [self._in_flight, *self._jobs, *self._pending.values()]
+            return any(r is not None and (counts is None or counts(r)) for r in reqs)
 
     def wait_idle(self, timeout: Optional[float] = None) -> bool:
         """Block until nothing is in flight or waiting; False on timeout."""
@@ -233,12 +233,14 @@ def serve(scheduler: Scheduler,
           deliver: Callable[[Request, Any], None],
           fail: Callable[[Request, BaseException], None],
           cancelled: tuple = (),
-          dropped: Optional[Callable[[Request], None]] = None) -> None:
+          dropped: Optional[Callable[[Request], None]] = None,
+          finished: Optional[Callable[[Request], None]] = None) -> None:
     """Run requests from ``scheduler`` until it closes; the body of the compute thread.
 
     ``compute(request, should_stop)`` does the work; its result goes to ``deliver``;
     an exception goes to ``fail`` unless it is one of ``cancelled`` (work that noticed it
     should stop), which is dropped quietly and reported to ``dropped`` if given.
+    ``finished(request)`` is called after the request is no longer in flight.
     """
     while (req := scheduler.take()) is not None:
         try:
@@ -253,3 +255,5 @@ def serve(scheduler: Scheduler,
             deliver(req, out)
         finally:
             scheduler.finish(req)
+            if finished is not None:
+                finished(req)

@@ -1,0 +1,609 @@
+"""The main window: composes the canvas, the side panel, actions and the status bar.
+
+It computes nothing and keeps no document logic: the Editor owns the document and undo
+stack, the Workspace owns the photo, previews and persistence, the Compute adapter owns the
+compute thread. The window wires them together and shows what they report.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable, Optional
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QActionGroup, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QScrollArea, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+
+from ..core.document import AutosaveStore, DocumentError
+from ..core.settings import AppSettings, load_settings, save_settings
+from ..engines.registry import ENGINES
+from . import dialogs
+from .actions import make_action
+from .canvas import DISPLAY_MAX_SIDE, Canvas
+from .compute import Compute, PreviewResult
+from .editor import Editor
+from .icons import icon
+from .palette import Palette
+from .panels import ColorStrength, ModePanel
+from .resources import sample_photo
+from .tools import TOOLS
+from .widgets import MessageBar, WelcomePage
+from .workspace import Workspace, WorkspaceError
+
+log = logging.getLogger(__name__)
+
+PHOTO_FILTER = "Photos (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp);;All files (*)"
+DOCUMENT_FILTER = "Colorstudio hints (*.json);;All files (*)"
+MAX_RECENT_FILES = 10
+DEVICE_NAMES = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA", "mps": "MPS"}
+
+
+def app_qsettings() -> QSettings:
+    """The window's QSettings (geometry, recent files): INI format so tests can redirect it."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "Colorstudio", "Colorstudio")
+
+
+class MainWindow(QMainWindow):
+    models_requested = Signal(str)   # a mode needs models: the model manager dialog hooks in here
+
+    def __init__(self, engine=None, *, session_factory: Optional[Callable] = None,
+                 settings: Optional[AppSettings] = None, qsettings: Optional[QSettings] = None,
+                 autosave: Optional[AutosaveStore] = None, parent=None):
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("Colorstudio")
+        self.setWindowIcon(icon("mdi6.palette"))
+        self.setAcceptDrops(True)
+        self.qsettings = qsettings or app_qsettings()
+        if settings is None:
+            settings, problems = load_settings()
+            for p in problems:
+                log.warning("%s", p)
+        self.app_settings = settings
+        self.models_dialog_factory: Optional[Callable] = None
+
+        self.editor = Editor(self)
+        self.compute = Compute(engine=engine, session_factory=session_factory, parent=self)
+        self.workspace = Workspace(self.editor, self.compute, settings, autosave, parent=self)
+        self.canvas = Canvas(self.editor)
+        self.welcome = WelcomePage()
+        self.welcome.set_sample_available(sample_photo() is not None)
+        self.message_bar = MessageBar()
+        self.views = QStackedWidget()
+        self.views.addWidget(self.welcome)
+        self.views.addWidget(self.canvas)
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.message_bar)
+        lay.addWidget(self.views, 1)
+        self.setCentralWidget(central)
+
+        self.mode_panel = ModePanel()
+        self.strength = ColorStrength()
+        self.palette_panel = Palette()
+        side = QWidget()
+        side.setObjectName("sidePanel")
+        side_lay = QVBoxLayout(side)
+        side_lay.addWidget(self.mode_panel)
+        side_lay.addWidget(self.strength)
+        side_lay.addWidget(self.palette_panel)
+        side_lay.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(330)
+        self.side_dock = QDockWidget("Colour", self)
+        self.side_dock.setObjectName("sideDock")
+        self.side_dock.setWidget(scroll)
+        self.side_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                                   | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.side_dock)
+
+        self._build_status_bar()
+        self._build_actions()
+        self._build_menus_and_toolbar()
+        self._connect()
+        self._devices_asked = False
+        self._closing = False
+        self._export_request = None
+        self.palette_panel.set_recent_colors(self._setting_list("palette/recent"))
+        self._refresh_recent()
+        self._restore_geometry()
+        self._document_changed(self.editor.document)
+
+    # -- building --------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.busy = QProgressBar()
+        self.busy.setObjectName("busyIndicator")
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(90)
+        self.busy.setMaximumHeight(14)
+        self.busy.setToolTip("Colouring…")
+        self.busy.hide()
+        self.export_progress = QProgressBar()
+        self.export_progress.setObjectName("exportProgress")
+        self.export_progress.setMaximumWidth(160)
+        self.export_progress.setFormat("Exporting %p %")
+        self.export_progress.hide()
+        self.export_cancel = QToolButton()
+        self.export_cancel.setIcon(icon("mdi6.cancel"))
+        self.export_cancel.setToolTip("Cancel the export")
+        self.export_cancel.setAutoRaise(True)
+        self.export_cancel.hide()
+        self.export_cancel.clicked.connect(self._cancel_export)
+        self.zoom_label = QLabel()
+        self.zoom_label.setObjectName("zoomLabel")
+        self.status_engine = QLabel()
+        self.status_engine.setObjectName("statusEngine")
+        self.status_engine.setToolTip("Engine, device and the time the last colorization took")
+        for w in (self.busy, self.export_progress, self.export_cancel, self.zoom_label, self.status_engine):
+            sb.addPermanentWidget(w)
+
+    def _build_actions(self) -> None:
+        A = lambda *a, **k: make_action(self, *a, **k)  # noqa: E731
+        c, e = self.canvas, self.editor
+        self.actions_by_name = acts = {}
+        for a in (
+            A("open", "&Open photo…", "mdi6.folder-open", ["Ctrl+O"], "Open a photo", self.open_photo_dialog),
+            A("openDocument", "Open &hints…", "mdi6.file-document-outline", ["Ctrl+Shift+O"],
+              "Open a saved hints document to continue it", self.open_document_dialog),
+            A("openSample", "Open &sample photo", "mdi6.face-woman-profile", [], "Open the portrait that comes with "
+              "Colorstudio", self.open_sample),
+            A("save", "&Save hints", "mdi6.content-save", ["Ctrl+S"], "Save the hints and settings", self.save),
+            A("saveAs", "Save hints &as…", "mdi6.content-save-edit", ["Ctrl+Shift+S"],
+              "Save the hints and settings to a new file", self.save_as),
+            A("export", "&Export colour photo…", "mdi6.export", ["Ctrl+E"],
+              "Export the colour photo at full resolution", self.export_dialog),
+            A("quit", "&Quit", "mdi6.exit-run", ["Ctrl+Q"], "Quit Colorstudio", self.close),
+            A("delete", "&Remove hint", "mdi6.delete-outline", ["Delete", "Backspace"],
+              "Remove the selected colour point or stroke", lambda: e.remove(e.selection)),
+            A("smaller", "S&maller hint", "mdi6.minus-circle", ["["], "Make the selected hint (and the next) smaller",
+              lambda: e.resize_selected(1 / 1.25)),
+            A("larger", "&Larger hint", "mdi6.plus-circle", ["]"], "Make the selected hint (and the next) larger",
+              lambda: e.resize_selected(1.25)),
+            A("viewResult", "&Result", "mdi6.image", ["1"], "Show the colour result", lambda: c.set_view_mode("result"),
+              checkable=False),
+            A("viewOriginal", "&Original", "mdi6.image-filter-black-white", ["2"], "Show the original photo",
+              lambda: c.set_view_mode("original")),
+            A("viewSplit", "&Before / after", "mdi6.compare-horizontal", ["3"],
+              "Show before and after side by side with a divider you can drag", lambda: c.set_view_mode("split")),
+            A("showHints", "Show &hints", "mdi6.eye-outline", ["H"], "Show or hide the hints on the photo",
+              c.set_show_hints, checkable=True),
+            A("fit", "&Fit to window", "mdi6.fit-to-screen", ["Ctrl+0", "F"], "Fit the whole photo in the window", c.fit),
+            A("actualSize", "&100 %", "mdi6.numeric-1-box", ["Ctrl+1"], "One photo pixel per screen pixel",
+              c.actual_size),
+            A("zoomIn", "Zoom &in", "mdi6.magnify-plus", ["Ctrl+=", "Ctrl++"], "Zoom in", lambda: c.zoom_by(1.25)),
+            A("zoomOut", "Zoom &out", "mdi6.magnify-minus", ["Ctrl+-"], "Zoom out", lambda: c.zoom_by(0.8)),
+            A("shortcuts", "&Keyboard shortcuts", "mdi6.keyboard-outline", ["F1", "Ctrl+/"],
+              "Show every keyboard shortcut", self.show_shortcuts),
+            A("about", "&About Colorstudio", "mdi6.information", [], "About Colorstudio", self.show_about),
+        ):
+            acts[a.objectName()] = a
+        for i, (mode, label) in enumerate((("auto", "&Automatic"), ("hints", "&Hints"), ("reference", "&Reference & style"))):
+            acts[f"mode_{mode}"] = A(f"mode_{mode}", label, self.mode_panel.pages[mode].icon_name, [f"Alt+{i + 1}"],
+                                     f"Switch to the {label.replace('&', '')} mode",
+                                     lambda m=mode: self.workspace.switch_mode(m))
+        acts["showHints"].setChecked(True)
+        undo = e.undo_stack.createUndoAction(self, "&Undo")
+        undo.setObjectName("undo")
+        undo.setIcon(icon("mdi6.undo"))
+        undo.setShortcuts([QKeySequence("Ctrl+Z")])
+        redo = e.undo_stack.createRedoAction(self, "&Redo")
+        redo.setObjectName("redo")
+        redo.setIcon(icon("mdi6.redo"))
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        for a, tip in ((undo, "Undo the last edit (Ctrl+Z)"), (redo, "Redo (Ctrl+Shift+Z, Ctrl+Y)")):
+            a.setToolTip(tip)
+            acts[a.objectName()] = a
+        self.tool_group = QActionGroup(self)
+        for cls in TOOLS:
+            a = A(f"tool_{cls.name}", cls.label, cls.icon, [cls.shortcut], f"{cls.label}: {cls.tip}",
+                  lambda _=False, n=cls.name: c.set_tool(n), checkable=True)
+            self.tool_group.addAction(a)
+            acts[a.objectName()] = a
+        acts["tool_point"].setChecked(True)
+        self.view_group = QActionGroup(self)
+        for n in ("viewResult", "viewOriginal", "viewSplit"):
+            acts[n].setCheckable(True)
+            self.view_group.addAction(acts[n])
+        acts["viewResult"].setChecked(True)
+        for a in acts.values():
+            self.addAction(a)  # shortcuts work even when the toolbar is hidden
+
+    def _build_menus_and_toolbar(self) -> None:
+        acts = self.actions_by_name
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        for n in ("open", "openSample"):
+            m.addAction(acts[n])
+        self.recent_menu = m.addMenu(icon("mdi6.history"), "Open &recent")
+        m.addSeparator()
+        for n in ("openDocument", "save", "saveAs"):
+            m.addAction(acts[n])
+        m.addSeparator()
+        m.addAction(acts["export"])
+        m.addSeparator()
+        m.addAction(acts["quit"])
+        m = mb.addMenu("&Edit")
+        for n in ("undo", "redo", None, "delete", "smaller", "larger"):
+            m.addSeparator() if n is None else m.addAction(acts[n])
+        m = mb.addMenu("&View")
+        for n in ("viewResult", "viewOriginal", "viewSplit", None, "showHints", None, "fit", "actualSize",
+                  "zoomIn", "zoomOut"):
+            m.addSeparator() if n is None else m.addAction(acts[n])
+        m = mb.addMenu("&Tools")
+        for cls in TOOLS:
+            m.addAction(acts[f"tool_{cls.name}"])
+        m = mb.addMenu("&Mode")
+        for mode in ("auto", "hints", "reference"):
+            m.addAction(acts[f"mode_{mode}"])
+        m = mb.addMenu("&Help")
+        m.addAction(acts["shortcuts"])
+        m.addAction(acts["about"])
+        tb = self.addToolBar("Main")
+        tb.setObjectName("mainToolbar")
+        tb.setMovable(False)
+        for n in ("open", "save", "export", None, "undo", "redo", None, "tool_point", "tool_brush", "tool_eraser",
+                  "tool_eyedropper", None, "viewResult", "viewOriginal", "viewSplit", "showHints", None, "fit",
+                  "actualSize", "zoomIn", "zoomOut"):
+            tb.addSeparator() if n is None else tb.addAction(acts[n])
+
+    def _connect(self) -> None:
+        # Bound methods, not lambdas: Qt drops them when the window goes, so a signal sent
+        # while children are being destroyed never reaches a half-deleted window.
+        e, c, w, mp = self.editor, self.canvas, self.workspace, self.mode_panel
+        e.document_changed.connect(self._document_changed)
+        e.selection_changed.connect(self._update_lightness)
+        e.color_changed.connect(self.palette_panel.set_color)
+        e.undo_stack.cleanChanged.connect(self._clean_changed)
+        self.palette_panel.color_chosen.connect(e.set_color)
+        self.palette_panel.recent_changed.connect(self._recent_colors_changed)
+        self.palette_panel.message.connect(self._status)
+        self.palette_panel.picker.color_picked.connect(self._picking)
+        self.palette_panel.picker.picking_finished.connect(self._picking_done)
+        self.strength.strength_changed.connect(e.set_saturation)
+        self.strength.dragging.connect(self._slider_dragging)
+        mp.mode_requested.connect(w.switch_mode)
+        mp.engine_requested.connect(e.set_engine)
+        mp.device_requested.connect(self._set_device)
+        mp.models_requested.connect(self._models_requested)
+        mp.device_combo.about_to_open.connect(self._ask_devices)
+        ref = mp.pages["reference"]
+        ref.reference_requested.connect(self.choose_reference)
+        ref.reference_cleared.connect(self._clear_reference)
+        ref.view.color_picked.connect(e.set_color)
+        c.tool_changed.connect(self._tool_changed)
+        c.view_mode_changed.connect(self._view_mode_changed)
+        c.view_changed.connect(self._view_changed)
+        w.photo_opened.connect(self._photo_opened)
+        w.preview_ready.connect(self._preview_ready)
+        w.message.connect(self._status)
+        w.problem.connect(self._problem)
+        w.engine_unavailable.connect(self._engine_unavailable)
+        w.document_path_changed.connect(self._update_title)
+        self.compute.busy_changed.connect(self.busy.setVisible)
+        self.compute.devices_found.connect(self._devices_found)
+        self.compute.suggestions_ready.connect(self._suggestions_arrived)
+        self.compute.export_progress.connect(self._export_progress)
+        self.compute.export_finished.connect(self._export_finished)
+        self.compute.export_failed.connect(self._export_failed)
+        self.welcome.open_requested.connect(self.open_photo_dialog)
+        self.welcome.sample_requested.connect(self.open_sample)
+        self.welcome.recent_requested.connect(self.open_photo)
+
+    def _clean_changed(self, clean: bool) -> None:
+        self.setWindowModified(not clean)
+
+    def _recent_colors_changed(self, colors: list) -> None:
+        self.qsettings.setValue("palette/recent", colors)
+
+    def _status(self, text: str, ms: int = 8000) -> None:
+        self.statusBar().showMessage(text[:1].upper() + text[1:], ms)
+
+    def _problem(self, text: str) -> None:
+        self.message_bar.show_message(text, "error")
+
+    def _engine_unavailable(self, text: str) -> None:
+        self.message_bar.show_message(f"{text}; see the notice in the side panel", "info")
+
+    def _picking(self, *_args) -> None:
+        if not self.editor.interacting:
+            self.editor.begin_interaction()
+
+    def _picking_done(self, *_args) -> None:
+        self.editor.end_interaction()
+
+    def _slider_dragging(self, on: bool) -> None:
+        self.editor.begin_interaction() if on else self.editor.end_interaction()
+
+    def _clear_reference(self) -> None:
+        self.editor.set_reference(None)
+
+    def _tool_changed(self, name: str) -> None:
+        self.actions_by_name[f"tool_{name}"].setChecked(True)
+
+    def _view_changed(self) -> None:
+        self.zoom_label.setText(f"{self.canvas.view.scale * 100:.0f} %")
+
+    def _devices_found(self, devices: list) -> None:
+        self.mode_panel.set_devices(devices, self.workspace.device)
+
+    # -- photos and documents ---------------------------------------------------------------
+    def open_photo(self, path) -> bool:
+        """Open a photo as the Open action does; False (with a message shown) when it cannot be read."""
+        from ..core.image import ImageError
+        self.setCursor(Qt.CursorShape.WaitCursor)
+        try:
+            self.workspace.open_photo(path)
+        except (ImageError, OSError, ValueError) as exc:
+            self.message_bar.show_message(str(exc), "error")
+            return False
+        finally:
+            self.unsetCursor()
+        self.message_bar.dismiss()
+        self._add_recent(str(Path(path).resolve()))
+        return True
+
+    def open_photo_dialog(self) -> None:
+        start = self.qsettings.value("paths/photos", str(Path.home()))
+        path, _ = QFileDialog.getOpenFileName(self, "Open photo", str(start), PHOTO_FILTER)
+        if path:
+            self.qsettings.setValue("paths/photos", str(Path(path).parent))
+            self.open_photo(path)
+
+    def open_sample(self) -> None:
+        p = sample_photo()
+        if p is None:
+            self.message_bar.show_message("the sample photo is missing from this installation", "error")
+        else:
+            self.open_photo(p)
+
+    def open_document(self, path) -> bool:
+        try:
+            self.workspace.open_document(path)
+        except (DocumentError, WorkspaceError, ValueError, OSError) as exc:
+            self.message_bar.show_message(str(exc), "error")
+            return False
+        if self.workspace.photo is not None:
+            self.views.setCurrentWidget(self.canvas)
+        return True
+
+    def open_document_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open hints", self._document_folder(), DOCUMENT_FILTER)
+        if path:
+            self.open_document(path)
+
+    def save_document(self, path) -> bool:
+        try:
+            self.workspace.save_document(path)
+        except (WorkspaceError, OSError) as exc:
+            self.message_bar.show_message(str(exc), "error")
+            return False
+        return True
+
+    def save(self) -> bool:
+        if self.workspace.document_path is not None:
+            return self.save_document(self.workspace.document_path)
+        return self.save_as()
+
+    def save_as(self) -> bool:
+        if self.workspace.photo is None:
+            return False
+        photo = Path(self.workspace.photo_ref.path)
+        suggestion = str(Path(self._document_folder()) / f"{photo.stem}.hints.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save hints", suggestion, DOCUMENT_FILTER)
+        return bool(path) and self.save_document(path)
+
+    def _document_folder(self) -> str:
+        if self.workspace.document_path is not None:
+            return str(self.workspace.document_path.parent)
+        if self.workspace.photo_ref is not None:
+            return str(Path(self.workspace.photo_ref.path).parent)
+        return str(Path.home())
+
+    def choose_reference(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a reference photo", self._document_folder(), PHOTO_FILTER)
+        if path:
+            self.editor.set_reference(path)
+
+    # -- export ----------------------------------------------------------------------------
+    def export_dialog(self) -> None:
+        if self.workspace.photo is None:
+            return
+        ref = self.workspace.photo_ref
+        dlg = dialogs.ExportDialog(Path(ref.path), (ref.width, ref.height), self,
+                                   fmt=str(self.qsettings.value("export/format", "png")))
+        if dlg.exec():
+            self.qsettings.setValue("export/format", dlg.fmt)
+            self.export(dlg.path, dlg.fmt, dlg.quality.value())
+
+    def export(self, path, fmt: Optional[str] = None, quality: int = 95):
+        """Export at full resolution on the compute thread; returns the request (None on refusal)."""
+        try:
+            self._export_request = self.workspace.export(path, fmt, quality)
+        except WorkspaceError as exc:
+            self.message_bar.show_message(str(exc), "error")
+            return None
+        self.export_progress.setValue(0)
+        self.export_progress.show()
+        self.export_cancel.show()
+        self.statusBar().showMessage(f"Exporting {Path(path).name}…")
+        return self._export_request
+
+    def _export_progress(self, done: int, total: int) -> None:
+        self.export_progress.setMaximum(max(total, 1))
+        self.export_progress.setValue(done)
+
+    def _export_done(self) -> None:
+        self._export_request = None
+        self.export_progress.hide()
+        self.export_cancel.hide()
+
+    def _export_finished(self, out) -> None:
+        self._export_done()
+        self.statusBar().showMessage(f"Exported {Path(out.path).name} ({out.width}\u00d7{out.height}) "
+                                     f"in {out.seconds:.1f} s", 10000)
+
+    def _export_failed(self, text: str) -> None:
+        self._export_done()
+        self.message_bar.show_message(f"the export did not finish: {text}", "error")
+
+    def _cancel_export(self) -> None:
+        if self._export_request is not None:
+            self.compute.cancel(self._export_request)
+
+    # -- reacting ----------------------------------------------------------------------------
+    def _photo_opened(self, photo) -> None:
+        self.canvas.set_photo(photo.gray_u8(max_side=DISPLAY_MAX_SIDE), photo.width, photo.height)
+        self.views.setCurrentWidget(self.canvas)
+        self.canvas.set_tool("point")
+        self.canvas.setFocus()
+        self.palette_panel.set_suggestions([])
+        self._update_title()
+
+    def _document_changed(self, doc) -> None:
+        self.mode_panel.set_document(doc)
+        self.strength.set_value(doc.saturation)
+        self._update_lightness()
+        if self.workspace.last_preview is None or not self.workspace.last_preview.engine:
+            self._show_engine_status(None)
+
+    def _update_lightness(self, *_args) -> None:
+        self.palette_panel.set_lightness(self.editor.selection_lightness())
+
+    def _preview_ready(self, result: PreviewResult) -> None:
+        self.canvas.set_result(result.rgb)
+        self._show_engine_status(result)
+        info = ENGINES.get(self.editor.document.engine)
+        if result.rgb is not None and info is not None and info.needs_weights:
+            self._ask_devices()  # a neural engine has imported torch already: asking is free now
+
+    def _ask_devices(self) -> None:
+        if not self._devices_asked:
+            self._devices_asked = True
+            self.compute.detect_devices()
+
+    def _show_engine_status(self, result: Optional[PreviewResult]) -> None:
+        doc = self.editor.document
+        info = ENGINES.get(doc.engine)
+        label = info.label if info else doc.engine
+        device = DEVICE_NAMES.get(self.workspace.device, self.workspace.device)
+        text = f"{label} \u00b7 {device}"
+        if result is not None and result.engine:
+            text = f"{label} \u00b7 {DEVICE_NAMES.get(result.device.lower(), result.device.upper())} \u00b7 {result.seconds:.2f} s"
+        self.status_engine.setText(text)
+
+    def _suggestions_arrived(self, sug) -> None:
+        hint = self.editor.selected_hint()
+        if hint is not None and getattr(hint, "x", None) == sug.x and getattr(hint, "y", None) == sug.y:
+            self.palette_panel.set_suggestions(list(sug.colors))
+
+    def _view_mode_changed(self, mode: str) -> None:
+        name = {"result": "viewResult", "original": "viewOriginal", "split": "viewSplit"}[mode]
+        self.actions_by_name[name].setChecked(True)
+
+    def _set_device(self, device: str) -> None:
+        self.workspace.set_device(device)
+        self.app_settings = AppSettings(**{**self.app_settings.__dict__, "device": device})
+        try:
+            save_settings(self.app_settings)
+        except OSError as exc:
+            log.warning("could not save settings: %s", exc)
+        self._show_engine_status(None)
+
+    def _models_requested(self, mode: str) -> None:
+        self.models_requested.emit(mode)
+        if self.models_dialog_factory is not None:
+            self.models_dialog_factory(self).exec()
+            self.mode_panel.set_document(self.editor.document)
+            self.workspace.request_preview()
+            return
+        QMessageBox.information(self, "Models", "The model manager is not part of this version yet. "
+                                "Neural models can be installed from a terminal: run 'colorstudio models --help'.")
+
+    def _update_title(self, *_args) -> None:
+        ref = self.workspace.photo_ref
+        name = Path(ref.path).name if ref else ""
+        doc = f" \u2014 {self.workspace.document_path.name}" if self.workspace.document_path else ""
+        self.setWindowTitle(f"{name}{doc}[*] \u2014 Colorstudio" if name else "Colorstudio")
+
+    def show_shortcuts(self) -> None:
+        dialogs.ShortcutsDialog([a for a in self.actions_by_name.values()], self).exec()
+
+    def show_about(self) -> None:
+        from .. import __version__
+        QMessageBox.about(self, "About Colorstudio", f"<b>Colorstudio {__version__}</b><p>Colorize black-and-white "
+                          "photographs with colour hints, reference colours and style. The photo's own tones are "
+                          "always kept.</p>")
+
+    # -- recent files, geometry ---------------------------------------------------------------
+    def _setting_list(self, key: str) -> list[str]:
+        v = self.qsettings.value(key, [])
+        if isinstance(v, str):
+            return [v] if v else []
+        return [str(x) for x in (v or [])]
+
+    def _add_recent(self, path: str) -> None:
+        recent = [path] + [p for p in self._setting_list("recent/photos") if p != path]
+        self.qsettings.setValue("recent/photos", recent[:MAX_RECENT_FILES])
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        recent = [p for p in self._setting_list("recent/photos") if Path(p).exists()]
+        self.recent_menu.clear()
+        for i, p in enumerate(recent):
+            a = self.recent_menu.addAction(f"&{i + 1} {Path(p).name}" if i < 9 else Path(p).name)
+            a.setToolTip(p)
+            a.triggered.connect(lambda _=False, p=p: self.open_photo(p))
+        self.recent_menu.setEnabled(bool(recent))
+        self.welcome.set_recent(recent)
+
+    def _restore_geometry(self) -> None:
+        geo = self.qsettings.value("window/geometry")
+        if isinstance(geo, QByteArray) and not geo.isEmpty():
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1280, 820)
+        state = self.qsettings.value("window/state")
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+
+    # -- window events -----------------------------------------------------------------------
+    def dragEnterEvent(self, e) -> None:
+        if e.mimeData().hasUrls() and any(u.isLocalFile() for u in e.mimeData().urls()):
+            e.acceptProposedAction()
+
+    def dropEvent(self, e) -> None:
+        files = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
+        if not files:
+            return
+        e.acceptProposedAction()
+        path = files[0]
+        # Let the drop finish before opening (a modal error box inside a drop is awkward).
+        QTimer.singleShot(0, self, lambda: self.open_document(path) if path.lower().endswith(".json")
+                          else self.open_photo(path))
+
+    def keyPressEvent(self, e) -> None:
+        if e.key() == Qt.Key.Key_Escape and self.message_bar.isVisible():
+            self.message_bar.dismiss()
+            return
+        super().keyPressEvent(e)
+
+    def closeEvent(self, e) -> None:
+        if not self._closing and self.editor.dirty and self.workspace.photo is not None:
+            choice = dialogs.ask_save_changes(self, Path(self.workspace.photo_ref.path).name)
+            if choice == "cancel" or (choice == "save" and not self.save()):
+                e.ignore()
+                return
+        self._closing = True
+        self.qsettings.setValue("window/geometry", self.saveGeometry())
+        self.qsettings.setValue("window/state", self.saveState())
+        self.qsettings.sync()
+        self.canvas.tool.cancel()
+        self.workspace.shutdown()
+        super().closeEvent(e)

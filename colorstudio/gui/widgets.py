@@ -1,0 +1,112 @@
+"""Small widgets: the message bar and the welcome page of an empty window."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QToolButton,
+                               QVBoxLayout, QWidget)
+
+from .icons import icon
+
+
+class MessageBar(QFrame):
+    """A dismissable line above the canvas: each distinct message appears once, never a pile of dialogs."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("messageBar")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAutoFillBackground(True)
+        self.icon = QLabel(self)
+        self.text = QLabel(self)
+        self.text.setWordWrap(True)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QToolButton(self)
+        close.setIcon(icon("mdi6.close"))
+        close.setAutoRaise(True)
+        close.setToolTip("Dismiss (Esc)")
+        close.clicked.connect(self.dismiss)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(8, 4, 4, 4)
+        lay.addWidget(self.icon)
+        lay.addWidget(self.text, 1)
+        lay.addWidget(close)
+        self.hide()
+
+    @property
+    def message(self) -> str:
+        return self.text.text() if self.isVisible() else ""
+
+    def show_message(self, text: str, kind: str = "error") -> bool:
+        """Show ``text`` unless it is already showing; returns whether it is new."""
+        text = text[:1].upper() + text[1:] if text else text
+        if self.isVisible() and self.text.text() == text:
+            return False
+        self.icon.setPixmap(icon("mdi6.alert" if kind == "error" else "mdi6.information").pixmap(18, 18))
+        self.text.setText(text)
+        self.show()
+        return True
+
+    def dismiss(self) -> None:
+        self.hide()
+
+
+class WelcomePage(QWidget):
+    """What an empty window shows: drop a photo, open one, a recent one, or the sample."""
+
+    open_requested = Signal()
+    sample_requested = Signal()
+    recent_requested = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("welcomePage")
+        title = QLabel("Colorstudio", self)
+        f = title.font()
+        f.setPointSizeF(f.pointSizeF() * 2)
+        f.setBold(True)
+        title.setFont(f)
+        pic = QLabel(self)
+        pic.setPixmap(icon("mdi6.image-plus").pixmap(72, 72))
+        hint = QLabel("Drop a black-and-white photo here, or open one.", self)
+        open_btn = QPushButton(icon("mdi6.folder-open"), "Open photo…", self)
+        open_btn.setToolTip("Open a photo (Ctrl+O)")
+        open_btn.clicked.connect(self.open_requested)
+        self.sample_btn = QPushButton(icon("mdi6.face-woman-profile"), "Open the sample photo", self)
+        self.sample_btn.setToolTip("Try Colorstudio on the portrait that comes with it")
+        self.sample_btn.clicked.connect(self.sample_requested)
+        self.recent_title = QLabel("Recent photos", self)
+        self.recent = QListWidget(self)
+        self.recent.setObjectName("recentList")
+        self.recent.setMaximumWidth(480)
+        self.recent.setMaximumHeight(160)
+        self.recent.itemActivated.connect(lambda item: self.recent_requested.emit(item.data(Qt.ItemDataRole.UserRole)))
+        self.recent.itemClicked.connect(lambda item: self.recent_requested.emit(item.data(Qt.ItemDataRole.UserRole)))
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(open_btn)
+        buttons.addWidget(self.sample_btn)
+        buttons.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.addStretch(2)
+        for w in (pic, title, hint):
+            lay.addWidget(w, 0, Qt.AlignmentFlag.AlignHCenter)
+        lay.addLayout(buttons)
+        lay.addSpacing(16)
+        lay.addWidget(self.recent_title, 0, Qt.AlignmentFlag.AlignHCenter)
+        lay.addWidget(self.recent, 0, Qt.AlignmentFlag.AlignHCenter)
+        lay.addStretch(3)
+
+    def set_recent(self, paths: list[str]) -> None:
+        self.recent.clear()
+        for p in paths:
+            item = QListWidgetItem(icon("mdi6.file-image"), Path(p).name)
+            item.setToolTip(p)
+            item.setData(Qt.ItemDataRole.UserRole, p)
+            self.recent.addItem(item)
+        self.recent.setVisible(bool(paths))
+        self.recent_title.setVisible(bool(paths))
+
+    def set_sample_available(self, available: bool) -> None:
+        self.sample_btn.setVisible(available)

@@ -1,0 +1,251 @@
+"""The open photo and its document: opening, previews, autosave, saving and exporting.
+
+No widgets here: the window shows what the workspace reports. A document change asks for a
+preview (small while the user drags, full quality when they stop) and schedules an autosave;
+nothing else asks for previews.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from ..core.document import DEFAULT_ENGINE, AutosaveStore, Document, DocumentError, PhotoRef
+from ..core.hints import Hints
+from ..core.settings import AppSettings
+from .availability import best_engine, engine_availability, engines_for_mode, start_mode
+from .compute import Compute, EngineChoice, ExportJob, PreviewJob, PreviewResult, SuggestJob
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMATS = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg"}
+
+
+class WorkspaceError(ValueError):
+    """Something the user asked for cannot be done; the message says what to do instead."""
+
+
+class Workspace(QObject):
+    photo_opened = Signal(object)          # the SourceImage
+    preview_ready = Signal(object)         # PreviewResult, accepted by the scheduler
+    message = Signal(str)                  # a status line
+    problem = Signal(str)                  # a sentence to show once (engine errors, autosave trouble)
+    document_path_changed = Signal(object)
+    engine_unavailable = Signal(str)       # the mode cannot run: why
+
+    def __init__(self, editor, compute: Compute, settings: Optional[AppSettings] = None,
+                 autosave: Optional[AutosaveStore] = None, parent=None):
+        super().__init__(parent)
+        self.editor = editor
+        self.compute = compute
+        self.settings = settings or AppSettings()
+        self.autosave = autosave or AutosaveStore()
+        self.photo = None
+        self.photo_ref: Optional[PhotoRef] = None
+        self.document_path: Optional[Path] = None
+        self.device = self.settings.device
+        self.last_preview: Optional[PreviewResult] = None
+        self._engine_key: Optional[EngineChoice] = None
+        self._opening = False
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setSingleShot(True)
+        self._autosave_timer.setInterval(self.settings.autosave_delay_ms)
+        self._autosave_timer.timeout.connect(self.flush_autosave)
+        editor.document_changed.connect(self._document_changed)
+        editor.interaction_changed.connect(self._interaction_changed)
+        editor.selection_changed.connect(self._selection_changed)
+        compute.preview_ready.connect(self._preview_arrived)
+        compute.failed.connect(self.problem)
+
+    # -- photos ----------------------------------------------------------------------------
+    def open_photo(self, path) -> bool:
+        """Open a photo; its autosaved hints come back. Raises ImageError for unreadable files."""
+        from ..core.image import open_image  # first use: keeps start-up light
+        path = Path(path)
+        photo = open_image(path)
+        self.flush_autosave()
+        ref = PhotoRef(str(path.resolve()), photo.content_hash, photo.width, photo.height)
+        doc, restored = None, False
+        try:
+            doc = self.autosave.load(photo.content_hash)
+        except DocumentError as exc:
+            self.problem.emit(f"the autosaved hints for this photo could not be read ({exc}); starting afresh")
+        if doc is not None:
+            doc, restored = doc.for_photo(ref), True
+        else:
+            mode = start_mode()
+            engine = best_engine(mode, DEFAULT_ENGINE[mode]) or DEFAULT_ENGINE[mode]
+            doc = Document(hints=Hints(image_size=(photo.width, photo.height)), mode=mode, engine=engine,
+                           photo=ref)
+        self.photo, self.photo_ref = photo, ref
+        self.document_path = None
+        self.document_path_changed.emit(None)
+        self.last_preview = None
+        self._engine_key = None
+        self.compute.new_epoch()
+        self.photo_opened.emit(photo)
+        self._opening = True
+        try:
+            self.editor.reset(doc, photo.lightness)
+        finally:
+            self._opening = False
+        n = len(doc.hints)
+        if restored and n:
+            self.message.emit(f"Opened {path.name}; restored {n} hint{'s' * (n != 1)} from your last session")
+        else:
+            self.message.emit(f"Opened {path.name} ({photo.width}\u00d7{photo.height})")
+        return restored
+
+    @property
+    def engine_choice(self) -> EngineChoice:
+        return EngineChoice(self.editor.document.engine, self.device)
+
+    def set_device(self, device: str) -> None:
+        if device != self.device:
+            self.device = device
+            self.request_preview()
+
+    # -- previews --------------------------------------------------------------------------
+    @Slot(object)
+    def _document_changed(self, doc: Document) -> None:
+        if self.photo is None:
+            return
+        self.request_preview()
+        if not self._opening:
+            self._autosave_timer.start()
+
+    @Slot(bool)
+    def _interaction_changed(self, active: bool) -> None:
+        if not active and self.photo is not None:
+            self.request_preview()  # the full-quality preview when the drag stops
+            self.flush_autosave()
+            self._selection_changed(self.editor.selection)
+
+    def request_preview(self) -> None:
+        if self.photo is None:
+            return
+        doc = self.editor.document
+        choice = self.engine_choice
+        if choice != self._engine_key:
+            # Another model: anything still computing for the old one must never be shown.
+            self._engine_key = choice
+            self.compute.new_epoch()
+        available = engine_availability(doc.engine)
+        if not available.ok:
+            self.engine_unavailable.emit(available.reason)
+            self.last_preview = None
+            self.preview_ready.emit(PreviewResult(None, 0, 0.0, "", ""))
+            return
+        side = self.settings.drag_preview_side if self.editor.interacting else self.settings.preview_side
+        self.compute.preview(PreviewJob(self.photo, self.photo_ref.content_hash, choice, doc.hints,
+                                        doc.saturation, side, doc.mode, doc.reference))
+
+    @Slot(object)
+    def _preview_arrived(self, result: PreviewResult) -> None:
+        self.last_preview = result
+        self.preview_ready.emit(result)
+
+    @Slot(object)
+    def _selection_changed(self, selection) -> None:
+        if self.photo is None or selection is None or selection[0] != "point" or self.editor.interacting:
+            return
+        if not engine_availability(self.editor.document.engine).ok:
+            return
+        p = self.editor.document.hints.points[selection[1]]
+        self.compute.suggest(SuggestJob(self.photo, self.photo_ref.content_hash, self.engine_choice,
+                                        self.editor.document.hints, p.x, p.y))
+
+    # -- modes ----------------------------------------------------------------------------
+    def switch_mode(self, mode: str) -> None:
+        engine = best_engine(mode, DEFAULT_ENGINE[mode])
+        if engine is None:
+            names = engines_for_mode(mode)
+            engine = names[0] if names else DEFAULT_ENGINE[mode]
+        self.editor.set_mode(mode, engine)
+
+    # -- persistence -----------------------------------------------------------------------
+    def flush_autosave(self) -> None:
+        """Write the autosave now if one is due."""
+        due = self._autosave_timer.isActive()
+        self._autosave_timer.stop()
+        if not due or self.photo is None:
+            return
+        try:
+            self.autosave.save(self.editor.document)
+        except (DocumentError, OSError) as exc:
+            self.problem.emit(f"autosave failed: {exc}")
+
+    def save_document(self, path) -> Path:
+        """Write the document to ``path`` (atomically); it becomes the document's file."""
+        if self.photo is None:
+            raise WorkspaceError("open a photo before saving its hints")
+        path = Path(path)
+        if self.photo_ref and _same_file(path, Path(self.photo_ref.path)):
+            raise WorkspaceError("that is the photo itself; choose another name for the hints")
+        try:
+            self.editor.document.save(path)
+        except OSError as exc:
+            raise WorkspaceError(str(exc)) from None
+        self.editor.mark_saved()
+        self.document_path = path
+        self.document_path_changed.emit(path)
+        self.message.emit(f"Saved {path.name}")
+        return path
+
+    def open_document(self, path) -> None:
+        """Continue a saved document (or apply a hints file to the open photo) as one undoable step."""
+        path = Path(path)
+        doc = Document.load(path)
+        if doc.photo is not None and doc.photo.path and (
+                self.photo_ref is None or (doc.photo.content_hash and doc.photo.content_hash != self.photo_ref.content_hash)):
+            photo_path = Path(doc.photo.path)
+            if not photo_path.is_absolute():
+                photo_path = path.parent / photo_path
+            if photo_path.exists():
+                self.open_photo(photo_path)
+            elif self.photo is None:
+                raise WorkspaceError(f"the photo of {path.name} ({photo_path}) is not there; open the photo first, "
+                                     "then open the document")
+        if self.photo is None:
+            raise WorkspaceError(f"{path.name} holds hints but no photo; open the photo first, then the hints")
+        doc = doc.for_photo(self.photo_ref)
+        self.editor.replace_document(doc, f"Open {path.name}")
+        self.editor.mark_saved()
+        self.document_path = path
+        self.document_path_changed.emit(path)
+        self.message.emit(f"Opened {path.name}: {len(doc.hints)} hints")
+
+    def export(self, path, fmt: Optional[str] = None, quality: int = 95):
+        """Render at full resolution and write ``path`` on the compute thread; returns the request."""
+        if self.photo is None:
+            raise WorkspaceError("open a photo before exporting")
+        path = Path(path)
+        if _same_file(path, Path(self.photo_ref.path)):
+            raise WorkspaceError("exporting over the source photo is not allowed; choose another file name")
+        if not path.parent.is_dir():
+            raise WorkspaceError(f"the folder {path.parent} does not exist")
+        doc = self.editor.document
+        if not engine_availability(doc.engine).ok:
+            raise WorkspaceError(engine_availability(doc.engine).reason)
+        self.flush_autosave()
+        return self.compute.export(ExportJob(self.photo, self.photo_ref.content_hash, self.engine_choice,
+                                             doc.hints, doc.saturation, str(path), fmt, int(quality),
+                                             doc.reference))
+
+    def shutdown(self) -> None:
+        """Save what is due and stop the compute thread."""
+        self.flush_autosave()
+        self._autosave_timer.stop()
+        self.compute.shutdown()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
