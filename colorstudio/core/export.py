@@ -8,7 +8,6 @@ renamed into place, so a failed export leaves the old file (or nothing), never h
 from __future__ import annotations
 
 import datetime as _dt
-import errno
 import os
 import struct
 import unicodedata

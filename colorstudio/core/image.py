@@ -61,7 +61,7 @@ _GPS_IFD = 0x8825
 # IFD0 tags of a TIFF that describe the photo rather than its storage: safe to carry.
 _TIFF_DESCRIPTIVE_TAGS = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298, _EXIF_ORIENTATION)
 
-_pillow_lock = threading.Lock()
+_pillow_lock = threading.RLock()
 
 
 class ImageError(ValueError):
@@ -271,7 +271,7 @@ def open_image(path, *, max_pixels: int | None = None) -> SourceImage:
     name = path.name or str(path)
     limit = max_pixels_default() if max_pixels is None else _parse_pixel_limit(max_pixels, "the pixel limit")
 
-    head, size = _check_file(path, name)
+    head, _size = _check_file(path, name)
     content_hash = _hash_file(path, name)
     try:
         if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
@@ -323,8 +323,11 @@ def _check_file(path: Path, name: str) -> tuple[bytes, int]:
 def _hash_file(path: Path, name: str) -> str:
     """SHA-256 of the file's bytes, streamed so that big files are never held twice."""
     try:
+        digest = hashlib.sha256()
         with open(path, "rb") as fh:
-            return hashlib.file_digest(fh, "sha256").hexdigest()
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
     except OSError as exc:
         raise ImageError(f"{name} could not be read: {exc.strerror or exc}", path) from None
 
@@ -452,8 +455,6 @@ def _decode_pil_image(im: Image.Image, path: Path, name: str, head: bytes) -> _D
     if im.mode in ("LA", "RGBA"):
         alpha = _pil_to_array(im.getchannel("A"))
         im = im.convert("L" if im.mode == "LA" else "RGB")
-    elif im.mode == "CMYK" and im.info.get("transparency") is not None:
-        transparency = None
 
     # 8-bit colour with a non-sRGB profile: convert with LittleCMS before leaving Pillow.
     if icc and im.mode in ("RGB", "CMYK") and not _is_srgb(icc):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 
 import numpy as np
 import pytest
@@ -136,7 +135,9 @@ def test_16bit_grey_png_and_tiff_keep_full_precision(tmp_path):
     v = np.array([[30000, 30001, 30002, 30003]], dtype=np.uint16)
     Image.fromarray(v).save(tmp_path / "g.png")
     tifffile.imwrite(tmp_path / "g.tif", v, photometric="minisblack")
-    for name in ("g.png", "g.tif"):
+    tifffile.imwrite(tmp_path / "be.tif", v, photometric="minisblack", byteorder=">")
+    Image.fromarray(v).save(tmp_path / "lzw.tif", compression="tiff_lzw")  # Pillow's decoder path
+    for name in ("g.png", "g.tif", "be.tif", "lzw.tif"):
         src = open_image(tmp_path / name)
         assert src.bit_depth == 16
         assert np.all(np.diff(src.lightness[0]) > 0), name
@@ -379,6 +380,10 @@ def test_bomb_guard_refuses_before_decoding(tmp_path, monkeypatch):
     def must_not_decode(*args, **kwargs):
         raise AssertionError("decoded past the limit")
 
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", must_not_decode)
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", must_not_decode)
     monkeypatch.setattr(image_mod, "_lightness", must_not_decode)
     for name in ("scan.png", "scan.tif"):
         with pytest.raises(ImageError) as info:
