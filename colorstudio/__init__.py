@@ -3,9 +3,48 @@
 The public Python API::
 
     import colorstudio as cs
-    photo = cs.open_image("photo.jpg")
-    hints = cs.Hints.load("photo.hints.json")
-    result = cs.colorize(photo, hints=hints)
-    result.save("photo-colour.png")
+    photo = cs.open_image("photo.jpg")                 # SourceImage
+    hints = cs.Hints.load("photo.hints.json")          # also Hints.from_dict / to_dict / save
+    result = cs.colorize(photo, hints=hints)           # full resolution; result.save("out.png")
+    session = cs.ColorizeSession(photo)                # per-photo cache for interactive use
+    preview = session.preview(hints, max_side=1024)    # fast, numpy RGB uint8
+    final = session.render(hints)                      # converged, full resolution
+
+Names are imported on first use, so ``import colorstudio`` stays light (no torch, no Qt).
 """
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "open_image": "colorstudio.core.image",
+    "SourceImage": "colorstudio.core.image",
+    "ImageError": "colorstudio.core.image",
+    "Hints": "colorstudio.core.hints",
+    "PointHint": "colorstudio.core.hints",
+    "Stroke": "colorstudio.core.hints",
+    "HintsError": "colorstudio.core.hints",
+    "colorize": "colorstudio.core.session",
+    "ColorizeSession": "colorstudio.core.session",
+    "ColorizeResult": "colorstudio.core.session",
+    "ExportError": "colorstudio.core.export",
+    "create_engine": "colorstudio.engines.registry",
+    "EngineError": "colorstudio.engines.base",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'colorstudio' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

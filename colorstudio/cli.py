@@ -1,0 +1,214 @@
+"""The command line: ``colorstudio [PHOTO]``, ``gui``, ``colorize``, ``models``.
+
+Exit status: 0 success; 2 something the user can fix (bad arguments, unreadable input,
+malformed hints, an output that exists or would overwrite the input, a missing model);
+1 an internal failure. Errors are one sentence on stderr; ``--debug`` shows tracebacks.
+Qt is imported only to start the GUI; torch only when an engine runs.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from . import __version__
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+COMMANDS = ("gui", "colorize", "models")
+
+EPILOG = """\
+examples:
+  colorstudio                                   open the app
+  colorstudio old.jpg                           open the app with a photo
+  colorstudio colorize old.jpg -o colour.png --hints old.hints.json
+  colorstudio colorize scan.tif -o scan-colour.tif --mode auto --engine eccv16
+  colorstudio models list
+"""
+
+
+class UserError(Exception):
+    """Something the user can fix; the message is the sentence to print."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="colorstudio",
+        description="Colorize black-and-white photographs. With no command, opens the app.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"colorstudio {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="{gui,colorize,models}")
+
+    g = sub.add_parser("gui", help="open the desktop app (the default command)",
+                       description="Open the desktop app, optionally with photos.")
+    g.add_argument("photos", nargs="*", metavar="PHOTO", help="photos to open")
+    g.add_argument("--hints", metavar="FILE", help="a hints or document file to apply to the first photo")
+    g.add_argument("--screenshot", metavar="PNG",
+                   help="render the window offscreen once the preview is shown, save it as PNG, and exit")
+    g.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    c = sub.add_parser(
+        "colorize", help="colorize one photo to a file",
+        description="Colorize a photo and write the result at full resolution and bit depth. The "
+                    "photo's lightness is kept exactly; only colour is added. The input is never "
+                    "written, and an existing output is kept unless --overwrite is given.",
+        epilog="example:\n  colorstudio colorize old.jpg -o colour.png --hints old.hints.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("input", metavar="INPUT", help="the photo (JPEG, PNG, TIFF, BMP, WebP; grey or colour)")
+    c.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                   help="where to write the result; the format follows the extension (.png, .tif, .jpg, .webp, .bmp)")
+    c.add_argument("--hints", metavar="FILE", help="a hints file (JSON, see README) or a saved document")
+    c.add_argument("--mode", choices=("hints", "auto"), default=None,
+                   help="hints: colour from your hints (default when --hints is given); "
+                        "auto: a neural network chooses the colours (needs an installed model)")
+    c.add_argument("--engine", metavar="NAME", default=None,
+                   help="propagation (no download needed), siggraph17 or eccv16; default: the best installed for the mode")
+    c.add_argument("--weights", metavar="FILE",
+                   help="load this checkpoint for a neural engine instead of the installed one (no registry hash check)")
+    c.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+                   help="where neural engines run (default: auto = CUDA, then MPS, then CPU)")
+    c.add_argument("--saturation", type=float, default=1.0, metavar="X",
+                   help="colour strength: 0 grey, 1 as computed (default), up to 2 more vivid")
+    c.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality 1-100 (default 95)")
+    c.add_argument("--max-pixels", type=float, default=None, metavar="N",
+                   help="largest photo to open, in pixels (guards against decompression bombs; "
+                        "default: COLORSTUDIO_MAX_PIXELS or about 89 million)")
+    c.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    c.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+    from .models.cli import add_parser as add_models_parser
+    m = add_models_parser(sub)
+    m.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def choose_engine(mode: Optional[str], engine: Optional[str], has_hints: bool) -> str:
+    """The engine for a mode: the user's choice, else the best one installed."""
+    from .engines.registry import ENGINES
+    from .models.store import installed_path
+    mode = mode or "hints"
+    if engine:
+        info = ENGINES.get(engine)
+        if info is None:
+            raise UserError(f"there is no engine called {engine!r}; choose one of: {', '.join(ENGINES)}")
+        if mode not in info.modes:
+            raise UserError(f"the {engine} engine does not do {mode} mode; it does: {', '.join(info.modes)}")
+        return engine
+    if mode == "auto":
+        for name in ("siggraph17", "eccv16"):
+            if installed_path(name) is not None:
+                return name
+        raise UserError("automatic mode needs a neural model, and none is installed; install one with "
+                        "`colorstudio models install siggraph17` (or `colorstudio models import siggraph17 FILE` "
+                        "offline), or give colour hints with --hints")
+    return "siggraph17" if installed_path("siggraph17") is not None else "propagation"
+
+
+def _colorize(args) -> int:
+    from .core.hints import Hints
+    from .core.image import open_image
+    from .core.session import ColorizeSession
+    from .engines.registry import ENGINES
+
+    src, out = Path(args.input), Path(args.output)
+    if src.exists() and out.exists():
+        try:
+            if src.resolve() == out.resolve() or src.samefile(out):
+                raise UserError(f"the output {out} is the input photo itself; Colorstudio never writes over a source")
+        except OSError:
+            pass
+    if out.exists() and not args.overwrite:
+        raise UserError(f"{out} already exists; use --overwrite to replace it")
+    if not out.parent.is_dir() and str(out.parent):
+        raise UserError(f"the folder {out.parent} does not exist")
+    if not (0.0 <= args.saturation <= 4.0):
+        raise UserError("--saturation must be between 0 and 4")
+    if not (1 <= args.quality <= 100):
+        raise UserError("--quality must be between 1 and 100")
+    hints = Hints.load(args.hints) if args.hints else Hints()
+    if args.mode == "auto" and args.hints:
+        logging.getLogger(__name__).info("automatic mode: the hints are passed to engines that use them")
+    name = choose_engine(args.mode, args.engine, not hints.is_empty)
+    options = {}
+    if ENGINES[name].needs_weights:
+        options = {"device": args.device}
+        if args.weights:
+            options["weights"] = args.weights
+    elif args.weights:
+        raise UserError(f"--weights is for the neural engines; {name} needs no weights")
+    max_pixels = int(args.max_pixels) if args.max_pixels else None
+    photo = open_image(src, max_pixels=max_pixels)
+    scaled = hints.scaled_to(photo.width, photo.height)
+    problems = scaled.problems_outside(photo.width, photo.height)
+    if problems:
+        raise UserError(f"{Path(args.hints).name}: " + "; ".join(problems))
+    t0 = time.perf_counter()
+    session = ColorizeSession(photo, name, **options)
+    result = session.render(hints, saturation=args.saturation)
+    path = result.save(out, quality=args.quality, overwrite=args.overwrite)
+    print(f"wrote {path} ({photo.width}\u00d7{photo.height}, {result.rgb.dtype.itemsize * 8}-bit, "
+          f"engine {result.engine}, {len(hints)} hints, {time.perf_counter() - t0:.2f} s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _gui(args) -> int:
+    from .gui.app import run
+    return run(list(args.photos), screenshot=args.screenshot, hints=args.hints)
+
+
+def _user_error_types() -> tuple:
+    from .core.hints import HintsError
+    from .core.image import ImageError
+    from .core.export import ExportError
+    from .core.atomic import WriteError
+    from .engines.base import EngineError
+    from .models.errors import ModelError
+    return (UserError, HintsError, ImageError, ExportError, WriteError, EngineError, ModelError)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `colorstudio PHOTO...` and bare `colorstudio` open the app.
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is None and not any(a in ("-h", "--help", "--version") for a in argv):
+        argv = ["gui", *argv]
+    elif first is not None and first not in COMMANDS:
+        argv = ["gui", *argv]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        if args.command == "colorize":
+            return _colorize(args)
+        if args.command == "models":
+            return args.models_run(args)
+        return _gui(args)
+    except KeyboardInterrupt:
+        print("colorstudio: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001
+        if debug:
+            raise
+        if isinstance(exc, _user_error_types()):
+            print(f"colorstudio: {exc}", file=sys.stderr)
+            return EXIT_USER
+        if isinstance(exc, MemoryError):
+            print("colorstudio: not enough memory for this photo; close other programs or use a smaller "
+                  "photo (run with --debug for details)", file=sys.stderr)
+            return EXIT_INTERNAL
+        print(f"colorstudio: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def gui_main() -> int:
+    """Entry point of the `colorstudio-gui` launcher (no console on Windows)."""
+    return main(["gui", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
