@@ -1,0 +1,148 @@
+"""Checkpoint files: hash checks, safe reading, and strict loading into our networks.
+
+Safety: a ``.pth`` file is a pickle, and a pickle can run code when it is opened. We only
+ever read checkpoints with ``torch.load(..., weights_only=True)``, PyTorch's restricted
+unpickler that rebuilds tensors and plain containers and refuses everything else, so a
+file that tries to run code is refused before anything runs.
+"""
+from __future__ import annotations
+
+import hashlib
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Callable, Mapping, Optional
+
+import torch
+from torch import nn
+
+from .errors import ModelCancelled, ModelError
+from .networks import ARCHITECTURES
+from .registry import ModelInfo
+
+Progress = Optional[Callable[[int, int], None]]
+ShouldStop = Optional[Callable[[], bool]]
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path | str, progress: Progress = None, should_stop: ShouldStop = None) -> str:
+    """The hex SHA-256 of a file, read in chunks (``progress(done, total)`` in bytes)."""
+    path = Path(path)
+    total = path.stat().st_size
+    digest = hashlib.sha256()
+    done = 0
+    with open(path, "rb") as fh:
+        while True:
+            if should_stop is not None and should_stop():
+                raise ModelCancelled("the checksum was cancelled")
+            chunk = fh.read(_CHUNK)
+            if not chunk:
+                break
+            digest.update(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+    return digest.hexdigest()
+
+
+def hash_matches(digest: str, prefix: str) -> bool:
+    """torch.hub's rule: the published prefix must equal the digest's first characters."""
+    return bool(prefix) and digest[:len(prefix)].lower() == prefix.lower()
+
+
+def check_hash(path: Path | str, info: ModelInfo, *, progress: Progress = None,
+               should_stop: ShouldStop = None, label: Optional[str] = None) -> str:
+    """Raise ModelError unless ``path`` has the published checksum of ``info``.
+
+    ``label`` names the file in the message when ``path`` is a temporary copy.
+    """
+    digest = sha256_file(path, progress, should_stop)
+    if not hash_matches(digest, info.sha256_prefix):
+        what = label or str(Path(path))
+        raise ModelError(
+            f"{what} does not match the published checksum of {info.name} (SHA-256 starts with "
+            f"{digest[:len(info.sha256_prefix)]}, expected {info.sha256_prefix}); the download may be "
+            f"damaged: delete it and install again")
+    return digest
+
+
+def read_state_dict(path: Path | str, label: Optional[str] = None) -> dict[str, torch.Tensor]:
+    """Read a checkpoint safely (tensors and plain containers only) into a flat state dict.
+
+    ``label`` names the file in messages (default: its path).
+    """
+    real = Path(path)
+    path = label or str(real)
+    if not real.is_file():
+        raise ModelError(f"the model file {path} does not exist")
+    try:
+        data = torch.load(real, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if "weights_only" in text or "Unsupported global" in text or "Weights only load failed" in text:
+            raise ModelError(
+                f"{path} is not a plain weights file: it asks to run code when opened, so it was "
+                f"refused and nothing in it was run") from None
+        raise ModelError(f"{path} is not a model checkpoint (it could not be read as PyTorch weights)") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, zipfile.BadZipFile) and exc.errno is not None:
+            raise ModelError(f"could not read {path}: {exc.strerror}") from None
+        raise ModelError(
+            f"{path} is damaged or incomplete (it could not be read as PyTorch weights); "
+            f"delete it and download it again") from None
+    except Exception:  # noqa: BLE001 - any other reader failure is a bad file, not a crash
+        raise ModelError(f"{path} is not a model checkpoint (it could not be read as PyTorch weights)") from None
+    if isinstance(data, Mapping) and "state_dict" in data and isinstance(data["state_dict"], Mapping):
+        data = data["state_dict"]
+    if not isinstance(data, Mapping) or not data:
+        raise ModelError(f"{path} is not a model checkpoint (it holds no named weights)")
+    out: dict[str, torch.Tensor] = {}
+    for key, value in data.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise ModelError(f"{path} is not a model checkpoint (entry {key!r} is not a tensor)")
+        out[key] = value
+    return out
+
+
+def _shape(t) -> str:
+    return "\u00d7".join(str(int(s)) for s in t) if len(t) else "a single number"
+
+
+def check_state_dict(module: nn.Module, state: Mapping[str, torch.Tensor], name: str, source: str) -> None:
+    """Raise ModelError naming the first key or shape of ``state`` that ``module`` cannot take."""
+    expected = module.state_dict()
+    for key, tensor in expected.items():
+        if key not in state:
+            if key.endswith("num_batches_tracked"):
+                continue  # absent from old checkpoints; PyTorch fills it in
+            raise ModelError(f"{source} is not a {name} checkpoint: it lacks the weight {key}")
+        got = state[key]
+        if tuple(got.shape) != tuple(tensor.shape):
+            raise ModelError(f"{source} is not a {name} checkpoint: {key} has shape {_shape(got.shape)}, "
+                             f"expected {_shape(tensor.shape)}")
+        if got.is_floating_point() != tensor.is_floating_point():
+            raise ModelError(f"{source} is not a {name} checkpoint: {key} holds {got.dtype}, expected {tensor.dtype}")
+    for key in state:
+        if key not in expected:
+            raise ModelError(f"{source} is not a {name} checkpoint: it has an unexpected weight {key}")
+
+
+def build_network(architecture: str, state: Mapping[str, torch.Tensor], source: str) -> nn.Module:
+    """Our module for ``architecture`` with ``state`` loaded strictly, in eval mode, on the CPU."""
+    module = ARCHITECTURES[architecture]()
+    check_state_dict(module, state, architecture, source)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:  # the checks above should have caught it; keep it one sentence
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise ModelError(f"{source} is not a {architecture} checkpoint ({first})") from None
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module.eval()
+
+
+def load_network(architecture: str, path: Path | str, label: Optional[str] = None) -> nn.Module:
+    """Read ``path`` safely and load it strictly into a fresh ``architecture`` module."""
+    label = label or str(Path(path))
+    return build_network(architecture, read_state_dict(path, label), label)

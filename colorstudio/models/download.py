@@ -1,0 +1,182 @@
+"""Downloading published weights: resumable, with a timeout, checked, renamed into place.
+
+The bytes go to ``<file>.part`` in the models folder. A connection that is cut leaves the
+``.part`` file, and the next attempt (in the same call, or a later ``install``) asks the
+server for the rest with an HTTP Range request. Only a complete file whose SHA-256 matches
+the published prefix, and that loads strictly and safely, is renamed to its final name.
+"""
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Optional
+
+from .. import __version__
+from ..core.atomic import WriteError, atomic_path
+from .errors import ModelCancelled, ModelError
+from .registry import ModelInfo, get_model
+from .store import PART_SUFFIX, Progress, ShouldStop, ensure_models_path, verify_file
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 18
+#: How many times one ``install`` call reconnects after a cut before giving up.
+ATTEMPTS = 3
+
+
+class _Cut(Exception):
+    """The connection ended before the whole file arrived (resumable)."""
+
+
+def install(name: str, progress: Progress = None, should_stop: ShouldStop = None, timeout: float = 30,
+            url: Optional[str] = None) -> Path:
+    """Download model ``name`` into the models folder and return its path.
+
+    ``progress(done, total)`` is called with byte counts (total 0 when unknown);
+    ``should_stop()`` cancels (raising ModelCancelled, keeping the partial file for a
+    later resume). ``timeout`` is how many seconds to wait for the server at each step.
+    ``url`` overrides the registry's address (a mirror). Raises ModelError with a sentence
+    for every failure a user can meet.
+    """
+    info = get_model(name)
+    url = url or info.url
+    folder = ensure_models_path()
+    final = folder / info.filename
+    part = folder / (info.filename + PART_SUFFIX)
+
+    last_cut: Optional[str] = None
+    for attempt in range(ATTEMPTS):
+        try:
+            _fetch(info, url, part, progress, should_stop, timeout)
+            break
+        except _Cut as cut:
+            last_cut = str(cut)
+            log.info("download of %s cut short (%s); resuming (attempt %d)", name, cut, attempt + 2)
+    else:
+        have = part.stat().st_size if part.is_file() else 0
+        raise ModelError(f"the download of {name} kept being cut off ({last_cut}) after {_mb(have)} MB; "
+                         f"run `colorstudio models install {name}` again to resume, or download the file "
+                         f"elsewhere and run `colorstudio models import {name} FILE`")
+
+    try:
+        verify_file(name, part, should_stop=should_stop, label=f"the downloaded file for {name}")
+    except ModelError:
+        # A complete file with the wrong bytes cannot be resumed into a right one.
+        _unlink(part)
+        raise
+    try:
+        with atomic_path(final) as tmp:
+            os.replace(part, tmp)
+    except WriteError as exc:
+        raise ModelError(str(exc)) from None
+    return final
+
+
+def _fetch(info: ModelInfo, url: str, part: Path, progress: Progress, should_stop: ShouldStop,
+           timeout: float) -> None:
+    """Bring ``part`` up to the whole file. Raises _Cut when the connection ends early."""
+    have = part.stat().st_size if part.is_file() else 0
+    headers = {"User-Agent": f"Colorstudio/{__version__}", "Accept-Encoding": "identity"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    request = urllib.request.Request(url, headers=headers)
+    if should_stop is not None and should_stop():
+        raise ModelCancelled("the download was cancelled")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:
+            # Nothing left to send: the partial file is already whole (or longer than the
+            # file); verification decides which, and a bad one is deleted there.
+            return
+        raise _http_error(info, url, exc.code) from None
+    except urllib.error.URLError as exc:
+        raise _network_error(info, url, exc.reason, timeout) from None
+    except (socket.timeout, TimeoutError) as exc:
+        raise _network_error(info, url, exc, timeout) from None
+    except (ConnectionError, http.client.HTTPException, OSError) as exc:
+        raise _network_error(info, url, exc, timeout) from None
+
+    with response:
+        status = getattr(response, "status", 200)
+        length = response.headers.get("Content-Length")
+        length = int(length) if length and length.isdigit() else None
+        if status == 206 and have:
+            mode, done = "ab", have
+            total = done + length if length is not None else 0
+            content_range = response.headers.get("Content-Range", "")
+            if "/" in content_range and content_range.rsplit("/", 1)[1].isdigit():
+                total = int(content_range.rsplit("/", 1)[1])
+        else:
+            # The server ignored the Range (or there was nothing yet): start from zero.
+            mode, done = "wb", 0
+            total = length or 0
+        try:
+            with open(part, mode) as fh:
+                if progress is not None:
+                    progress(done, total)
+                while True:
+                    if should_stop is not None and should_stop():
+                        raise ModelCancelled("the download was cancelled")
+                    try:
+                        chunk = response.read(_CHUNK)
+                    except http.client.IncompleteRead as exc:
+                        fh.write(exc.partial)
+                        raise _Cut(f"the server closed the connection at {_mb(done + len(exc.partial))} MB") from None
+                    except (socket.timeout, TimeoutError):
+                        raise ModelError(
+                            f"the download of {info.name} from {info.host if url == info.url else url} "
+                            f"stalled for {timeout:g} s; check the connection and run "
+                            f"`colorstudio models install {info.name}` again to resume") from None
+                    except (ConnectionError, ssl.SSLError, OSError) as exc:
+                        raise _Cut(str(exc) or type(exc).__name__) from None
+                    if not chunk:
+                        break
+                    fh.write(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, total)
+        except OSError as exc:
+            raise ModelError(f"could not write {part}: {exc.strerror or exc}; free some space or set "
+                             f"COLORSTUDIO_MODELS to another folder") from None
+    if total and done < total:
+        raise _Cut(f"the server closed the connection at {_mb(done)} of {_mb(total)} MB")
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+    return urlsplit(url).hostname or url
+
+
+def _http_error(info: ModelInfo, url: str, code: int) -> ModelError:
+    if code == 404:
+        return ModelError(f"the {info.name} file was not found at {url} (HTTP 404); download it elsewhere "
+                          f"and run `colorstudio models import {info.name} FILE`")
+    return ModelError(f"{_host(url)} refused the download of {info.name} (HTTP {code}); try again later, or "
+                      f"download the file elsewhere and run `colorstudio models import {info.name} FILE`")
+
+
+def _network_error(info: ModelInfo, url: str, reason, timeout: float) -> ModelError:
+    host = _host(url)
+    if isinstance(reason, (socket.timeout, TimeoutError)) or "timed out" in str(reason):
+        return ModelError(f"{host} did not answer within {timeout:g} s; check the connection and try again, "
+                          f"or download the file elsewhere and run `colorstudio models import {info.name} FILE`")
+    return ModelError(f"could not reach {host}; download the file elsewhere and run "
+                      f"`colorstudio models import {info.name} FILE`")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f}"
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
