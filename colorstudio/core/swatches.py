@@ -3,7 +3,7 @@
 Only a hint's chroma is used (its lightness comes from the photo), so a swatch is shown as
 its chroma at the hint's lightness: a light skin tone placed on a shadow shows as the
 colour it will actually produce there. Colours that cannot exist at that lightness are
-clipped into the sRGB gamut and marked as adjusted.
+toned down towards grey (same lightness and hue) and marked as adjusted.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .color import ab_at_lightness, color_to_hex, hex_to_ab, in_gamut, parse_color, rgb_to_lab
+from .color import color_to_hex, hex_to_ab, in_gamut, parse_color, rgb_to_lab
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,15 @@ def fits_at(color, lightness: float) -> bool:
 
 
 def at_lightness(color, lightness: float) -> str:
-    """``color``'s chroma at ``lightness`` as "#rrggbb", clipped into the gamut if need be."""
-    return color_to_hex(ab_at_lightness(float(lightness), hex_to_ab(color)))
+    """``color``'s chroma at ``lightness`` as "#rrggbb".
+
+    Where that chroma cannot exist at ``lightness`` it is reduced towards grey, keeping
+    lightness and hue, exactly as the composition does with a hint's colour on the photo.
+    """
+    from .compose import lab_to_srgb_keep_l
+    a, b = hex_to_ab(color)
+    rgb = lab_to_srgb_keep_l(np.full((1, 1), lightness, np.float32), np.array([[[a]], [[b]]], np.float32))
+    return color_to_hex(rgb[0, 0] * 255.0)
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,10 @@ def run(photos: Sequence[str] = (), *, screenshot: Optional[str] = None, hints: 
         if QApplication.instance() is None:
             os.environ["QT_QPA_PLATFORM"] = "offscreen"
     t0 = time.perf_counter()
+    from PySide6.QtWidgets import QApplication
+    owns_app = QApplication.instance() is None
     app = make_app()
-    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
     from ..core.document import AutosaveStore
     from .main_window import MainWindow
@@ -108,13 +110,26 @@ def run(photos: Sequence[str] = (), *, screenshot: Optional[str] = None, hints: 
             status["code"] = 1
         finish()
 
+    # Inside an application that already runs (tests, embedding) wait in a local loop and
+    # leave the application itself alone.
+    loop = None if owns_app else QEventLoop()
+
     def finish() -> None:
         win.editor.mark_saved()
         win.close()
-        app.quit()
 
+    def closed() -> None:
+        if loop is not None:
+            loop.quit()
+        else:
+            app.quit()
+
+    win.closed.connect(closed)
     QTimer.singleShot(0, win, start)
-    code = app.exec()
+    code = app.exec() if loop is None else loop.exec()
+    win.deleteLater()
+    from PySide6.QtCore import QCoreApplication, QEvent
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     if tmp is not None:
         tmp.cleanup()
     return status["code"] or code

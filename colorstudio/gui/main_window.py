@@ -46,6 +46,7 @@ def app_qsettings() -> QSettings:
 
 class MainWindow(QMainWindow):
     models_requested = Signal(str)   # a mode needs models: the model manager dialog hooks in here
+    closed = Signal()                # the window has closed and its compute thread has stopped
 
     def __init__(self, engine=None, *, session_factory: Optional[Callable] = None,
                  settings: Optional[AppSettings] = None, qsettings: Optional[QSettings] = None,
@@ -607,3 +608,4 @@ class MainWindow(QMainWindow):
         self.canvas.tool.cancel()
         self.workspace.shutdown()
         super().closeEvent(e)
+        self.closed.emit()

@@ -50,6 +50,7 @@ class Workspace(QObject):
         self.last_preview: Optional[PreviewResult] = None
         self._engine_key: Optional[EngineChoice] = None
         self._opening = False
+        self._autosave_due = False
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setSingleShot(True)
         self._autosave_timer.setInterval(self.settings.autosave_delay_ms)
@@ -115,6 +116,7 @@ class Workspace(QObject):
             return
         self.request_preview()
         if not self._opening:
+            self._autosave_due = True
             self._autosave_timer.start()
 
     @Slot(bool)
@@ -169,7 +171,7 @@ class Workspace(QObject):
     # -- persistence -----------------------------------------------------------------------
     def flush_autosave(self) -> None:
         """Write the autosave now if one is due."""
-        due = self._autosave_timer.isActive()
+        due, self._autosave_due = self._autosave_due, False
         self._autosave_timer.stop()
         if not due or self.photo is None:
             return

@@ -8,7 +8,6 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QSettings, QThread, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +78,7 @@ def make_window(qtbot):
         qtbot.waitExposed(win)
         # Shortcuts only reach the active window; offscreen windows are not activated by showing.
         win.activateWindow()
-        qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=5000)
+        qtbot.waitUntil(win.isActiveWindow, timeout=5000)
         windows.append(win)
         return win
 

@@ -44,8 +44,11 @@ def test_colours_that_cannot_exist_at_a_lightness_are_marked_clipped():
             assert fits_at(sw.color, lightness_of(sw.color)), sw
     shown = adjusted(swatch_set("Fabric dyes"), 97.0)
     assert any(s.clipped for s in shown)
-    # The colour shown is still a real colour (a valid hex), at the requested lightness.
-    assert all(len(s.color) == 7 and s.color.startswith("#") for s in shown)
+    # Toned down, not clipped: still at the requested lightness, same hue, less chroma.
+    for s in shown:
+        assert abs(lightness_of(s.color) - 97.0) < 1.5, s
+        if s.clipped:
+            assert math.hypot(*hex_to_ab(s.color)) < math.hypot(*hex_to_ab(s.source))
     assert at_lightness("#808080", 60.0) == at_lightness("#404040", 60.0)  # greys have no chroma
 
 

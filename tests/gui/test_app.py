@@ -1,0 +1,65 @@
+"""Starting the app: light start-up, and the offscreen screenshot used for the README."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from colorstudio.core.color import rgb_to_lab
+from colorstudio.core.hints import Hints
+from colorstudio.gui.app import run
+
+from .fakes import edge_photo
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_window_shows_without_importing_torch_or_an_engine():
+    code = (
+        "import sys\n"
+        "from colorstudio.gui.app import make_app\n"
+        "app = make_app()\n"
+        "from colorstudio.gui.main_window import MainWindow\n"
+        "w = MainWindow(); w.show(); app.processEvents()\n"
+        "heavy = [m for m in ('torch', 'colorstudio.engines.propagation', 'colorstudio.core.session', 'scipy')"
+        " if m in sys.modules]\n"
+        "w.close()\n"
+        "print(','.join(heavy))\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"imported before the window showed: {out.stdout.strip()}"
+
+
+def test_core_engines_and_models_never_import_qt():
+    code = ("import sys, colorstudio.core.document, colorstudio.core.scheduler, colorstudio.core.swatches, "
+            "colorstudio.core.settings, colorstudio.gui.geometry, colorstudio.gui.availability; "
+            "sys.exit(any(m.startswith(('PySide6', 'qtawesome')) for m in sys.modules))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    assert subprocess.run([sys.executable, "-c", code], env=env, timeout=120).returncode == 0
+
+
+def test_screenshot_renders_the_window_with_a_photo_and_hints(tmp_path, qapp):
+    photo = edge_photo(tmp_path / "edge.png", 300, 200)
+    hints = tmp_path / "edge.hints.json"
+    Hints.of(points=[(60, 100, "#c0392b", 6), (230, 100, "#2e86de", 6)], image_size=(300, 200)).save(hints)
+    out = tmp_path / "shot.png"
+    assert run([str(photo)], screenshot=str(out), hints=str(hints), size=(1000, 700)) == 0
+    img = Image.open(out)
+    assert img.size == (1000, 700)
+    lab = rgb_to_lab(np.asarray(img.convert("RGB"), np.float32) / 255.0)
+    chroma = np.hypot(lab[..., 1], lab[..., 2])
+    assert (chroma > 25).sum() > 5000, "the coloured preview is in the picture"
+    assert not list((tmp_path / "data").glob("autosave/*")), "a screenshot leaves no autosave behind"
+
+
+def test_screenshot_of_a_missing_photo_fails_with_a_sentence(tmp_path, qapp, capsys):
+    out = tmp_path / "shot.png"
+    assert run([str(tmp_path / "nope.png")], screenshot=str(out)) == 1
+    assert not out.exists()
+    assert "nope.png" in capsys.readouterr().err
