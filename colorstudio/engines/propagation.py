@@ -72,8 +72,12 @@ class _Grid:
         hpx = 1.0 / max(self.h, self.w)
         self.screen = np.float32(hpx * hpx / (p.reach * p.reach))
         self._offdiag = None
+        self._lu0 = None
+        self._columns: dict[int, np.ndarray] = {}
+        # Cached columns of A0^-1, in float64 values (about 80 MB at most per grid).
+        self.cache_limit = 10_000_000
 
-    def direct_solve(self, b: np.ndarray, diag: np.ndarray) -> np.ndarray:
+    def _matrix(self, diag: np.ndarray):
         n = self.h * self.w
         if self._offdiag is None:
             idx = np.arange(n).reshape(self.h, self.w)
@@ -82,11 +86,51 @@ class _Grid:
             vals = np.concatenate([self.wx.ravel(), self.wy.ravel()]).astype(np.float64)
             upper = sp.coo_matrix((-vals, (rows, cols)), shape=(n, n))
             self._offdiag = (upper + upper.T).tocsc()
-        A = (self._offdiag + sp.diags(diag.ravel().astype(np.float64))).tocsc()
-        lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                       options={"SymmetricMode": True})
-        x = lu.solve(b.reshape(b.shape[0], n).T.astype(np.float64))
+        return (self._offdiag + sp.diags(np.ravel(diag).astype(np.float64))).tocsc()
+
+    @staticmethod
+    def _factor(A):
+        return spla.splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+
+    def direct_solve(self, b: np.ndarray, diag: np.ndarray) -> np.ndarray:
+        """Solve (offdiag + diag) u = b for the channels of b (c, h, w); factorises anew."""
+        n = self.h * self.w
+        x = self._factor(self._matrix(diag)).solve(b.reshape(b.shape[0], n).T.astype(np.float64))
         return x.T.reshape(b.shape).astype(np.float32)
+
+    def solve(self, b: np.ndarray, hint_diag: np.ndarray) -> np.ndarray:
+        """Solve (A0 + diag(hint_diag)) u = b, where b is zero off the hint pixels.
+
+        A0 (the edge weights and the screening) does not depend on the hints: it is factorised
+        once, and the hints enter as a low-rank update (Sherman-Morrison-Woodbury) on the few
+        pixels they cover. The columns of A0^-1 at hint pixels are cached, so adding, moving or
+        removing one hint costs a solve for its new pixels only. Large hint areas (long brush
+        strokes) fall back to factorising the whole matrix.
+        """
+        n = self.h * self.w
+        S = np.flatnonzero(hint_diag.ravel())
+        if len(S) == 0:
+            return np.zeros_like(b)
+        if len(S) * n > self.cache_limit:
+            return self.direct_solve(b, self.dw + self.screen + hint_diag)
+        if self._lu0 is None:
+            self._lu0 = self._factor(self._matrix(self.dw + self.screen))
+        missing = [i for i in S.tolist() if i not in self._columns]
+        if len(self._columns) + len(missing) > self.cache_limit // n:
+            keep = set(S.tolist())
+            self._columns = {i: c for i, c in self._columns.items() if i in keep}
+        if missing:
+            e = np.zeros((n, len(missing)))
+            e[missing, np.arange(len(missing))] = 1.0
+            cols = self._lu0.solve(e)
+            for j, i in enumerate(missing):
+                self._columns[i] = cols[:, j]
+        Z = np.stack([self._columns[i] for i in S.tolist()], axis=1)        # n x s
+        ZS = Z[S]                                                              # s x s
+        bS = b.reshape(b.shape[0], n)[:, S].T.astype(np.float64)              # s x c
+        C = ZS + np.diag(1.0 / hint_diag.ravel()[S].astype(np.float64))
+        w = bS - np.linalg.solve(C, ZS @ bS)
+        return (Z @ w).T.reshape(b.shape).astype(np.float32)
 
 
 class PropagationSession(EngineSession):
@@ -121,7 +165,7 @@ class PropagationSession(EngineSession):
         r = rasterize(hints, self.full_w, self.full_h, grid.w, grid.h)
         m = r.mask * np.float32(p.hint_strength)
         b = np.stack([m * r.ab[..., 0], m * r.ab[..., 1], m])
-        u = grid.direct_solve(b, grid.dw + grid.screen + m)
+        u = grid.solve(b, m)
         conf = u[2]
         # Colour is the confidence-weighted mean of the hints reaching a pixel, faded to
         # neutral where little confidence arrives.
