@@ -402,6 +402,19 @@ class NeuralEngine(Engine):
         self.calibration_diff: Optional[float] = None
         self._calibration: dict = {}
 
+    @classmethod
+    def from_network(cls, net: nn.Module, device: str = "auto", precision: str = "auto", **options) -> "NeuralEngine":
+        """An engine around an already loaded network (tests, or embedding a fine-tuned one)."""
+        engine = cls(weights=None, device=device, precision=precision, **options)
+        engine._cpu_net = net.eval()
+        engine.weights_note = "weights given in memory"
+        engine._calibration = {}
+        try:
+            engine.runner = engine._choose_runner(resolve_device(engine._device_choice))
+        finally:
+            engine._calibration = {}
+        return engine
+
     # -- subclasses ---------------------------------------------------------------------
     def make_runner(self, net: nn.Module, device: torch.device, dtype: torch.dtype, fused: bool) -> Runner:
         raise NotImplementedError

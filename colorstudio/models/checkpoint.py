@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Callable, Mapping, Optional
@@ -77,7 +78,10 @@ def read_state_dict(path: Path | str, label: Optional[str] = None) -> dict[str, 
     if not real.is_file():
         raise ModelError(f"the model file {path} does not exist")
     try:
-        data = torch.load(real, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # PyTorch warns about pickle protocols; the outcome (loaded or refused) is what counts.
+            warnings.simplefilter("ignore")
+            data = torch.load(real, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "weights_only" in text or "Unsupported global" in text or "Weights only load failed" in text:
@@ -116,16 +120,16 @@ def check_state_dict(module: nn.Module, state: Mapping[str, torch.Tensor], name:
         if key not in state:
             if key.endswith("num_batches_tracked"):
                 continue  # absent from old checkpoints; PyTorch fills it in
-            raise ModelError(f"{source} is not a {name} checkpoint: it lacks the weight {key}")
+            raise ModelError(f"{source} is not a checkpoint of the {name} network: it lacks the weight {key}")
         got = state[key]
         if tuple(got.shape) != tuple(tensor.shape):
-            raise ModelError(f"{source} is not a {name} checkpoint: {key} has shape {_shape(got.shape)}, "
+            raise ModelError(f"{source} is not a checkpoint of the {name} network: {key} has shape {_shape(got.shape)}, "
                              f"expected {_shape(tensor.shape)}")
         if got.is_floating_point() != tensor.is_floating_point():
-            raise ModelError(f"{source} is not a {name} checkpoint: {key} holds {got.dtype}, expected {tensor.dtype}")
+            raise ModelError(f"{source} is not a checkpoint of the {name} network: {key} holds {got.dtype}, expected {tensor.dtype}")
     for key in state:
         if key not in expected:
-            raise ModelError(f"{source} is not a {name} checkpoint: it has an unexpected weight {key}")
+            raise ModelError(f"{source} is not a checkpoint of the {name} network: it has an unexpected weight {key}")
 
 
 def build_network(architecture: str, state: Mapping[str, torch.Tensor], source: str) -> nn.Module:
@@ -136,7 +140,7 @@ def build_network(architecture: str, state: Mapping[str, torch.Tensor], source: 
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:  # the checks above should have caught it; keep it one sentence
         first = str(exc).strip().splitlines()[-1].strip()
-        raise ModelError(f"{source} is not a {architecture} checkpoint ({first})") from None
+        raise ModelError(f"{source} is not a checkpoint of the {architecture} network ({first})") from None
     for p in module.parameters():
         p.requires_grad_(False)
     return module.eval()

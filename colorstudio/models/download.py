@@ -125,7 +125,7 @@ def _fetch(info: ModelInfo, url: str, part: Path, progress: Progress, should_sto
                     if should_stop is not None and should_stop():
                         raise ModelCancelled("the download was cancelled")
                     try:
-                        chunk = response.read(_CHUNK)
+                        chunk = response.read1(_CHUNK)
                     except http.client.IncompleteRead as exc:
                         fh.write(exc.partial)
                         raise _Cut(f"the server closed the connection at {_mb(done + len(exc.partial))} MB") from None

@@ -12,7 +12,9 @@ are ``<file>.part`` beside it and never count as installed.
 from __future__ import annotations
 
 import errno
+import ntpath
 import os
+import posixpath
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,19 +32,30 @@ ENV_VAR = "COLORSTUDIO_MODELS"
 PART_SUFFIX = ".part"
 
 
+def default_models_folder(platform: str, environ, home: str) -> str:
+    """The per-user models folder for a platform ("linux", "darwin", "win32"), as text.
+
+    Pure (no file access) so that every platform's answer can be tested anywhere.
+    """
+    if platform == "darwin":
+        return posixpath.join(home, "Library", "Application Support", "Colorstudio", "models")
+    if platform.startswith("win"):
+        base = environ.get("LOCALAPPDATA") or ntpath.join(home, "AppData", "Local")
+        return ntpath.join(base, "Colorstudio", "models")
+    base = environ.get("XDG_DATA_HOME") or ""
+    if not posixpath.isabs(base):  # the XDG spec says to ignore relative values
+        base = posixpath.join(home, ".local", "share")
+    return posixpath.join(base, "colorstudio", "models")
+
+
 def models_path() -> Path:
-    """The folder installed models live in (not created here)."""
+    """The folder installed models live in: $COLORSTUDIO_MODELS, else the platform's
+    per-user data folder (not created here)."""
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
-    home = Path.home()
-    if sys.platform == "darwin":
-        return home / "Library" / "Application Support" / "Colorstudio" / "models"
-    if os.name == "nt":
-        base = os.environ.get("LOCALAPPDATA")
-        return (Path(base) if base else home / "AppData" / "Local") / "Colorstudio" / "models"
-    base = os.environ.get("XDG_DATA_HOME")
-    return (Path(base) if base and Path(base).is_absolute() else home / ".local" / "share") / "colorstudio" / "models"
+    platform = "win32" if os.name == "nt" else sys.platform
+    return Path(default_models_folder(platform, os.environ, str(Path.home())))
 
 
 def ensure_models_path() -> Path:
