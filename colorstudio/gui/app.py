@@ -82,6 +82,9 @@ def run(photos: Sequence[str] = (), *, screenshot: Optional[str] = None, hints: 
                 finish()
                 return
         if screenshot is not None:
+            if win.editor.hints.points:
+                # Show a selected hint so the palette appears at that pixel's lightness.
+                win.editor.select(("point", len(win.editor.hints.points) - 1))
             if win.workspace.photo is None:
                 QTimer.singleShot(200, win, take)
             else:

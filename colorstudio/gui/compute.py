@@ -217,10 +217,12 @@ class Workshop:
 
     def _preview(self, job: PreviewJob, should_stop) -> PreviewResult:
         t0 = time.perf_counter()
-        if job.mode == "hints" and job.hints.is_empty:
-            # Nothing to colour yet: the canvas shows the photo itself, no engine needed.
-            return PreviewResult(None, job.max_side, 0.0, "", "")
         s = self.session(job.photo, job.photo_key, job.engine)
+        if job.mode == "hints" and job.hints.is_empty:
+            # Nothing to colour yet: the canvas shows the photo itself. Running the engine
+            # once anyway warms it up (imports, per-photo caches) so the first click is quick.
+            s.preview(job.hints, max_side=job.max_side, saturation=job.saturation, should_stop=should_stop)
+            return PreviewResult(None, job.max_side, 0.0, "", "")
         label, device = self.engine_label(job.engine)
         rgb = s.preview(job.hints, max_side=job.max_side, saturation=job.saturation, should_stop=should_stop)
         rgb = np.ascontiguousarray(rgb)

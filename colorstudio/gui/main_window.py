@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(330)
-        self.side_dock = QDockWidget("Colour", self)
+        self.side_dock = QDockWidget("Colorize", self)
         self.side_dock.setObjectName("sideDock")
         self.side_dock.setWidget(scroll)
         self.side_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable

@@ -269,6 +269,7 @@ class Palette(QWidget):
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(section_title("Colour", self))
         lay.addLayout(top)
         lay.addWidget(self.lightness_label)
         lay.addWidget(self.picker, 0, Qt.AlignmentFlag.AlignHCenter)
@@ -405,6 +406,17 @@ class Palette(QWidget):
                 b.color, b.clipped = shown.color, shown.clipped
                 b.setToolTip(tip)
                 b.update()
+
+
+def section_title(text: str, parent) -> QLabel:
+    """A side-panel section heading."""
+    label = QLabel(text, parent)
+    f = label.font()
+    f.setBold(True)
+    f.setPointSizeF(f.pointSizeF() * 1.15)
+    label.setFont(f)
+    label.setContentsMargins(0, 6, 0, 2)
+    return label
 
 
 def _small_title(text: str, parent) -> QLabel:

@@ -19,6 +19,7 @@ from ..core.document import Document, MODE_LABELS
 from ..engines.registry import ENGINES
 from .availability import Availability, engine_availability, engines_for_mode, mode_availability
 from .icons import icon
+from .palette import section_title
 
 DEVICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA", "mps": "MPS"}
 
@@ -310,6 +311,7 @@ class ModePanel(QWidget):
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(section_title("Mode", self))
         lay.addLayout(row)
         lay.addLayout(form)
         lay.addLayout(form2)
