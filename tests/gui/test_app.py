@@ -63,3 +63,16 @@ def test_screenshot_of_a_missing_photo_fails_with_a_sentence(tmp_path, qapp, cap
     assert run([str(tmp_path / "nope.png")], screenshot=str(out)) == 1
     assert not out.exists()
     assert "nope.png" in capsys.readouterr().err
+
+
+def test_many_qt_calls_do_not_wear_out_none():
+    # PySide6 6.12 drops a reference to None on every void call; on Python 3.11 that aborts
+    # the interpreter after a few thousand calls unless colorstudio.gui guards against it.
+    code = ("import colorstudio.gui\n"
+            "from PySide6.QtWidgets import QApplication, QWidget\n"
+            "app = QApplication([]); w = QWidget(); w.show()\n"
+            "for _ in range(100000): w.update()\n"
+            "print('ok')\n")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-500:]

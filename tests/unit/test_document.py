@@ -127,3 +127,30 @@ def test_autosave_needs_a_photo_and_a_real_hash(tmp_path):
         store.save(Document())
     with pytest.raises(DocumentError, match="not a photo content hash"):
         store.path_for("../../etc/passwd")
+
+
+# -- app settings (colorstudio.core.settings) ------------------------------------------------
+
+def test_settings_round_trip_and_defaults(tmp_path, monkeypatch):
+    from colorstudio.core.settings import AppSettings, load_settings, save_settings, settings_path
+    monkeypatch.setenv("COLORSTUDIO_DATA", str(tmp_path))
+    assert load_settings() == (AppSettings(), [])
+    save_settings(AppSettings(device="cpu", preview_side=2048))
+    assert settings_path() == tmp_path / "settings.json"
+    s, problems = load_settings()
+    assert s.device == "cpu" and s.preview_side == 2048 and problems == []
+
+
+def test_bad_settings_fall_back_per_field_with_a_sentence(tmp_path):
+    from colorstudio.core.settings import AppSettings, SettingsError, load_settings
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"version": 1, "device": "tpu", "preview_side": 2048, "drag_preview_side": "big"}))
+    s, problems = load_settings(path)
+    assert s.device == "auto" and s.preview_side == 2048 and s.drag_preview_side == 384
+    assert any("device: 'tpu'" in p for p in problems)
+    assert any("drag_preview_side" in p for p in problems)
+    path.write_text("{nope")
+    s, problems = load_settings(path)
+    assert s == AppSettings() and "not valid JSON" in problems[0]
+    with pytest.raises(SettingsError, match="device"):
+        AppSettings(device="gpu0")
