@@ -47,9 +47,9 @@ class Eccv16Engine(NeuralEngine):
     def make_runner(self, net, device, dtype, fused) -> Eccv16Runner:
         return Eccv16Runner(net, device, dtype, fused)
 
-    def calibrate(self, runner: Eccv16Runner) -> torch.Tensor:
+    def calibrate(self, runner: Eccv16Runner, size: int = 128) -> torch.Tensor:
         with torch.inference_mode():
-            return runner.forward(calibration_lightness())
+            return runner.forward(calibration_lightness(size, size))
 
     def start(self, lightness: np.ndarray) -> "Eccv16Session":
         self.load()

@@ -18,6 +18,7 @@
 """
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections import OrderedDict
@@ -46,6 +47,9 @@ MIN_SIDE = 16
 MIN_RETRY_SIDE = 128
 #: Lower precision is used only when it stays this close to float32 (ab units).
 AB_TOLERANCE = 1.0
+#: Side of the calibration picture for the precision check, and for the fused-kernel check.
+CALIBRATION_SIZE = 128
+AGREEMENT_SIZE = 64
 
 
 # -- devices --------------------------------------------------------------------------------
@@ -92,9 +96,9 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def free_device_memory(device: torch.device) -> None:
-    if device.type == "cuda":
+    if device.type == "cuda" and torch.cuda.is_available():
         torch.cuda.empty_cache()
-    elif device.type == "mps" and hasattr(torch, "mps"):
+    elif device.type == "mps" and _mps_available() and hasattr(torch, "mps"):
         torch.mps.empty_cache()
 
 
@@ -406,21 +410,24 @@ class NeuralEngine(Engine):
     def from_network(cls, net: nn.Module, device: str = "auto", precision: str = "auto", **options) -> "NeuralEngine":
         """An engine around an already loaded network (tests, or embedding a fine-tuned one)."""
         engine = cls(weights=None, device=device, precision=precision, **options)
-        engine._cpu_net = net.eval()
         engine.weights_note = "weights given in memory"
-        engine._calibration = {}
-        try:
-            engine.runner = engine._choose_runner(resolve_device(engine._device_choice))
-        finally:
-            engine._calibration = {}
+        engine._use_network(net)
         return engine
+
+    def _use_network(self, net: nn.Module) -> None:
+        self._cpu_net = net.eval()
+        self._calibration = {}
+        try:
+            self.runner = self._choose_runner(resolve_device(self._device_choice))
+        finally:
+            self._calibration = {}
 
     # -- subclasses ---------------------------------------------------------------------
     def make_runner(self, net: nn.Module, device: torch.device, dtype: torch.dtype, fused: bool) -> Runner:
         raise NotImplementedError
 
-    def calibrate(self, runner: Runner) -> torch.Tensor:
-        """The runner's float32 CPU output for the calibration picture (ab units)."""
+    def calibrate(self, runner: Runner, size: int = 128) -> torch.Tensor:
+        """The runner's float32 CPU output for the ``size``-square calibration picture (ab units)."""
         raise NotImplementedError
 
     # -- loading ------------------------------------------------------------------------
@@ -465,58 +472,56 @@ class NeuralEngine(Engine):
                                 self.name, path)
         except ModelError as exc:
             raise EngineError(str(exc)) from None
-        self._cpu_net = net
-        self._calibration = {}
-        try:
-            self.runner = self._choose_runner(resolve_device(self._device_choice))
-        finally:
-            self._calibration = {}
+        self._use_network(net)
 
     def _choose_runner(self, device: torch.device) -> Runner:
         net = self._cpu_net
         assert net is not None
         choice = self._precision_choice
-        with torch.inference_mode():
-            if device.type == "cpu":
-                net.to(memory_format=torch.channels_last)
-                plain = self.make_runner(net, device, torch.float32, False)
-                fused = self._fused_agrees(plain)
-                r32 = self.make_runner(net, device, torch.float32, True) if fused else plain
-                if choice in ("bfloat16", "float16"):
-                    return self.make_runner(net, device, torch.bfloat16, fused)
-                if choice == "auto" and fused and native_bfloat16():
-                    r16 = self.make_runner(net, device, torch.bfloat16, True)
-                    ok = self._close_enough(r32, r16)
-                    r16.release()
-                    if ok:
-                        r32.release()
-                        return r16
-                r32.release()
-                return r32
-            import copy
-            if choice in ("float32", "auto") and (choice == "float32" or device.type != "cuda"):
-                return self.make_runner(copy.deepcopy(net).to(device).to(memory_format=torch.channels_last),
-                                        device, torch.float32, False)
-            low = torch.bfloat16 if choice == "bfloat16" else torch.float16
-            low_runner = self.make_runner(copy.deepcopy(net).to(device, low).to(memory_format=torch.channels_last),
-                                          device, low, False)
-            if choice != "auto":
-                return low_runner
-            r32 = self.make_runner(copy.deepcopy(net).to(device).to(memory_format=torch.channels_last),
-                                   device, torch.float32, False)
-            if self._close_enough(r32, low_runner):
-                del r32
-                free_device_memory(device)
-                return low_runner
-            del low_runner
-            free_device_memory(device)
+        # Layout changes happen outside inference mode so the parameters stay ordinary
+        # tensors; only the calibration runs (each in its own inference mode).
+        if device.type == "cpu":
+            net.to(memory_format=torch.channels_last)
+            plain = self.make_runner(net, device, torch.float32, False)
+            fused = self._fused_agrees(plain)
+            r32 = self.make_runner(net, device, torch.float32, True) if fused else plain
+            if choice in ("bfloat16", "float16"):  # float16 convolutions are slow on CPUs
+                if fused:
+                    return self.make_runner(net, device, torch.bfloat16, True)
+                return self.make_runner(copy.deepcopy(net).to(torch.bfloat16), device, torch.bfloat16, False)
+            if choice == "auto" and fused and native_bfloat16():
+                r16 = self.make_runner(net, device, torch.bfloat16, True)
+                ok = self._close_enough(r32, r16)
+                r16.release()
+                if ok:
+                    r32.release()
+                    return r16
+            r32.release()
             return r32
+        if choice in ("float32", "auto") and (choice == "float32" or device.type != "cuda"):
+            return self.make_runner(copy.deepcopy(net).to(device).to(memory_format=torch.channels_last),
+                                    device, torch.float32, False)
+        low = torch.bfloat16 if choice == "bfloat16" else torch.float16
+        low_runner = self.make_runner(copy.deepcopy(net).to(device, low).to(memory_format=torch.channels_last),
+                                      device, low, False)
+        if choice != "auto":
+            return low_runner
+        r32 = self.make_runner(copy.deepcopy(net).to(device).to(memory_format=torch.channels_last),
+                               device, torch.float32, False)
+        if self._close_enough(r32, low_runner):
+            del r32
+            free_device_memory(device)
+            return low_runner
+        del low_runner
+        free_device_memory(device)
+        return r32
 
-    def _calibrated(self, runner: Runner) -> torch.Tensor:
-        cached = self._calibration.get(id(runner))
+    def _calibrated(self, runner: Runner, size: int) -> torch.Tensor:
+        key = (id(runner), size)
+        cached = self._calibration.get(key)
         if cached is None or cached[0] is not runner:
-            cached = (runner, self.calibrate(runner))
-            self._calibration[id(runner)] = cached
+            cached = (runner, self.calibrate(runner, size))
+            self._calibration[key] = cached
         return cached[1]
 
     def _fused_agrees(self, plain: Runner) -> bool:
@@ -525,8 +530,9 @@ class NeuralEngine(Engine):
             return False
         try:
             fused_runner = self.make_runner(plain.net, plain.device, torch.float32, True)
-            reference = self._calibrated(plain)
-            fused = self.calibrate(fused_runner)
+            # Agreement is about arithmetic, not content: a small picture is enough.
+            reference = self._calibrated(plain, AGREEMENT_SIZE)
+            fused = self.calibrate(fused_runner, AGREEMENT_SIZE)
             fused_runner.release()
         except Exception as exc:  # noqa: BLE001 - any failure means: do not use them
             log.info("oneDNN fused kernels unavailable (%s); using plain PyTorch", exc)
@@ -540,8 +546,8 @@ class NeuralEngine(Engine):
     def _close_enough(self, reference: Runner, candidate: Runner) -> bool:
         """Whether ``candidate`` (a lower precision) stays within AB_TOLERANCE of ``reference``."""
         try:
-            a = self._calibrated(reference)
-            b = self.calibrate(candidate)
+            a = self._calibrated(reference, CALIBRATION_SIZE)
+            b = self.calibrate(candidate, CALIBRATION_SIZE)
         except Exception as exc:  # noqa: BLE001
             log.info("%s precision unavailable (%s)", candidate.precision, exc)
             return False

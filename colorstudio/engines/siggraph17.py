@@ -80,9 +80,9 @@ class Siggraph17Engine(NeuralEngine):
     def make_runner(self, net, device, dtype, fused) -> Siggraph17Runner:
         return Siggraph17Runner(net, device, dtype, fused)
 
-    def calibrate(self, runner: Siggraph17Runner) -> torch.Tensor:
-        L = calibration_lightness()
-        ab, mask = calibration_hints()
+    def calibrate(self, runner: Siggraph17Runner, size: int = 128) -> torch.Tensor:
+        L = calibration_lightness(size, size)
+        ab, mask = calibration_hints(size, size)
         with torch.inference_mode():
             return runner.decode(runner.encode(L, ab, mask))
 

@@ -1,0 +1,211 @@
+"""Shared neural-engine plumbing: devices, working size, padding, hints, memory fallback."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from colorstudio.core.color import hex_to_ab
+from colorstudio.core.hints import Hints
+from colorstudio.engines.base import EngineError
+from colorstudio.engines.neural import (NeuralEngine, NeuralSession, Runner, hint_tensors, is_out_of_memory,
+                                        prepare_lightness, resolve_device, round_up, shrink_side,
+                                        working_shape)
+
+
+def test_working_shape_keeps_the_aspect_ratio():
+    assert working_shape(32, 48, 64) == (43, 64)
+    assert working_shape(48, 32, 64) == (64, 43)
+    assert working_shape(1000, 1000, 256) == (256, 256)
+    assert working_shape(3000, 4000, 512) == (384, 512)
+    assert working_shape(10, 5000, 256) == (1, 256)  # never zero
+    assert working_shape(20, 30, 256) == (171, 256)  # small photos are enlarged to the network's scale
+
+
+def test_prepare_lightness_pads_to_multiples_of_8_with_edge_values():
+    H, W = 32, 48
+    L = np.tile(np.linspace(10, 90, W, dtype=np.float32), (H, 1))
+    L[-1, :] = 70.0
+    work = prepare_lightness(L, 64)
+    assert work.size == (43, 64) and work.full_size == (32, 48)
+    assert work.lightness.shape == (43, 64) and work.lightness.dtype == np.float32
+    assert work.padded.shape == (1, 1, 48, 64)
+    pad = work.padded[0, 0].numpy()
+    np.testing.assert_array_equal(pad[:43], work.lightness)
+    # The padding repeats the last real row (edge padding), so no false edge is invented.
+    for row in range(43, 48):
+        np.testing.assert_array_equal(pad[row], work.lightness[-1])
+    # A horizontal ramp stays a ramp: the resize keeps the photo's content where it was.
+    assert np.all(np.diff(work.lightness[10]) > 0)
+    assert 0 <= work.lightness.min() and work.lightness.max() <= 100
+
+
+def test_hint_tensors_mark_the_hint_and_leave_the_padding_empty():
+    L = np.full((32, 48), 50.0, np.float32)
+    work = prepare_lightness(L, 64)           # scale 4/3: working (43, 64), padded (48, 64)
+    hints = Hints.of(points=[(24.0, 16.0, "#3366cc", 3.0)])
+    ab, mask = hint_tensors(hints, work)
+    assert ab.shape == (1, 2, 48, 64) and mask.shape == (1, 1, 48, 64)
+    m = mask[0, 0].numpy()
+    assert set(np.unique(m)) == {0.0, 1.0}
+    ys, xs = np.nonzero(m)
+    # Centre (24, 16) in photo pixels is (32, 21.3) at the working size; radius 3 -> 4.
+    assert abs(xs.mean() + 0.5 - 32) < 0.6 and abs(ys.mean() + 0.5 - 21.33) < 0.6
+    assert 3.5 <= (xs.max() - xs.min() + 1) / 2 <= 4.6
+    a, b = hex_to_ab("#3366cc")
+    np.testing.assert_allclose(ab[0, 0].numpy()[m > 0], a, atol=1e-4)
+    np.testing.assert_allclose(ab[0, 1].numpy()[m > 0], b, atol=1e-4)
+    assert not ab[0].numpy()[:, m == 0].any()
+    assert not m[43:].any()
+    empty_ab, empty_mask = hint_tensors(Hints(), work)
+    assert not empty_ab.any() and not empty_mask.any()
+
+
+def test_round_up_and_shrink():
+    assert [round_up(n) for n in (1, 8, 9, 43)] == [8, 8, 16, 48]
+    assert shrink_side(512) == 360 and shrink_side(360) == 256 and shrink_side(256) == 184
+    assert shrink_side(184) == 128 and shrink_side(128) is None and shrink_side(136) is None
+    assert shrink_side(64) is None
+
+
+def test_devices():
+    assert resolve_device("auto").type in ("cuda", "mps", "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(EngineError, match="no device called 'tpu'"):
+        resolve_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_asked_for_without_cuda():
+    with pytest.raises(EngineError, match="no CUDA GPU is available.*--device cpu"):
+        resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_auto_prefers_cuda():
+    assert resolve_device("auto").type == "cuda"
+
+
+def test_is_out_of_memory():
+    assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
+    assert is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried 9 GB"))
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
+    assert not is_out_of_memory(ValueError("out of memory"))
+
+
+# -- the out-of-memory fallback, with a tiny stand-in network ---------------------------------
+
+class TinyNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+
+
+class TinyRunner(Runner):
+    def forward(self, L):
+        with torch.inference_mode():
+            return self.net.conv(self.to_input(L)).float().cpu()
+
+
+class FakeGpuRunner(TinyRunner):
+    """Claims to be on CUDA and runs out of memory above ``limit`` pixels of long side."""
+
+    def __init__(self, net, limit):
+        super().__init__(net, torch.device("cpu"), torch.float32, False)
+        self.device = torch.device("cuda")
+        self.limit = limit
+        self.sides = []
+
+    def to_input(self, t):
+        return t.float()
+
+    def forward(self, L):
+        self.sides.append(max(L.shape[2:]))
+        if max(L.shape[2:]) > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        return super().forward(L)
+
+
+class TinyEngine(NeuralEngine):
+    name = "tiny"
+
+    def make_runner(self, net, device, dtype, fused):
+        return TinyRunner(net, device, dtype, False)
+
+    def calibrate(self, runner, size=128):
+        return runner.forward(torch.rand(1, 1, size, size, generator=torch.Generator().manual_seed(0)) * 100)
+
+    def start(self, lightness):
+        return TinySession(self, lightness)
+
+
+class TinySession(NeuralSession):
+    def chroma(self, hints, *, quality="render", max_side=None, reference=None, should_stop=None):
+        side = self.engine.side_for(quality, max_side)
+        (work, out), messages = self.engine.run_with_fallback(
+            lambda s: (self.working(s), self.engine.runner.forward(self.working(s).padded)), side)
+        return work, out, self.info(work, messages)
+
+
+@pytest.fixture
+def tiny_engine():
+    torch.manual_seed(0)
+    return TinyEngine.from_network(TinyNet(), device="cpu", precision="float32", render_side=512)
+
+
+def test_out_of_gpu_memory_retries_smaller(tiny_engine):
+    fake = FakeGpuRunner(tiny_engine._cpu_net, limit=300)
+    tiny_engine.runner = fake
+    work, out, info = tiny_engine.start(np.full((300, 400), 50, np.float32)).chroma(Hints())
+    assert fake.sides == [512, 360, 256]
+    assert work.size == (192, 256) and out.shape[2:] == (192, 256)
+    assert info["device"] == "cuda"
+    assert "ran out of memory at 512 px" in info["message"] and "worked at 256 px" in info["message"]
+
+
+def test_out_of_gpu_memory_everywhere_moves_to_the_cpu(tiny_engine):
+    fake = FakeGpuRunner(tiny_engine._cpu_net, limit=0)
+    tiny_engine.runner = fake
+    work, out, info = tiny_engine.start(np.full((300, 400), 50, np.float32)).chroma(Hints())
+    assert fake.sides == [512, 360, 256, 184, 128]
+    assert tiny_engine.runner is not fake and tiny_engine.runner.device.type == "cpu"
+    # The full working size again, computed on the CPU: a real result, not the input.
+    assert work.size == (384, 512) and info["device"] == "cpu"
+    with torch.no_grad():
+        expected = tiny_engine._cpu_net.conv(work.padded)
+    assert torch.allclose(out, expected, atol=1e-5)
+    assert "now runs on the CPU" in info["message"]
+
+
+def test_out_of_memory_on_the_cpu_is_a_clear_error(tiny_engine):
+    class Greedy(TinyRunner):
+        def forward(self, L):
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 99 GB")
+
+    tiny_engine.runner = Greedy(tiny_engine._cpu_net, torch.device("cpu"), torch.float32, False)
+    with pytest.raises(EngineError, match="not enough memory to run tiny at 512 px"):
+        tiny_engine.start(np.full((30, 40), 50, np.float32)).chroma(Hints())
+
+
+def test_other_errors_are_not_mistaken_for_memory(tiny_engine):
+    class Broken(TinyRunner):
+        def forward(self, L):
+            raise ValueError("a bug")
+
+    tiny_engine.runner = Broken(tiny_engine._cpu_net, torch.device("cpu"), torch.float32, False)
+    with pytest.raises(ValueError, match="a bug"):
+        tiny_engine.start(np.full((30, 40), 50, np.float32)).chroma(Hints())
+
+
+def test_side_and_argument_checks(tiny_engine):
+    assert tiny_engine.side_for("preview", None) == 256
+    assert tiny_engine.side_for("render", None) == 512
+    assert tiny_engine.side_for("render", 300) == 300
+    assert tiny_engine.side_for("preview", 1024) == 256
+    with pytest.raises(EngineError, match="quality must be 'preview' or 'render'"):
+        tiny_engine.side_for("best", None)
+    with pytest.raises(EngineError, match="no precision called 'int8'"):
+        TinyEngine(precision="int8")
+    with pytest.raises(EngineError, match="non-empty 2-D"):
+        tiny_engine.start(np.zeros((0, 3), np.float32))
