@@ -28,6 +28,8 @@ def make_app(argv: Optional[Sequence[str]] = None):
     app.setApplicationName("Colorstudio")
     app.setApplicationDisplayName("Colorstudio")
     app.setDesktopFileName("colorstudio")
+    from .resources import app_icon
+    app.setWindowIcon(app_icon())
     return app
 
 

@@ -26,7 +26,7 @@ from .editor import Editor
 from .icons import icon
 from .palette import Palette
 from .panels import ColorStrength, ModePanel
-from .resources import sample_photo
+from .resources import app_icon, sample_photo
 from .tools import TOOLS
 from .widgets import MessageBar, WelcomePage
 from .workspace import Workspace, WorkspaceError
@@ -54,7 +54,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setWindowTitle("Colorstudio")
-        self.setWindowIcon(icon("mdi6.palette"))
+        self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.qsettings = qsettings or app_qsettings()
         if settings is None:

@@ -26,3 +26,14 @@ def resource_path(name: str) -> Optional[Path]:
 
 def sample_photo() -> Optional[Path]:
     return resource_path(SAMPLE_PHOTO)
+
+
+def app_icon():
+    """The application icon (resources/icons/colorstudio.svg), or a drawn fallback."""
+    from PySide6.QtGui import QIcon
+    p = resource_path("icons/colorstudio.svg")
+    ic = QIcon(str(p)) if p is not None else QIcon()
+    if ic.isNull():
+        from .icons import icon
+        ic = icon("mdi6.palette")
+    return ic
