@@ -92,7 +92,7 @@ def gui_timings(photo: Path, repeats: int, seconds: float) -> dict:
     from colorstudio.gui.app import make_app
     from colorstudio.gui.main_window import MainWindow
 
-    app = make_app()
+    make_app()
     tmp = Path(tempfile.mkdtemp(prefix="cs-bench-gui-"))
     win = MainWindow(qsettings=QSettings(str(tmp / "q.ini"), QSettings.Format.IniFormat),
                      autosave=AutosaveStore(tmp / "autosave"))

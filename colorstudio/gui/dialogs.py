@@ -169,3 +169,12 @@ def ask_save_changes(parent: Optional[QWidget], name: str) -> str:
         return "discard"
     return "cancel"
 
+
+
+def ask_stop_export(parent: Optional[QWidget]) -> bool:
+    """An export is running: True to stop it and close, False to keep the window open."""
+    answer = QMessageBox.question(
+        parent, "Export running", "An export is still being written. Stop it and close?\n\n"
+        "Nothing half-written is left behind; the file is simply not made.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes

@@ -11,24 +11,21 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QScrollArea, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QMainWindow, QMessageBox, QScrollArea, QStackedWidget,
+                               QVBoxLayout, QWidget)
 
 from ..core.document import AutosaveStore, DocumentError
 from ..core.settings import AppSettings, load_settings, save_settings
 from ..engines.registry import ENGINES
 from . import dialogs
-from .actions import make_action
 from .canvas import DISPLAY_MAX_SIDE, Canvas
 from .compute import Compute, PreviewResult
 from .editor import Editor
-from .icons import icon
 from .palette import Palette
 from .panels import ColorStrength, ModePanel
 from .resources import app_icon, sample_photo
-from .tools import TOOLS
-from .widgets import MessageBar, WelcomePage
+from .widgets import MessageBar, StatusArea, WelcomePage
+from .window_actions import build_actions, build_menus_and_toolbar
 from .workspace import Workspace, WorkspaceError
 
 log = logging.getLogger(__name__)
@@ -104,9 +101,15 @@ class MainWindow(QMainWindow):
                                    | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.side_dock)
 
-        self._build_status_bar()
-        self._build_actions()
-        self._build_menus_and_toolbar()
+        self.status_area = StatusArea(self.statusBar())
+        self.busy = self.status_area.busy
+        self.export_progress = self.status_area.export_progress
+        self.export_cancel = self.status_area.export_cancel
+        self.zoom_label = self.status_area.zoom_label
+        self.status_engine = self.status_area.engine
+        self.export_cancel.clicked.connect(self._cancel_export)
+        build_actions(self)
+        build_menus_and_toolbar(self)
         self._connect()
         self._devices_asked = False
         self._closing = False
@@ -115,144 +118,6 @@ class MainWindow(QMainWindow):
         self._refresh_recent()
         self._restore_geometry()
         self._document_changed(self.editor.document)
-
-    # -- building --------------------------------------------------------------------------
-    def _build_status_bar(self) -> None:
-        sb = self.statusBar()
-        self.busy = QProgressBar()
-        self.busy.setObjectName("busyIndicator")
-        self.busy.setRange(0, 0)
-        self.busy.setMaximumWidth(90)
-        self.busy.setMaximumHeight(14)
-        self.busy.setToolTip("Colouring…")
-        self.busy.hide()
-        self.export_progress = QProgressBar()
-        self.export_progress.setObjectName("exportProgress")
-        self.export_progress.setMaximumWidth(160)
-        self.export_progress.setFormat("Exporting %p %")
-        self.export_progress.hide()
-        self.export_cancel = QToolButton()
-        self.export_cancel.setIcon(icon("mdi6.cancel"))
-        self.export_cancel.setToolTip("Cancel the export")
-        self.export_cancel.setAutoRaise(True)
-        self.export_cancel.hide()
-        self.export_cancel.clicked.connect(self._cancel_export)
-        self.zoom_label = QLabel()
-        self.zoom_label.setObjectName("zoomLabel")
-        self.status_engine = QLabel()
-        self.status_engine.setObjectName("statusEngine")
-        self.status_engine.setToolTip("Engine, device and the time the last colorization took")
-        for w in (self.busy, self.export_progress, self.export_cancel, self.zoom_label, self.status_engine):
-            sb.addPermanentWidget(w)
-
-    def _build_actions(self) -> None:
-        A = lambda *a, **k: make_action(self, *a, **k)  # noqa: E731
-        c, e = self.canvas, self.editor
-        self.actions_by_name = acts = {}
-        for a in (
-            A("open", "&Open photo…", "mdi6.folder-open", ["Ctrl+O"], "Open a photo", self.open_photo_dialog),
-            A("openDocument", "Open &hints…", "mdi6.file-document-outline", ["Ctrl+Shift+O"],
-              "Open a saved hints document to continue it", self.open_document_dialog),
-            A("openSample", "Open &sample photo", "mdi6.face-woman-profile", [], "Open the portrait that comes with "
-              "Colorstudio", self.open_sample),
-            A("save", "&Save hints", "mdi6.content-save", ["Ctrl+S"], "Save the hints and settings", self.save),
-            A("saveAs", "Save hints &as…", "mdi6.content-save-edit", ["Ctrl+Shift+S"],
-              "Save the hints and settings to a new file", self.save_as),
-            A("export", "&Export colour photo…", "mdi6.export", ["Ctrl+E"],
-              "Export the colour photo at full resolution", self.export_dialog),
-            A("quit", "&Quit", "mdi6.exit-run", ["Ctrl+Q"], "Quit Colorstudio", self.close),
-            A("delete", "&Remove hint", "mdi6.delete-outline", ["Delete", "Backspace"],
-              "Remove the selected colour point or stroke", lambda: e.remove(e.selection)),
-            A("smaller", "S&maller hint", "mdi6.minus-circle", ["["], "Make the selected hint (and the next) smaller",
-              lambda: e.resize_selected(1 / 1.25)),
-            A("larger", "&Larger hint", "mdi6.plus-circle", ["]"], "Make the selected hint (and the next) larger",
-              lambda: e.resize_selected(1.25)),
-            A("viewResult", "&Result", "mdi6.image", ["1"], "Show the colour result", lambda: c.set_view_mode("result"),
-              checkable=False),
-            A("viewOriginal", "&Original", "mdi6.image-filter-black-white", ["2"], "Show the original photo",
-              lambda: c.set_view_mode("original")),
-            A("viewSplit", "&Before / after", "mdi6.compare-horizontal", ["3"],
-              "Show before and after side by side with a divider you can drag", lambda: c.set_view_mode("split")),
-            A("showHints", "Show &hints", "mdi6.eye-outline", ["H"], "Show or hide the hints on the photo",
-              c.set_show_hints, checkable=True),
-            A("fit", "&Fit to window", "mdi6.fit-to-screen", ["Ctrl+0", "F"], "Fit the whole photo in the window", c.fit),
-            A("actualSize", "&100 %", "mdi6.numeric-1-box", ["Ctrl+1"], "One photo pixel per screen pixel",
-              c.actual_size),
-            A("zoomIn", "Zoom &in", "mdi6.magnify-plus", ["Ctrl+=", "Ctrl++"], "Zoom in", lambda: c.zoom_by(1.25)),
-            A("zoomOut", "Zoom &out", "mdi6.magnify-minus", ["Ctrl+-"], "Zoom out", lambda: c.zoom_by(0.8)),
-            A("shortcuts", "&Keyboard shortcuts", "mdi6.keyboard-outline", ["F1", "Ctrl+/"],
-              "Show every keyboard shortcut", self.show_shortcuts),
-            A("about", "&About Colorstudio", "mdi6.information", [], "About Colorstudio", self.show_about),
-        ):
-            acts[a.objectName()] = a
-        for i, (mode, label) in enumerate((("auto", "&Automatic"), ("hints", "&Hints"), ("reference", "&Reference & style"))):
-            acts[f"mode_{mode}"] = A(f"mode_{mode}", label, self.mode_panel.pages[mode].icon_name, [f"Alt+{i + 1}"],
-                                     f"Switch to the {label.replace('&', '')} mode",
-                                     lambda m=mode: self.workspace.switch_mode(m))
-        acts["showHints"].setChecked(True)
-        undo = e.undo_stack.createUndoAction(self, "&Undo")
-        undo.setObjectName("undo")
-        undo.setIcon(icon("mdi6.undo"))
-        undo.setShortcuts([QKeySequence("Ctrl+Z")])
-        redo = e.undo_stack.createRedoAction(self, "&Redo")
-        redo.setObjectName("redo")
-        redo.setIcon(icon("mdi6.redo"))
-        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        for a, tip in ((undo, "Undo the last edit (Ctrl+Z)"), (redo, "Redo (Ctrl+Shift+Z, Ctrl+Y)")):
-            a.setToolTip(tip)
-            acts[a.objectName()] = a
-        self.tool_group = QActionGroup(self)
-        for cls in TOOLS:
-            a = A(f"tool_{cls.name}", cls.label, cls.icon, [cls.shortcut], f"{cls.label}: {cls.tip}",
-                  lambda _=False, n=cls.name: c.set_tool(n), checkable=True)
-            self.tool_group.addAction(a)
-            acts[a.objectName()] = a
-        acts["tool_point"].setChecked(True)
-        self.view_group = QActionGroup(self)
-        for n in ("viewResult", "viewOriginal", "viewSplit"):
-            acts[n].setCheckable(True)
-            self.view_group.addAction(acts[n])
-        acts["viewResult"].setChecked(True)
-        for a in acts.values():
-            self.addAction(a)  # shortcuts work even when the toolbar is hidden
-
-    def _build_menus_and_toolbar(self) -> None:
-        acts = self.actions_by_name
-        mb = self.menuBar()
-        m = mb.addMenu("&File")
-        for n in ("open", "openSample"):
-            m.addAction(acts[n])
-        self.recent_menu = m.addMenu(icon("mdi6.history"), "Open &recent")
-        m.addSeparator()
-        for n in ("openDocument", "save", "saveAs"):
-            m.addAction(acts[n])
-        m.addSeparator()
-        m.addAction(acts["export"])
-        m.addSeparator()
-        m.addAction(acts["quit"])
-        m = mb.addMenu("&Edit")
-        for n in ("undo", "redo", None, "delete", "smaller", "larger"):
-            m.addSeparator() if n is None else m.addAction(acts[n])
-        m = mb.addMenu("&View")
-        for n in ("viewResult", "viewOriginal", "viewSplit", None, "showHints", None, "fit", "actualSize",
-                  "zoomIn", "zoomOut"):
-            m.addSeparator() if n is None else m.addAction(acts[n])
-        m = mb.addMenu("&Tools")
-        for cls in TOOLS:
-            m.addAction(acts[f"tool_{cls.name}"])
-        m = mb.addMenu("&Mode")
-        for mode in ("auto", "hints", "reference"):
-            m.addAction(acts[f"mode_{mode}"])
-        m = mb.addMenu("&Help")
-        m.addAction(acts["shortcuts"])
-        m.addAction(acts["about"])
-        tb = self.addToolBar("Main")
-        tb.setObjectName("mainToolbar")
-        tb.setMovable(False)
-        for n in ("open", "save", "export", None, "undo", "redo", None, "tool_point", "tool_brush", "tool_eraser",
-                  "tool_eyedropper", None, "viewResult", "viewOriginal", "viewSplit", "showHints", None, "fit",
-                  "actualSize", "zoomIn", "zoomOut"):
-            tb.addSeparator() if n is None else tb.addAction(acts[n])
 
     def _connect(self) -> None:
         # Bound methods, not lambdas: Qt drops them when the window goes, so a signal sent
@@ -430,20 +295,16 @@ class MainWindow(QMainWindow):
         except WorkspaceError as exc:
             self.message_bar.show_message(str(exc), "error")
             return None
-        self.export_progress.setValue(0)
-        self.export_progress.show()
-        self.export_cancel.show()
+        self.status_area.show_export(True)
         self.statusBar().showMessage(f"Exporting {Path(path).name}…")
         return self._export_request
 
     def _export_progress(self, done: int, total: int) -> None:
-        self.export_progress.setMaximum(max(total, 1))
-        self.export_progress.setValue(done)
+        self.status_area.export_step(done, total)
 
     def _export_done(self) -> None:
         self._export_request = None
-        self.export_progress.hide()
-        self.export_cancel.hide()
+        self.status_area.show_export(False)
 
     def _export_finished(self, out) -> None:
         self._export_done()
@@ -596,6 +457,9 @@ class MainWindow(QMainWindow):
         super().keyPressEvent(e)
 
     def closeEvent(self, e) -> None:
+        if not self._closing and self._export_request is not None and not dialogs.ask_stop_export(self):
+            e.ignore()
+            return
         if not self._closing and self.editor.dirty and self.workspace.photo is not None:
             choice = dialogs.ask_save_changes(self, Path(self.workspace.photo_ref.path).name)
             if choice == "cancel" or (choice == "save" and not self.save()):

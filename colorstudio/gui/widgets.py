@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton,
+                               QStatusBar, QToolButton, QVBoxLayout, QWidget)
 
 from .icons import icon
 
@@ -110,3 +110,43 @@ class WelcomePage(QWidget):
 
     def set_sample_available(self, available: bool) -> None:
         self.sample_btn.setVisible(available)
+
+
+class StatusArea:
+    """The permanent right-hand side of the status bar: busy, export progress, zoom, engine."""
+
+    def __init__(self, bar: QStatusBar):
+        self.busy = QProgressBar()
+        self.busy.setObjectName("busyIndicator")
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(90)
+        self.busy.setMaximumHeight(14)
+        self.busy.setToolTip("Colouring…")
+        self.busy.hide()
+        self.export_progress = QProgressBar()
+        self.export_progress.setObjectName("exportProgress")
+        self.export_progress.setMaximumWidth(160)
+        self.export_progress.setFormat("Exporting %p %")
+        self.export_progress.hide()
+        self.export_cancel = QToolButton()
+        self.export_cancel.setIcon(icon("mdi6.cancel"))
+        self.export_cancel.setToolTip("Cancel the export")
+        self.export_cancel.setAutoRaise(True)
+        self.export_cancel.hide()
+        self.zoom_label = QLabel()
+        self.zoom_label.setObjectName("zoomLabel")
+        self.engine = QLabel()
+        self.engine.setObjectName("statusEngine")
+        self.engine.setToolTip("Engine, device and the time the last colorization took")
+        for w in (self.busy, self.export_progress, self.export_cancel, self.zoom_label, self.engine):
+            bar.addPermanentWidget(w)
+
+    def show_export(self, shown: bool) -> None:
+        if shown:
+            self.export_progress.setValue(0)
+        self.export_progress.setVisible(shown)
+        self.export_cancel.setVisible(shown)
+
+    def export_step(self, done: int, total: int) -> None:
+        self.export_progress.setMaximum(max(total, 1))
+        self.export_progress.setValue(done)

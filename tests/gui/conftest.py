@@ -20,6 +20,7 @@ def isolated(tmp_path, monkeypatch):
     # Closing a window with unsaved edits asks; tests answer "close without saving" unless they say otherwise.
     from colorstudio.gui import dialogs
     monkeypatch.setattr(dialogs, "ask_save_changes", lambda parent, name: "discard")
+    monkeypatch.setattr(dialogs, "ask_stop_export", lambda parent: True)
     yield tmp_path
 
 

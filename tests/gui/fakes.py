@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from colorstudio.core.color import hex_to_ab, lab_to_rgb
-from colorstudio.core.hints import rasterize
 from colorstudio.engines.base import Cancelled, Chroma, Engine, EngineSession
 
 

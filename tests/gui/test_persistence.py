@@ -233,3 +233,22 @@ def test_recent_files_and_geometry_are_remembered(make_window, tmp_path, qtbot):
     win2 = make_window()
     assert win2.recent_menu.actions() and win2.recent_menu.actions()[0].toolTip() == str(photo.resolve())
     assert win2.welcome.recent.count() == 1
+
+
+def test_closing_during_an_export_asks_and_leaves_no_half_file(make_window, tmp_path, qtbot, monkeypatch):
+    import threading
+    from .fakes import SlowEngine, mini_factory
+    gate = threading.Event()
+    win = make_window(engine=SlowEngine(gate=gate), session_factory=mini_factory)
+    assert win.open_photo(edge_photo(tmp_path / "edge.png"))
+    win.editor.add_point(30, 40)
+    out = tmp_path / "slow.png"
+    assert win.export(out, "png") is not None
+    monkeypatch.setattr(dialogs, "ask_stop_export", lambda parent: False)
+    win.editor.mark_saved()
+    win.close()
+    assert win.isVisible(), "keeping the export running keeps the window"
+    monkeypatch.setattr(dialogs, "ask_stop_export", lambda parent: True)
+    win.close()
+    assert not win.isVisible() and not win.compute.is_running()
+    assert not out.exists() and not list(tmp_path.glob("*.part"))

@@ -110,7 +110,7 @@ def test_a_photo_switch_while_r1_runs_drops_r1s_result(running):
     gate = eng.gate("r1")
     r1 = sched.submit("preview", "r1")
     assert eng.started["r1"].wait(TIMEOUT)
-    r2 = sched.submit("preview", "r2")
+    sched.submit("preview", "r2")
     sched.new_epoch()
     assert sched.should_stop(r1)
     assert sched.pending("preview") is None, "the old photo's pending request goes"
