@@ -35,7 +35,10 @@ class View:
         return View(scale, wx - px * scale, wy - py * scale)
 
     def with_scale_at(self, scale: float, wx: float, wy: float) -> "View":
-        return self.zoomed_at(scale / self.scale, wx, wy)
+        """Exactly ``scale`` (e.g. 1.0 for 100 %), keeping the photo point under (wx, wy)."""
+        scale = min(max(scale, MIN_SCALE), MAX_SCALE)
+        px, py = self.to_photo(wx, wy)
+        return View(scale, wx - px * scale, wy - py * scale)
 
     def panned(self, dx: float, dy: float) -> "View":
         return replace(self, ox=self.ox + dx, oy=self.oy + dy)

@@ -93,7 +93,8 @@ class MainWindow(QMainWindow):
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(330)
+        # As wide as the panel needs, plus room for its scroll bar, so nothing is cut off.
+        scroll.setMinimumWidth(side.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
         self.side_dock = QDockWidget("Colorize", self)
         self.side_dock.setObjectName("sideDock")
         self.side_dock.setWidget(scroll)
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
         self._refresh_recent()
         self._restore_geometry()
         self._document_changed(self.editor.document)
+        self._enable_photo_actions(False)
 
     def _connect(self) -> None:
         # Bound methods, not lambdas: Qt drops them when the window goes, so a signal sent
@@ -320,7 +322,16 @@ class MainWindow(QMainWindow):
             self.compute.cancel(self._export_request)
 
     # -- reacting ----------------------------------------------------------------------------
+    PHOTO_ACTIONS = ("save", "saveAs", "export", "delete", "smaller", "larger", "viewResult", "viewOriginal",
+                     "viewSplit", "showHints", "fit", "actualSize", "zoomIn", "zoomOut", "tool_point", "tool_brush",
+                     "tool_eraser", "tool_eyedropper")
+
+    def _enable_photo_actions(self, enabled: bool) -> None:
+        for name in self.PHOTO_ACTIONS:
+            self.actions_by_name[name].setEnabled(enabled)
+
     def _photo_opened(self, photo) -> None:
+        self._enable_photo_actions(True)
         self.canvas.set_photo(photo.gray_u8(max_side=DISPLAY_MAX_SIDE), photo.width, photo.height)
         self.views.setCurrentWidget(self.canvas)
         self.canvas.set_tool("point")
