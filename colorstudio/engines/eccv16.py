@@ -65,7 +65,7 @@ class Eccv16Session(NeuralSession):
                reference: Optional[np.ndarray] = None, should_stop: Optional[StopCallback] = None) -> Chroma:
         engine = self.engine
         engine.load()
-        side = engine.side_for(quality, max_side)
+        side = self.side_for(quality, max_side)
 
         def compute(s: int):
             work = self.working(s)

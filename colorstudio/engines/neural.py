@@ -580,10 +580,17 @@ class NeuralEngine(Engine):
         self._cpu_net = None
 
     # -- working sizes and running --------------------------------------------------------
-    def side_for(self, quality: str, max_side: Optional[int]) -> int:
+    def side_for(self, quality: str, max_side: Optional[int], photo_side: Optional[int] = None) -> int:
+        """The working long side: the preview side, or for renders the render side but no
+        more than the photo's own long side (enlarging a small photo past the preview side
+        adds work, not detail); ``max_side`` caps either."""
         if quality not in ("preview", "render"):
             raise EngineError(f"quality must be 'preview' or 'render', not {quality!r}")
-        side = self.preview_side if quality == "preview" else self.render_side
+        side = self.preview_side
+        if quality == "render":
+            side = self.render_side
+            if photo_side is not None:
+                side = min(side, max(self.preview_side, int(photo_side)))
         if max_side is not None:
             side = min(side, int(max_side))
         return max(MIN_SIDE, side)
@@ -623,6 +630,9 @@ class NeuralEngine(Engine):
 
 class NeuralSession(EngineSession):
     """Per-photo state: the photo's L and its working-size versions (a few kept)."""
+
+    def side_for(self, quality: str, max_side: Optional[int]) -> int:
+        return self.engine.side_for(quality, max_side, max(self.full_lightness.shape[:2]))
 
     keep_sizes = 3
 

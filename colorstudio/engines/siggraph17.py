@@ -105,7 +105,7 @@ class Siggraph17Session(NeuralSession):
         """The chroma for ``hints`` (full-resolution photo coordinates) at the working size."""
         engine = self.engine
         engine.load()
-        side = engine.side_for(quality, max_side)
+        side = self.side_for(quality, max_side)
         hints = hints if hints is not None else Hints()
 
         def compute(s: int):

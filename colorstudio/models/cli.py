@@ -43,6 +43,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                    help="give up when the server is silent this long (default 30)")
     p.add_argument("--url", default=None, help="download from this address instead (a mirror)")
+    p.add_argument("--force", action="store_true", help="download again even if an intact copy is installed")
 
     p = sub.add_parser("import", help="install a model from a file you downloaded elsewhere",
                        description="Install a model from a file (for machines without network "
@@ -131,6 +132,7 @@ class ProgressBar:
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self._last = 0.0
         self._last_pct = -1
+        self.drawn = 0
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
@@ -149,21 +151,27 @@ class ProgressBar:
             text = f"{self.label} {done / 1e6:.1f} MB"
         self.stream.write(("\r" + text) if self.tty else text + "\n")
         self.stream.flush()
+        self.drawn += 1
 
     def close(self) -> None:
-        if self.tty:
+        if self.tty and self.drawn:
             self.stream.write("\n")
             self.stream.flush()
 
 
 def _install(args, out: TextIO, err: TextIO) -> int:
     from .download import install
+    from .store import installed_path
+    was_there = installed_path(args.name) is not None and not args.force
     bar = ProgressBar(f"downloading {args.name}", err)
     try:
-        path = install(args.name, progress=bar, timeout=args.timeout, url=args.url)
+        path = install(args.name, progress=bar, timeout=args.timeout, url=args.url, force=args.force)
     finally:
         bar.close()
-    print(f"installed {args.name} ({path})", file=out)
+    if was_there and bar.drawn == 0:
+        print(f"{args.name} is already installed and intact ({path})", file=out)
+    else:
+        print(f"installed {args.name} ({path})", file=out)
     return EXIT_OK
 
 

@@ -35,20 +35,27 @@ class _Cut(Exception):
 
 
 def install(name: str, progress: Progress = None, should_stop: ShouldStop = None, timeout: float = 30,
-            url: Optional[str] = None) -> Path:
+            url: Optional[str] = None, force: bool = False) -> Path:
     """Download model ``name`` into the models folder and return its path.
 
     ``progress(done, total)`` is called with byte counts (total 0 when unknown);
     ``should_stop()`` cancels (raising ModelCancelled, keeping the partial file for a
     later resume). ``timeout`` is how many seconds to wait for the server at each step.
-    ``url`` overrides the registry's address (a mirror). Raises ModelError with a sentence
-    for every failure a user can meet.
+    ``url`` overrides the registry's address (a mirror). An installed file that passes
+    verification is kept unless ``force``. Raises ModelError with a sentence for every
+    failure a user can meet.
     """
     info = get_model(name)
     url = url or info.url
     folder = ensure_models_path()
     final = folder / info.filename
     part = folder / (info.filename + PART_SUFFIX)
+    if final.is_file() and not force:
+        try:
+            verify_file(name, final, should_stop=should_stop)
+            return final  # already installed and intact
+        except ModelError:
+            log.warning("the installed %s file is damaged; downloading it again", name)
 
     last_cut: Optional[str] = None
     for attempt in range(ATTEMPTS):
@@ -107,12 +114,15 @@ def _fetch(info: ModelInfo, url: str, part: Path, progress: Progress, should_sto
         status = getattr(response, "status", 200)
         length = response.headers.get("Content-Length")
         length = int(length) if length and length.isdigit() else None
-        if status == 206 and have:
+        start, size = _content_range(response.headers.get("Content-Range", ""))
+        if status == 206 and have and start == have:
             mode, done = "ab", have
-            total = done + length if length is not None else 0
-            content_range = response.headers.get("Content-Range", "")
-            if "/" in content_range and content_range.rsplit("/", 1)[1].isdigit():
-                total = int(content_range.rsplit("/", 1)[1])
+            total = size or (done + length if length is not None else 0)
+        elif status == 206:
+            # A range we did not ask for: start over without a Range header.
+            response.close()
+            _unlink(part)
+            raise _Cut("the server answered a different range")
         else:
             # The server ignored the Range (or there was nothing yet): start from zero.
             mode, done = "wb", 0
@@ -147,6 +157,17 @@ def _fetch(info: ModelInfo, url: str, part: Path, progress: Progress, should_sto
                              f"COLORSTUDIO_MODELS to another folder") from None
     if total and done < total:
         raise _Cut(f"the server closed the connection at {_mb(done)} of {_mb(total)} MB")
+
+
+def _content_range(value: str) -> tuple[Optional[int], Optional[int]]:
+    """(first byte, total size) of a 'bytes first-last/size' header; None where absent."""
+    try:
+        unit, rest = value.strip().split(" ", 1)
+        span, size = rest.split("/", 1)
+        first = int(span.split("-", 1)[0]) if unit == "bytes" and span != "*" else None
+        return first, (int(size) if size.isdigit() else None)
+    except ValueError:
+        return None, None
 
 
 def _host(url: str) -> str:

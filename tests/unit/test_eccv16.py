@@ -54,7 +54,7 @@ def test_chroma_matches_the_network_at_the_photos_aspect(engine, net):
         expected = net(work.padded)[0, :, :43, :64].permute(1, 2, 0).numpy()
     assert np.abs(expected).max() > 1.0
     assert np.abs(chroma.ab - expected).max() < 1e-2
-    assert engine.start(photo(48, 32)).chroma(Hints(), quality="render").ab.shape == (96, 64, 2)
+    assert engine.start(photo(120, 80)).chroma(Hints(), quality="render").ab.shape == (96, 64, 2)
 
 
 def test_hints_are_ignored(engine):

@@ -236,3 +236,16 @@ def test_cancel_keeps_the_partial_file_for_later(tiny, server):
         install("tiny", should_stop=should_stop, timeout=5)
     assert installed_path("tiny") is None
     assert (cache / (info.filename + ".part")).exists()
+
+
+def test_an_intact_installed_model_is_not_downloaded_again(tiny, server):
+    info, payload, cache = tiny
+    install("tiny", timeout=5)
+    assert len(server.requests) == 1
+    install("tiny", timeout=5)
+    assert len(server.requests) == 1
+    (cache / info.filename).write_bytes(payload[:100])  # damaged: fetched again
+    install("tiny", timeout=5)
+    assert len(server.requests) == 2 and (cache / info.filename).read_bytes() == payload
+    install("tiny", timeout=5, force=True)
+    assert len(server.requests) == 3

@@ -142,7 +142,7 @@ class TinyEngine(NeuralEngine):
 
 class TinySession(NeuralSession):
     def chroma(self, hints, *, quality="render", max_side=None, reference=None, should_stop=None):
-        side = self.engine.side_for(quality, max_side)
+        side = self.side_for(quality, max_side)
         (work, out), messages = self.engine.run_with_fallback(
             lambda s: (self.working(s), self.engine.runner.forward(self.working(s).padded)), side)
         return work, out, self.info(work, messages)
@@ -157,7 +157,7 @@ def tiny_engine():
 def test_out_of_gpu_memory_retries_smaller(tiny_engine):
     fake = FakeGpuRunner(tiny_engine._cpu_net, limit=300)
     tiny_engine.runner = fake
-    work, out, info = tiny_engine.start(np.full((300, 400), 50, np.float32)).chroma(Hints())
+    work, out, info = tiny_engine.start(np.full((600, 800), 50, np.float32)).chroma(Hints())
     assert fake.sides == [512, 360, 256]
     assert work.size == (192, 256) and out.shape[2:] == (192, 256)
     assert info["device"] == "cuda"
@@ -167,7 +167,7 @@ def test_out_of_gpu_memory_retries_smaller(tiny_engine):
 def test_out_of_gpu_memory_everywhere_moves_to_the_cpu(tiny_engine):
     fake = FakeGpuRunner(tiny_engine._cpu_net, limit=0)
     tiny_engine.runner = fake
-    work, out, info = tiny_engine.start(np.full((300, 400), 50, np.float32)).chroma(Hints())
+    work, out, info = tiny_engine.start(np.full((600, 800), 50, np.float32)).chroma(Hints())
     assert fake.sides == [512, 360, 256, 184, 128]
     assert tiny_engine.runner is not fake and tiny_engine.runner.device.type == "cpu"
     # The full working size again, computed on the CPU: a real result, not the input.
@@ -184,7 +184,7 @@ def test_out_of_memory_on_the_cpu_is_a_clear_error(tiny_engine):
             raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 99 GB")
 
     tiny_engine.runner = Greedy(tiny_engine._cpu_net, torch.device("cpu"), torch.float32, False)
-    with pytest.raises(EngineError, match="not enough memory to run tiny at 512 px"):
+    with pytest.raises(EngineError, match="not enough memory to run tiny at 256 px"):
         tiny_engine.start(np.full((30, 40), 50, np.float32)).chroma(Hints())
 
 
@@ -203,6 +203,11 @@ def test_side_and_argument_checks(tiny_engine):
     assert tiny_engine.side_for("render", None) == 512
     assert tiny_engine.side_for("render", 300) == 300
     assert tiny_engine.side_for("preview", 1024) == 256
+    # Renders of small photos work at the photo's size, but never below the preview side.
+    assert tiny_engine.side_for("render", None, 400) == 400
+    assert tiny_engine.side_for("render", None, 100) == 256
+    assert tiny_engine.side_for("render", None, 4000) == 512
+    assert tiny_engine.start(np.zeros((300, 200), np.float32)).side_for("render", None) == 300
     with pytest.raises(EngineError, match="quality must be 'preview' or 'render'"):
         tiny_engine.side_for("best", None)
     with pytest.raises(EngineError, match="no precision called 'int8'"):

@@ -81,9 +81,10 @@ def test_chroma_keeps_the_aspect_ratio_and_crops_the_padding(engine, net):
     assert chroma.info["working_size"] == (64, 43) and chroma.info["engine"] == "siggraph17"
     expected = plain_forward(net, prepare_lightness(L, 64))
     assert np.abs(chroma.ab - expected).max() < 1e-2
-    # Portrait photos, the render size, and a capped side.
+    # Portrait photos, the render size (up to the photo's own size), and a capped side.
     tall = engine.start(photo(48, 32))
-    assert tall.chroma(Hints(), quality="render").ab.shape == (96, 64, 2)
+    assert tall.chroma(Hints(), quality="render").ab.shape == (64, 43, 2)
+    assert engine.start(photo(120, 80)).chroma(Hints(), quality="render").ab.shape == (96, 64, 2)
     assert tall.chroma(Hints(), quality="render", max_side=40).ab.shape == (40, 27, 2)
 
 
