@@ -8,6 +8,7 @@ toned down towards grey (same lightness and hue) and marked as adjusted.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -102,6 +103,19 @@ class ShownSwatch:
 
 
 def adjusted(swatches: SwatchSet, lightness: float) -> list[ShownSwatch]:
-    """The swatches of a set as they look at ``lightness``."""
-    return [ShownSwatch(s.name, at_lightness(s.color, lightness), s.color, not fits_at(s.color, lightness))
-            for s in swatches.swatches]
+    """The swatches of a set as they look at ``lightness`` (one vectorised pass per set)."""
+    from .compose import lab_to_srgb_keep_l
+    if not swatches.swatches:
+        return []
+    ab = np.array([_ab(s.color) for s in swatches.swatches], np.float32)          # (n, 2)
+    n = len(ab)
+    L = np.full((1, n), lightness, np.float32)
+    rgb = lab_to_srgb_keep_l(L, np.ascontiguousarray(ab.T.reshape(2, 1, n)))[0]   # (n, 3)
+    ok = in_gamut(np.stack([L[0], ab[:, 0], ab[:, 1]], axis=-1))
+    return [ShownSwatch(s.name, color_to_hex(c * 255.0), s.color, not bool(fit))
+            for s, c, fit in zip(swatches.swatches, rgb, ok)]
+
+
+@lru_cache(maxsize=512)
+def _ab(color: str) -> tuple[float, float]:
+    return hex_to_ab(color)

@@ -45,6 +45,12 @@ def gamut_plane(lightness: float, size: int) -> tuple[np.ndarray, np.ndarray]:
     return rgb, ok
 
 
+@lru_cache(maxsize=128)
+def _adjusted_sets(lightness: int) -> tuple:
+    """Every swatch set at an integer lightness (cached: a dragged hint revisits the same few)."""
+    return tuple(tuple(adjusted(s, float(lightness))) for s in SWATCH_SETS)
+
+
 def ab_of(color: str) -> tuple[float, float]:
     return hex_to_ab(color)
 
@@ -118,7 +124,7 @@ class GamutPicker(QWidget):
     def paintEvent(self, event) -> None:
         side = self._side()
         # Render at a modest resolution and let Qt scale: this is a small swatch, not a photo.
-        res = min(side, 192)
+        res = min(side, 160)
         rgb, _ = gamut_plane(float(round(self._lightness)), res)
         img = QImage(rgb.data, res, res, rgb.strides[0], QImage.Format.Format_RGB888)
         p = QPainter(self)
@@ -397,8 +403,8 @@ class Palette(QWidget):
             self.swatch_grid.setColumnStretch(9, 1)
         # Re-tint in place: this runs while a selected point is dragged across the photo.
         buttons = iter(self._swatch_buttons)
-        for sset in SWATCH_SETS:
-            for shown in adjusted(sset, L):
+        for sset, shown_set in zip(SWATCH_SETS, _adjusted_sets(L)):
+            for shown in shown_set:
                 b = next(buttons)
                 tip = f"{sset.name}: {shown.name} ({shown.color})"
                 if shown.clipped:
