@@ -81,8 +81,8 @@ class WelcomePage(QWidget):
         self.recent.setObjectName("recentList")
         self.recent.setMaximumWidth(480)
         self.recent.setMaximumHeight(160)
-        self.recent.itemActivated.connect(lambda item: self.recent_requested.emit(item.data(Qt.ItemDataRole.UserRole)))
-        self.recent.itemClicked.connect(lambda item: self.recent_requested.emit(item.data(Qt.ItemDataRole.UserRole)))
+        # One click opens (a double click would otherwise open the photo twice).
+        self.recent.itemClicked.connect(self._recent_clicked)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(open_btn)
@@ -97,6 +97,9 @@ class WelcomePage(QWidget):
         lay.addWidget(self.recent_title, 0, Qt.AlignmentFlag.AlignHCenter)
         lay.addWidget(self.recent, 0, Qt.AlignmentFlag.AlignHCenter)
         lay.addStretch(3)
+
+    def _recent_clicked(self, item) -> None:
+        self.recent_requested.emit(item.data(Qt.ItemDataRole.UserRole))
 
     def set_recent(self, paths: list[str]) -> None:
         self.recent.clear()

@@ -233,6 +233,12 @@ def test_recent_files_and_geometry_are_remembered(make_window, tmp_path, qtbot):
     win2 = make_window()
     assert win2.recent_menu.actions() and win2.recent_menu.actions()[0].toolTip() == str(photo.resolve())
     assert win2.welcome.recent.count() == 1
+    opened = []
+    win2.workspace.photo_opened.connect(opened.append)
+    item = win2.welcome.recent.item(0)
+    rect = win2.welcome.recent.visualItemRect(item)
+    qtbot.mouseClick(win2.welcome.recent.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert len(opened) == 1 and win2.views.currentWidget() is win2.canvas
 
 
 def test_closing_during_an_export_asks_and_leaves_no_half_file(make_window, tmp_path, qtbot, monkeypatch):
