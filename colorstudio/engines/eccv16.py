@@ -26,10 +26,12 @@ class Eccv16Runner(Runner):
             x = self.to_input((lightness - L_CENT) / L_NORM)
             self.begin(x)
             k, net = self.kernels, self.net
-            for block in (net.model1, net.model2, net.model3, net.model4, net.model5, net.model6,
-                          net.model7, net.model8):
+            for block in (net.model1, net.model2, net.model3):
                 x = k.sequential(block, x)
-            logits = x
+            x = self.to_middle(x)
+            for block in (net.model4, net.model5, net.model6, net.model7):
+                x = k.sequential(block, x)
+            logits = k.sequential(net.model8, self.from_middle(x))
         # The expectation over the 313 bins in float32: a softmax in half precision is coarse.
         probs = torch.softmax(logits.float(), dim=1)
         ab = F.conv2d(probs, self.net.model_out.weight.detach().to(probs.device, torch.float32))
@@ -44,8 +46,8 @@ class Eccv16Engine(NeuralEngine):
     description = "Zhang, Isola and Efros's automatic colorization network (no hints)."
     uses_hints = False
 
-    def make_runner(self, net, device, dtype, fused) -> Eccv16Runner:
-        return Eccv16Runner(net, device, dtype, fused)
+    def make_runner(self, net, device, dtype, fused, middle=None) -> Eccv16Runner:
+        return Eccv16Runner(net, device, dtype, fused, middle)
 
     def calibrate(self, runner: Eccv16Runner, size: int = 128) -> torch.Tensor:
         with torch.inference_mode():

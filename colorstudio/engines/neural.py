@@ -255,9 +255,11 @@ class OneDnnKernels:
         self._current = {}
 
     def _weight(self, layer: nn.Module, x: torch.Tensor, transpose: bool) -> torch.Tensor:
-        w = self._current.get(layer)
+        # Keyed by dtype too: a runner may run some blocks in bfloat16 and others in float32.
+        key = (layer, x.dtype)
+        w = self._current.get(key)
         if w is None:
-            raw = layer.weight.detach().to(self.dtype)
+            raw = layer.weight.detach().to(x.dtype)
             if transpose:
                 w = self._ops._reorder_convolution_transpose_weight(
                     raw, list(layer.padding), list(layer.output_padding), list(layer.stride),
@@ -265,23 +267,23 @@ class OneDnnKernels:
             else:
                 w = self._ops._reorder_convolution_weight(
                     raw, list(layer.padding), list(layer.stride), list(layer.dilation), layer.groups, list(x.shape))
-            self._current[layer] = w
+            self._current[key] = w
         return w
 
-    def _bias(self, layer: nn.Module) -> Optional[torch.Tensor]:
+    def _bias(self, layer: nn.Module, dtype: torch.dtype) -> Optional[torch.Tensor]:
         if layer.bias is None:
             return None
-        key = (layer, "bias")
+        key = (layer, dtype, "bias")
         b = self._current.get(key)
         if b is None:
-            b = self._current[key] = layer.bias.detach().to(self.dtype)
+            b = self._current[key] = layer.bias.detach().to(dtype)
         return b
 
     def conv(self, x: torch.Tensor, layer: nn.Conv2d, post: str = "none", scalars=(),
              add: Optional[torch.Tensor] = None) -> torch.Tensor:
         """post(conv(x) [+ add])."""
         w = self._weight(layer, x, False)
-        bias = self._bias(layer)
+        bias = self._bias(layer, x.dtype)
         if add is not None:
             return self._ops._convolution_pointwise.binary(
                 x, add, w, bias, list(layer.padding), list(layer.stride), list(layer.dilation), layer.groups,
@@ -292,7 +294,7 @@ class OneDnnKernels:
 
     def deconv(self, x: torch.Tensor, layer: nn.ConvTranspose2d, post: str = "none", scalars=()) -> torch.Tensor:
         w = self._weight(layer, x, True)
-        bias = self._bias(layer)
+        bias = self._bias(layer, x.dtype)
         return self._ops._convolution_transpose_pointwise(
             x, w, bias, list(layer.padding), list(layer.output_padding), list(layer.stride),
             list(layer.dilation), layer.groups, post, list(scalars), "")
@@ -344,26 +346,42 @@ def channels_last(t: torch.Tensor) -> torch.Tensor:
 # -- the shared engine ------------------------------------------------------------------------
 
 class Runner:
-    """Runs one loaded network on one device in one precision (subclasses per network)."""
+    """Runs one loaded network on one device in one precision (subclasses per network).
 
-    def __init__(self, net: nn.Module, device: torch.device, dtype: torch.dtype, fused: bool):
+    ``middle`` is the dtype of the networks' low-resolution middle blocks (model4 to
+    model7, where most of the arithmetic is); by default the same as ``dtype``. A float32
+    runner with a bfloat16 middle is the fallback when all-bfloat16 strays too far.
+    """
+
+    def __init__(self, net: nn.Module, device: torch.device, dtype: torch.dtype, fused: bool,
+                 middle: Optional[torch.dtype] = None):
         self.net = net
         self.device = device
         self.dtype = dtype
+        self.middle = middle or dtype
         self.fused = fused
         self.kernels = OneDnnKernels(dtype) if fused else None
 
     @property
     def precision(self) -> str:
-        return str(self.dtype).replace("torch.", "")
+        name = str(self.dtype).replace("torch.", "")
+        if self.middle != self.dtype:
+            name += f" ({str(self.middle).replace('torch.', '')} middle)"
+        return name
 
     @property
     def description(self) -> str:
-        kind = "oneDNN fused" if self.fused else "PyTorch"
-        return f"{self.device.type} {self.precision} ({kind})"
+        kind = "oneDNN fused kernels" if self.fused else "PyTorch kernels"
+        return f"{self.device.type} {self.precision}, {kind}"
 
     def to_input(self, t: torch.Tensor) -> torch.Tensor:
         return channels_last(t.to(self.device, self.dtype))
+
+    def to_middle(self, t: torch.Tensor) -> torch.Tensor:
+        return t if t.dtype == self.middle else t.to(self.middle)
+
+    def from_middle(self, t: torch.Tensor) -> torch.Tensor:
+        return t if t.dtype == self.dtype else t.to(self.dtype)
 
     def begin(self, x: torch.Tensor) -> None:
         if self.kernels is not None:
@@ -423,7 +441,8 @@ class NeuralEngine(Engine):
             self._calibration = {}
 
     # -- subclasses ---------------------------------------------------------------------
-    def make_runner(self, net: nn.Module, device: torch.device, dtype: torch.dtype, fused: bool) -> Runner:
+    def make_runner(self, net: nn.Module, device: torch.device, dtype: torch.dtype, fused: bool,
+                    middle: Optional[torch.dtype] = None) -> Runner:
         raise NotImplementedError
 
     def calibrate(self, runner: Runner, size: int = 128) -> torch.Tensor:
@@ -490,12 +509,15 @@ class NeuralEngine(Engine):
                     return self.make_runner(net, device, torch.bfloat16, True)
                 return self.make_runner(copy.deepcopy(net).to(torch.bfloat16), device, torch.bfloat16, False)
             if choice == "auto" and fused and native_bfloat16():
-                r16 = self.make_runner(net, device, torch.bfloat16, True)
-                ok = self._close_enough(r32, r16)
-                r16.release()
-                if ok:
-                    r32.release()
-                    return r16
+                # All bfloat16, else bfloat16 only in the low-resolution middle, else float32.
+                for middle_only in (False, True):
+                    candidate = (self.make_runner(net, device, torch.float32, True, middle=torch.bfloat16)
+                                 if middle_only else self.make_runner(net, device, torch.bfloat16, True))
+                    ok = self._close_enough(r32, candidate)
+                    candidate.release()
+                    if ok:
+                        r32.release()
+                        return candidate
             r32.release()
             return r32
         if choice in ("float32", "auto") and (choice == "float32" or device.type != "cuda"):

@@ -40,8 +40,8 @@ class Siggraph17Runner(Runner):
         c1 = k.sequential(net.model1, x)
         c2 = k.sequential(net.model2, channels_last(c1[:, :, ::2, ::2]))
         c3 = k.sequential(net.model3, channels_last(c2[:, :, ::2, ::2]))
-        y = k.sequential(net.model4, channels_last(c3[:, :, ::2, ::2]))
-        y = k.sequential(net.model7, k.sequential(net.model6, k.sequential(net.model5, y)))
+        y = k.sequential(net.model4, self.to_middle(channels_last(c3[:, :, ::2, ::2])))
+        y = self.from_middle(k.sequential(net.model7, k.sequential(net.model6, k.sequential(net.model5, y))))
         # model8 starts with ReLU(model8up(y) + model3short8(conv3_3)): one fused conv.
         y = k.conv(c3, net.model3short8[0], "relu", add=k.deconv(y, net.model8up[0]))
         c8 = k.sequential(net.model8, y, skip_leading_relu=True)
@@ -77,8 +77,8 @@ class Siggraph17Engine(NeuralEngine):
                    "automatic without them; suggests likely colours for a hint.")
     uses_hints = True
 
-    def make_runner(self, net, device, dtype, fused) -> Siggraph17Runner:
-        return Siggraph17Runner(net, device, dtype, fused)
+    def make_runner(self, net, device, dtype, fused, middle=None) -> Siggraph17Runner:
+        return Siggraph17Runner(net, device, dtype, fused, middle)
 
     def calibrate(self, runner: Siggraph17Runner, size: int = 128) -> torch.Tensor:
         L = calibration_lightness(size, size)

@@ -70,10 +70,12 @@ def test_fused_kernels_match_plain_pytorch(net):
     L = torch.rand(1, 1, 48, 40, generator=torch.Generator().manual_seed(1)) * 100
     with torch.no_grad():
         expected = net(L)
-    for dtype, tolerance in ((torch.float32, 1e-2), (torch.bfloat16, 3.0)):
+    for dtype, middle, tolerance in ((torch.float32, None, 1e-2), (torch.bfloat16, None, 3.0),
+                                     (torch.float32, torch.bfloat16, 3.0)):
+        runner = Eccv16Runner(net, torch.device("cpu"), dtype, True, middle)
         with torch.inference_mode():
-            got = Eccv16Runner(net, torch.device("cpu"), dtype, True).forward(L)
-        assert (got - expected).abs().max().item() < tolerance, dtype
+            got = runner.forward(L)
+        assert (got - expected).abs().max().item() < tolerance, runner.precision
 
 
 def test_registry_builds_it_and_missing_model_is_explained(tmp_path, monkeypatch):

@@ -130,7 +130,7 @@ class FakeGpuRunner(TinyRunner):
 class TinyEngine(NeuralEngine):
     name = "tiny"
 
-    def make_runner(self, net, device, dtype, fused):
+    def make_runner(self, net, device, dtype, fused, middle=None):
         return TinyRunner(net, device, dtype, False)
 
     def calibrate(self, runner, size=128):
@@ -214,3 +214,34 @@ def test_side_and_argument_checks(tiny_engine):
         TinyEngine(precision="int8")
     with pytest.raises(EngineError, match="non-empty 2-D"):
         tiny_engine.start(np.zeros((0, 3), np.float32))
+
+
+def test_precision_ladder_on_cpus_with_bfloat16(monkeypatch):
+    """All-bfloat16 when close enough, else bfloat16 only in the middle, else float32."""
+    from colorstudio.engines import neural
+    from colorstudio.engines.siggraph17 import Siggraph17Engine
+    if not neural.onednn_available():
+        pytest.skip("this PyTorch lacks the oneDNN fused kernels")
+    monkeypatch.setattr(neural, "native_bfloat16", lambda: True)
+
+    class Scripted(Siggraph17Engine):
+        verdicts: list = []
+
+        def _fused_agrees(self, plain):
+            return True
+
+        def _close_enough(self, reference, candidate):
+            self.tried.append(candidate.precision)
+            return self.verdicts.pop(0)
+
+    outcomes = []
+    for verdicts in ([True], [False, True], [False, False]):
+        eng = Scripted(device="cpu")
+        eng.tried, Scripted.verdicts = [], list(verdicts)
+        eng._cpu_net = TinyNet()  # never run: the verdicts are scripted
+        outcomes.append((eng._choose_runner(torch.device("cpu")).precision, eng.tried))
+    assert outcomes == [
+        ("bfloat16", ["bfloat16"]),
+        ("float32 (bfloat16 middle)", ["bfloat16", "float32 (bfloat16 middle)"]),
+        ("float32", ["bfloat16", "float32 (bfloat16 middle)"]),
+    ]

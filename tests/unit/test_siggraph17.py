@@ -110,12 +110,13 @@ def test_fused_kernels_match_plain_pytorch(net):
     from colorstudio.engines.siggraph17 import Siggraph17Runner
     with torch.no_grad():
         expected = net(L, ab, mask)
-    for dtype, tolerance in ((torch.float32, 1e-2), (torch.bfloat16, 3.0)):
-        runner = Siggraph17Runner(net, torch.device("cpu"), dtype, True)
+    for dtype, middle, tolerance in ((torch.float32, None, 1e-2), (torch.bfloat16, None, 3.0),
+                                     (torch.float32, torch.bfloat16, 3.0)):
+        runner = Siggraph17Runner(net, torch.device("cpu"), dtype, True, middle)
         with torch.inference_mode():
             got = runner.decode(runner.encode(L, ab, mask))
         assert got.dtype == torch.float32 and got.shape == expected.shape
-        assert (got - expected).abs().max().item() < tolerance, dtype
+        assert (got - expected).abs().max().item() < tolerance, runner.precision
     assert engine_kernels_are_bounded(net)
 
 
