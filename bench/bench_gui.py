@@ -217,7 +217,8 @@ def main() -> None:
     notes = (f"\n\nRepeats: {args.repeats}. Photo: {W}x{H} grey (kodim05 resized), propagation engine, "
              f"{g['previews_during_drag']} previews painted during the {g['drag_seconds']:.1f} s drag. "
              f"Modules already imported when the window showed: {heavy}. "
-             f"Qt platform: {os.environ.get('QT_QPA_PLATFORM')}.\n")
+             f"Qt platform: {os.environ.get('QT_QPA_PLATFORM')}. Load average when done: "
+             f"{os.getloadavg()[0]:.1f} (other work on the machine slows every figure).\n")
     print(body + notes)
     from PySide6 import __version__ as pyside
     results = BENCH / "results"
