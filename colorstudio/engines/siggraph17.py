@@ -129,12 +129,14 @@ class Siggraph17Session(NeuralSession):
         return Chroma(ab=ab, lightness=work.lightness.copy(), info=info)
 
     def _features_for(self, hints: Hints):
-        """conv8_3 for ``hints``: the last chroma's when the hints are the same, else the encoder."""
+        """conv8_3 for ``hints`` at the preview side: the last preview's when its hints are
+        the same, else from the encoder. Always the same side, so that the suggestions do
+        not depend on whether a preview or a render ran last."""
         engine = self.engine
-        side = engine.preview_side
+        side = self.side_for("preview", None)
         if self._last is not None:
-            last_hints, side, runner, conv8_3, work = self._last
-            if runner is engine.runner and last_hints == hints:
+            last_hints, last_side, runner, conv8_3, work = self._last
+            if runner is engine.runner and last_side == side and last_hints == hints:
                 return conv8_3, work
 
         def compute(s: int):
@@ -169,7 +171,9 @@ class Siggraph17Session(NeuralSession):
         """Up to ``count`` distinct likely colours at photo pixel (x, y), most likely first.
 
         Each is ((r, g, b) in 0..255 at the pixel's own lightness, probability share).
-        Deterministic: the same photo and hints give the same swatches.
+        Deterministic: the same photo and hints give the same swatches. To ask "what else
+        could this hint be", pass the hints without the selected one: a hint pins the
+        network's distribution at its own pixel.
         """
         if int(count) < 1:
             raise EngineError("count must be at least 1")

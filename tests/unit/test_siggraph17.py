@@ -300,3 +300,12 @@ def test_cuda_half_precision_stays_within_one_ab_unit(net):
     chroma = eng.start(photo()).chroma(Hints(), quality="preview")
     expected = plain_forward(net.cpu(), prepare_lightness(photo(), 64))
     assert np.abs(chroma.ab - expected).max() <= 1.0 + 1e-3
+
+
+def test_suggestions_do_not_depend_on_what_ran_last(engine):
+    L = photo(60, 90)
+    hints = Hints.of(points=[(40, 30, "#4080c0")])
+    fresh = engine.start(L).suggest_colors(hints, 70, 20)
+    session = engine.start(L)
+    session.chroma(hints, quality="render")   # a render at another working size ran last
+    assert session.suggest_colors(hints, 70, 20) == fresh
