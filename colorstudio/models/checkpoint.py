@@ -53,18 +53,19 @@ def hash_matches(digest: str, prefix: str) -> bool:
 
 
 def check_hash(path: Path | str, info: ModelInfo, *, progress: Progress = None,
-               should_stop: ShouldStop = None, label: Optional[str] = None) -> str:
+               should_stop: ShouldStop = None, label: Optional[str] = None,
+               advice: str = "the download may be damaged: delete it and install again") -> str:
     """Raise ModelError unless ``path`` has the published checksum of ``info``.
 
-    ``label`` names the file in the message when ``path`` is a temporary copy.
+    ``label`` names the file in the message when ``path`` is a temporary copy; ``advice``
+    ends the message.
     """
     digest = sha256_file(path, progress, should_stop)
     if not hash_matches(digest, info.sha256_prefix):
         what = label or str(Path(path))
         raise ModelError(
             f"{what} does not match the published checksum of {info.name} (SHA-256 starts with "
-            f"{digest[:len(info.sha256_prefix)]}, expected {info.sha256_prefix}); the download may be "
-            f"damaged: delete it and install again")
+            f"{digest[:len(info.sha256_prefix)]}, expected {info.sha256_prefix}); {advice}")
     return digest
 
 

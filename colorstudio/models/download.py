@@ -72,7 +72,9 @@ def install(name: str, progress: Progress = None, should_stop: ShouldStop = None
                          f"elsewhere and run `colorstudio models import {name} FILE`")
 
     try:
-        verify_file(name, part, should_stop=should_stop, label=f"the downloaded file for {name}")
+        verify_file(name, part, should_stop=should_stop, label=f"the downloaded file for {name}",
+                    advice=f"the download may be damaged, so it was deleted: run `colorstudio models install "
+                           f"{name}` again")
     except ModelError:
         # A complete file with the wrong bytes cannot be resumed into a right one.
         _unlink(part)

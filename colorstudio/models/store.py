@@ -116,11 +116,12 @@ def not_installed_message(name: str) -> str:
 
 
 def verify_file(name: str, path: Path | str, *, progress: Progress = None, should_stop: ShouldStop = None,
-                label: Optional[str] = None) -> None:
+                label: Optional[str] = None, advice: Optional[str] = None) -> None:
     """Check that ``path`` is the published ``name`` file: checksum, then a safe strict load."""
     from .checkpoint import check_hash, load_network
     info = get_model(name)
-    check_hash(path, info, progress=progress, should_stop=should_stop, label=label)
+    extra = {"advice": advice} if advice else {}
+    check_hash(path, info, progress=progress, should_stop=should_stop, label=label, **extra)
     load_network(info.architecture, path, label)
 
 

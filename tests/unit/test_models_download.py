@@ -184,7 +184,8 @@ def test_wrong_checksum_deletes_the_download(tiny, server):
     info, payload, cache = tiny
     middle = len(payload) // 2
     server.payload = payload[:middle] + bytes([payload[middle] ^ 0xFF]) + payload[middle + 1:]
-    with pytest.raises(ModelError, match="does not match the published checksum.*delete it and install again"):
+    with pytest.raises(ModelError, match="does not match the published checksum.*may be damaged, so it was "
+                                         "deleted: run `colorstudio models install tiny` again"):
         install("tiny", timeout=5)
     assert list(cache.iterdir()) == []
 
