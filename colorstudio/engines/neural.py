@@ -423,6 +423,8 @@ class NeuralEngine(Engine):
         self.weights_note = ""
         self.calibration_diff: Optional[float] = None
         self._calibration: dict = {}
+        #: Sentences about how the engine had to adapt (shown once, with the next result).
+        self.notices: list[str] = []
 
     @classmethod
     def from_network(cls, net: nn.Module, device: str = "auto", precision: str = "auto", **options) -> "NeuralEngine":
@@ -435,8 +437,17 @@ class NeuralEngine(Engine):
     def _use_network(self, net: nn.Module) -> None:
         self._cpu_net = net.eval()
         self._calibration = {}
+        device = resolve_device(self._device_choice)
         try:
-            self.runner = self._choose_runner(resolve_device(self._device_choice))
+            self.runner = self._choose_runner(device)
+        except Exception as exc:  # noqa: BLE001 - only a GPU too small for the model is handled
+            if device.type == "cpu" or not is_out_of_memory(exc):
+                raise
+            free_device_memory(device)
+            log.warning("%s does not fit in %s memory; running on the CPU", self.name, device.type.upper())
+            self.notices.append(f"the GPU does not have enough memory for {self.name}, so it runs on the CPU (slower)")
+            self._calibration = {}
+            self.runner = self._choose_runner(torch.device("cpu"))
         finally:
             self._calibration = {}
 
@@ -683,6 +694,8 @@ class NeuralSession(EngineSession):
                 "kernels": runner.description if runner else "",
                 "working_size": (work.size[1], work.size[0]),
                 "weights": self.engine.weights_note}
+        messages = [*self.engine.notices, *messages]
+        self.engine.notices.clear()
         if messages:
             info["message"] = "; ".join(messages)
         return info

@@ -245,3 +245,25 @@ def test_precision_ladder_on_cpus_with_bfloat16(monkeypatch):
         ("float32 (bfloat16 middle)", ["bfloat16", "float32 (bfloat16 middle)"]),
         ("float32", ["bfloat16", "float32 (bfloat16 middle)"]),
     ]
+
+
+def test_a_gpu_too_small_for_the_model_falls_back_to_the_cpu_at_load(monkeypatch):
+    from colorstudio.engines import neural
+    monkeypatch.setattr(neural, "resolve_device", lambda name="auto": torch.device("cuda" if name == "cuda" else "cpu"))
+    real = TinyEngine._choose_runner
+    tried = []
+
+    def choose(self, device):
+        tried.append(device.type)
+        if device.type == "cuda":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 140.00 MiB")
+        return real(self, device)
+
+    monkeypatch.setattr(TinyEngine, "_choose_runner", choose)
+    eng = TinyEngine.from_network(TinyNet(), device="cuda", precision="float32")
+    assert tried == ["cuda", "cpu"] and eng.runner.device.type == "cpu"
+    session = eng.start(np.full((30, 40), 50, np.float32))
+    _, _, info = session.chroma(Hints())
+    assert "does not have enough memory for tiny, so it runs on the CPU" in info["message"]
+    _, _, info = session.chroma(Hints())
+    assert "message" not in info  # said once
