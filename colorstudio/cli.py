@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--hints", metavar="FILE", help="a hints or document file to apply to the first photo")
     g.add_argument("--screenshot", metavar="PNG",
                    help="render the window offscreen once the preview is shown, save it as PNG, and exit")
-    g.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    g.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     c = sub.add_parser(
         "colorize", help="colorize one photo to a file",
@@ -77,11 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest photo to open, in pixels (guards against decompression bombs; "
                         "default: COLORSTUDIO_MAX_PIXELS or about 89 million)")
     c.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    c.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    c.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     from .models.cli import add_parser as add_models_parser
     m = add_models_parser(sub)
-    m.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    # SUPPRESS: a subcommand's own --debug must not reset `colorstudio --debug CMD`.
+    m.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -139,7 +140,12 @@ def _colorize(args) -> int:
             options["weights"] = args.weights
     elif args.weights:
         raise UserError(f"--weights is for the neural engines; {name} needs no weights")
-    max_pixels = int(args.max_pixels) if args.max_pixels else None
+    max_pixels = args.max_pixels
+    if max_pixels is not None:
+        import math
+        if not math.isfinite(max_pixels) or max_pixels < 1:
+            raise UserError(f"--max-pixels must be a positive number of pixels, not {max_pixels:g}")
+        max_pixels = int(max_pixels)
     photo = open_image(src, max_pixels=max_pixels)
     scaled = hints.scaled_to(photo.width, photo.height)
     problems = scaled.problems_outside(photo.width, photo.height)

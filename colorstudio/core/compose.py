@@ -21,6 +21,10 @@ from .jobs import check_stop
 from .color import _XYZN_TO_RGB, _f_inv
 from .resample import resize_bilinear
 
+# XYZ(normalised by the white) -> linear sRGB, rows scaled to sum to exactly 1 (they differ
+# from 1 by < 1e-4 in the published matrix), so white and every grey stay neutral.
+_M_NEUTRAL = (_XYZN_TO_RGB.astype(np.float64) / _XYZN_TO_RGB.astype(np.float64).sum(axis=1, keepdims=True)).astype(np.float32)
+
 GUIDE_RADIUS = 2       # window radius on the working grid
 GUIDE_EPS = 0.02 ** 2  # regularisation, in (L/100)^2 units: smaller follows edges harder
 
@@ -139,16 +143,20 @@ def lab_to_linear_keep_l(L: np.ndarray, ab: np.ndarray, saturation: float = 1.0)
 
 
 def _linear_rgb(fy, Y, a500, b200) -> np.ndarray:
-    """Linear sRGB (3, ...) from f(Y), Y and the scaled chroma a/500, b/200."""
-    X = _f_inv(fy + a500)
-    Z = _f_inv(np.maximum(fy - b200, 0.0))
-    m = _XYZN_TO_RGB
+    """Linear sRGB (3, ...) from f(Y), Y and the scaled chroma a/500, b/200.
+
+    Written as Y plus the chroma's contribution (X - Y, Z - Y), with the matrix rows
+    normalised to map the white point to (1, 1, 1) exactly: a neutral pixel (a = b = 0)
+    then comes out with R = G = B bit for bit.
+    """
+    dX = _f_inv(fy + a500) - Y
+    dZ = _f_inv(np.maximum(fy - b200, 0.0)) - Y
     out = np.empty((3,) + fy.shape, np.float32)
     for i in range(3):
         o = out[i]
-        np.multiply(X, m[i, 0], out=o)
-        o += Y * m[i, 1]
-        o += Z * m[i, 2]
+        np.multiply(dX, _M_NEUTRAL[i, 0], out=o)
+        o += dZ * _M_NEUTRAL[i, 2]
+        o += Y
     return out
 
 

@@ -151,8 +151,9 @@ class Hints:
             if not (0 <= p.x <= width and 0 <= p.y <= height):
                 out.append(f"points[{i}] at ({p.x:g}, {p.y:g}) lies outside the {width}\u00d7{height} photo")
         for i, s in enumerate(self.strokes):
+            pts = list(s.points) if len(s.points) > 1 else list(s.points) * 2
             r = s.width / 2
-            if not any(-r <= x <= width + r and -r <= y <= height + r for x, y in s.points):
+            if not any(_segment_meets_box(p0, p1, -r, -r, width + r, height + r) for p0, p1 in zip(pts[:-1], pts[1:])):
                 out.append(f"strokes[{i}] lies entirely outside the {width}\u00d7{height} photo")
         return out
 
@@ -178,6 +179,8 @@ class Hints:
             for name, v in (("width", w), ("height", h)):
                 if not _is_number(v) or v <= 0:
                     raise HintsError(f"image.{name}: {v!r} is not a positive number")
+                if v < 1:
+                    raise HintsError(f"image.{name}: {v!r} is less than one pixel")
             size = (int(w), int(h))
         points = _as_list(data, "points")
         strokes = _as_list(data, "strokes")
@@ -213,6 +216,8 @@ class Hints:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise HintsError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        except RecursionError:
+            raise HintsError(f"{path} is not a hints file (its JSON is nested too deeply)") from None
         try:
             return cls.from_dict(data)
         except HintsError as exc:
@@ -223,7 +228,31 @@ class Hints:
 
 
 def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v) and abs(v) < 1e12
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _segment_meets_box(p0, p1, x0, y0, x1, y1) -> bool:
+    """Whether the segment p0-p1 touches the box [x0, x1] x [y0, y1] (Liang-Barsky clipping)."""
+    t0, t1 = 0.0, 1.0
+    dx, dy = p1[0] - p0[0], p1[1] - p0[1]
+    for p, q in ((-dx, p0[0] - x0), (dx, x1 - p0[0]), (-dy, p0[1] - y0), (dy, y1 - p0[1])):
+        if p == 0:
+            if q < 0:
+                return False
+            continue
+        t = q / p
+        if p < 0:
+            t0 = max(t0, t)
+        else:
+            t1 = min(t1, t)
+        if t0 > t1:
+            return False
+    return True
 
 
 def _num(v: float):
@@ -333,14 +362,18 @@ def rasterize(hints: Hints, width: int, height: int, out_width: int, out_height:
         else:
             t = np.zeros((1, 1), np.float32)
         d = np.hypot(px - (x0 + t * dx), py - (y0 + t * dy))
-        cov = np.clip(r_eff + 0.5 - d, 0.0, 1.0)
-        if r < 0.5:
-            # Sub-pixel disk: mark only the pixel it falls in, fully.
-            cov = np.where(d <= 0.7072, 1.0, 0.0) if ll <= 1e-12 else cov
-        if not cov.any():
+        if r < 0.5 and ll <= 1e-12:
+            # A disk smaller than a working pixel marks the pixel its centre falls in, fully.
             cov = np.zeros_like(d)
-            iy, ix = np.unravel_index(int(np.argmin(d)), d.shape)
+            ix = min(max(int(math.floor(x0)), bx0), bx1 - 1) - bx0
+            iy = min(max(int(math.floor(y0)), by0), by1 - 1) - by0
             cov[iy, ix] = 1.0
+        else:
+            cov = np.clip(r_eff + 0.5 - d, 0.0, 1.0)
+            if not cov.any():
+                cov = np.zeros_like(d)
+                iy, ix = np.unravel_index(int(np.argmin(d)), d.shape)
+                cov[iy, ix] = 1.0
         a, b = chroma(color)
         sub_m = mask[by0:by1, bx0:bx1]
         sub_ab = ab[by0:by1, bx0:bx1]

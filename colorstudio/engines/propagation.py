@@ -44,7 +44,7 @@ from .base import Cancelled, Chroma, Engine, EngineSession
 @dataclass(frozen=True)
 class PropagationParams:
     sigma: float = 2.0          # L* step that counts as an edge (weight exp(-dL^2 / 2 sigma^2))
-    weight_floor: float = 1e-4  # keeps every pixel connected, so the solve is well posed
+    weight_floor: float = 1e-6  # keeps every pixel connected; far below the screening, so no leak
     reach: float = 0.35         # decay length of a hint's influence, as a fraction of the long side
     tau: float = 0.1            # confidence under which colour fades to neutral
     hint_strength: float = 50.0

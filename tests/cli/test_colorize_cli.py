@@ -224,10 +224,6 @@ def test_bad_input_in_a_real_process(cli, photo, hints, tmp_path, case, make_hin
     assert files.snapshot(tmp_path) == before
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="cli.py _colorize: int(args.max_pixels) turns nan/inf into ValueError/OverflowError "
-                          "(exit 1, 'internal error') and 0 into 'no limit' (0.5 is refused, but as 'not 0'); pass the number to "
-                          "open_image, whose own check gives the sentence")
 @pytest.mark.parametrize("value", ["nan", "inf", "0"])
 def test_a_nonsense_pixel_limit_is_a_user_error(main, photo, tmp_path, value, files):
     before = files.snapshot(tmp_path)
@@ -288,10 +284,6 @@ def test_internal_failure_exits_1_and_debug_shows_the_traceback(main, photo, hin
     assert files.snapshot(tmp_path) == before
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception,
-                   reason="cli.py build_parser: each subparser's own --debug (default False) overwrites the "
-                          "top-level --debug, so `colorstudio --debug colorize ...` shows no traceback; give "
-                          "the subparsers' --debug default=argparse.SUPPRESS")
 def test_debug_before_the_command_also_shows_the_traceback(main, photo, hints, tmp_path, monkeypatch):
     from colorstudio.engines import propagation
 

@@ -133,8 +133,6 @@ def test_malformed_hints_name_the_field_and_the_entry(data, message):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="hints.py _is_number: math.isfinite on a huge JSON integer raises "
-                                       "OverflowError instead of HintsError")
 @pytest.mark.parametrize("field", ["x", "radius"])
 def test_a_huge_integer_is_a_hints_error(field):
     data = with_changes(points=[point(**{field: 10 ** 400})])
@@ -142,8 +140,6 @@ def test_a_huge_integer_is_a_hints_error(field):
         Hints.from_dict(data)
 
 
-@pytest.mark.xfail(strict=True, raises=ZeroDivisionError, reason="hints.py from_dict accepts image.width 0.5 (int() makes it 0), then "
-                                       "scaled_to / rasterize divide by zero")
 def test_an_image_size_under_one_pixel_is_refused():
     data = with_changes(image={"width": 0.5, "height": 512})
     try:
@@ -194,8 +190,6 @@ def test_load_errors_are_one_sentence(tmp_path):
     assert "is not valid JSON" in _load_error(p)
 
 
-@pytest.mark.xfail(strict=True, raises=RecursionError, reason="hints.py Hints.load: a deeply nested JSON file raises RecursionError "
-                                       "from json.loads, which is not caught")
 def test_deeply_nested_json_is_a_hints_error(tmp_path):
     p = tmp_path / "deep.json"
     p.write_text("[" * 100_000 + "]" * 100_000)
@@ -240,8 +234,6 @@ def test_problems_outside_names_each_hint_that_misses_the_photo():
     assert Hints.from_dict(EXAMPLE).problems_outside(768, 512) == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="hints.py problems_outside tests only a stroke's vertices, so a stroke "
-                                       "that crosses the photo with both ends outside is called outside")
 def test_a_stroke_across_the_photo_with_both_ends_outside_is_inside():
     h = Hints.of(strokes=[([(-10, 50), (110, 50)], 6, "#f00")])
     assert h.problems_outside(100, 100) == []
@@ -287,8 +279,6 @@ def test_a_sub_pixel_point_at_a_coarse_scale_still_marks_its_pixel(x, y):
     np.testing.assert_allclose(r.ab[row, col], hex_to_ab("#00ff00"), atol=1e-3)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="hints.py rasterize: a sub-pixel disk marks every pixel whose centre is "
-                                       "within 0.7072 of it (up to 4, each fully), not only the pixel it falls in")
 def test_a_sub_pixel_point_marks_only_the_pixel_it_falls_in():
     r = rasterize(Hints.of(points=[(559.0, 555.0, "#00ff00", 2.0)]), 1000, 1000, 100, 100)
     assert np.argwhere(r.mask > 0).tolist() == [[55, 55]]

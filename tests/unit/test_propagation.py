@@ -88,14 +88,12 @@ _NEUTRAL_NOT_EXACT = ("compose.py _linear_rgb: the XYZ->RGB matrix times the D65
                       "8 bits where L is not an 8-bit grey level, up to 2 levels at 16 bits)")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_NEUTRAL_NOT_EXACT)
 def test_no_hints_preview_is_grey():
     grey = np.random.default_rng(5).integers(0, 256, (300, 410)).astype(np.uint8)
     prev = ColorizeSession(SourceImage.from_array(grey)).preview(Hints(), max_side=64)
     assert (prev[..., 0] == prev[..., 1]).all() and (prev[..., 1] == prev[..., 2]).all()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_NEUTRAL_NOT_EXACT)
 def test_no_hints_gives_back_the_grey_photo_16bit():
     grey = (np.arange(0, 65536, 7, dtype=np.uint32)[:9216] % 65536).astype(np.uint16).reshape(96, 96)
     out = ColorizeSession(SourceImage.from_array(grey)).render(Hints()).rgb
@@ -155,7 +153,6 @@ _EDGE_LEAK = ("propagation.py PropagationParams.weight_floor=1e-4 is as large as
               "behind a hinted band); weight_floor=1e-6 gives 0.004")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_EDGE_LEAK)
 def test_a_strokes_colour_leaves_the_region_across_a_strong_edge_grey(stroke_beside_an_edge):
     assert stroke_beside_an_edge[:, 66:].max() < 2.0
 
@@ -167,7 +164,6 @@ def test_far_across_edges_colour_fades_to_neutral():
     assert C[:, 130:].max() < 0.5  # two strong edges away: grey
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=_EDGE_LEAK)
 def test_a_band_behind_one_strong_edge_stays_neutral():
     photo = bands([(64, 60), (64, 140), (64, 220)])
     C = chroma_of(render(photo, Hints.of(points=[(20, 32, BLUE, 3)])))
