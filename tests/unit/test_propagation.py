@@ -83,11 +83,6 @@ def test_no_hints_gives_back_the_grey_photo_8bit(shape):
         np.testing.assert_array_equal(out[..., c], grey)
 
 
-_NEUTRAL_NOT_EXACT = ("compose.py _linear_rgb: the XYZ->RGB matrix times the D65 white is not exactly (1, 1, 1) "
-                      "(row sums 1.0000075, 0.9999896, 1.0000812), so a=b=0 gives R != G != B (by 1 level at "
-                      "8 bits where L is not an 8-bit grey level, up to 2 levels at 16 bits)")
-
-
 def test_no_hints_preview_is_grey():
     grey = np.random.default_rng(5).integers(0, 256, (300, 410)).astype(np.uint8)
     prev = ColorizeSession(SourceImage.from_array(grey)).preview(Hints(), max_side=64)
@@ -98,7 +93,7 @@ def test_no_hints_gives_back_the_grey_photo_16bit():
     grey = (np.arange(0, 65536, 7, dtype=np.uint32)[:9216] % 65536).astype(np.uint16).reshape(96, 96)
     out = ColorizeSession(SourceImage.from_array(grey)).render(Hints()).rgb
     assert out.dtype == np.uint16
-    np.testing.assert_array_equal(out[..., 1], grey)  # green carries L: this part holds
+    np.testing.assert_array_equal(out[..., 1], grey)
     assert (out[..., 0] == out[..., 1]).all() and (out[..., 2] == out[..., 1]).all()
 
 
@@ -146,11 +141,6 @@ def test_a_strokes_colour_stays_confined_by_a_strong_edge(stroke_beside_an_edge)
     C = stroke_beside_an_edge
     assert C[:, :62].min() > 20
     assert C[:, 66:].max() < 0.1 * C[:, :62].min()
-
-
-_EDGE_LEAK = ("propagation.py PropagationParams.weight_floor=1e-4 is as large as the screening term (~1e-4 per "
-              "pixel), so confidence leaks through strong edges (chroma 3.1 beside a stroke, 4.6 in a band "
-              "behind a hinted band); weight_floor=1e-5 gives 0.004 and 0.6")
 
 
 def test_a_strokes_colour_leaves_the_region_across_a_strong_edge_grey(stroke_beside_an_edge):
