@@ -422,6 +422,8 @@ class NeuralEngine(Engine):
         self.runner: Optional[Runner] = None
         self.weights_note = ""
         self.calibration_diff: Optional[float] = None
+        #: Max |difference| from float32 (ab units) of each lower precision tried at load.
+        self.precision_checks: dict[str, float] = {}
         self._calibration: dict = {}
         #: Sentences about how the engine had to adapt (shown once, with the next result).
         self.notices: list[str] = []
@@ -587,6 +589,7 @@ class NeuralEngine(Engine):
         diff = float((a - b).abs().max())
         ok = diff <= AB_TOLERANCE
         self.calibration_diff = diff
+        self.precision_checks[candidate.precision] = diff
         log.info("%s %s vs float32 on the calibration picture: max %.3f ab -> %s", self.name,
                  candidate.precision, diff, "used" if ok else "not used")
         return ok
