@@ -132,9 +132,9 @@ def test_two_regions_with_their_own_hints_do_not_mix():
 
 @pytest.fixture(scope="module")
 def stroke_beside_an_edge() -> np.ndarray:
-    """Chroma of a photo of two flat halves with a long stroke 4 px from the edge (computed once)."""
-    photo = bands([(64, 80), (64, 180)], height=96)
-    return chroma_of(render(photo, Hints.of(strokes=[([(58, 2), (58, 94)], 6, GREEN)])))
+    """Chroma of two flat halves with a stroke 4 px from the edge, the photo's whole height (computed once)."""
+    photo = bands([(64, 80), (64, 180)], height=48)
+    return chroma_of(render(photo, Hints.of(strokes=[([(58, 2), (58, 46)], 6, GREEN)])))
 
 
 def test_a_strokes_colour_stays_confined_by_a_strong_edge(stroke_beside_an_edge):
@@ -177,7 +177,7 @@ def test_preview_and_render_agree_in_hue_near_the_hint():
     photo = textured(240, 320)
     hints = Hints.of(points=[(80, 60, RED, 4), (250, 180, BLUE, 4)], strokes=[([(20, 200), (140, 220)], 8, GREEN)])
     # Smaller working grids than the defaults keep the test fast; the paths are the same.
-    session = ColorizeSession(SourceImage.from_array(photo), PropagationEngine(render_side=160, preview_side=64))
+    session = ColorizeSession(SourceImage.from_array(photo), PropagationEngine(render_side=96, preview_side=48))
     full = lab_of(session.render(hints).rgb)
     prev = lab_of(session.preview(hints, max_side=160))  # half size
     for x, y, colour in ((80, 60, RED), (250, 180, BLUE), (80, 210, GREEN)):
