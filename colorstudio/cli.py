@@ -125,6 +125,8 @@ def _colorize(args) -> int:
         raise UserError(f"{out} already exists; use --overwrite to replace it")
     if not out.parent.is_dir() and str(out.parent):
         raise UserError(f"the folder {out.parent} does not exist")
+    from .core.export import format_for_path
+    format_for_path(out)  # an unknown suffix is refused before any work is done
     if not (0.0 <= args.saturation <= 4.0):
         raise UserError("--saturation must be between 0 and 4")
     if not (1 <= args.quality <= 100):

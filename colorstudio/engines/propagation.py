@@ -44,7 +44,7 @@ from .base import Cancelled, Chroma, Engine, EngineSession
 @dataclass(frozen=True)
 class PropagationParams:
     sigma: float = 2.0          # L* step that counts as an edge (weight exp(-dL^2 / 2 sigma^2))
-    weight_floor: float = 1e-6  # keeps every pixel connected; far below the screening, so no leak
+    weight_floor: float = 1e-5  # keeps every pixel connected; well below the screening, so no leak
     reach: float = 0.35         # decay length of a hint's influence, as a fraction of the long side
     tau: float = 0.1            # confidence under which colour fades to neutral
     hint_strength: float = 50.0
@@ -76,6 +76,8 @@ class _Grid:
         self._columns: dict[int, np.ndarray] = {}
         # Cached columns of A0^-1, in float64 values (about 80 MB at most per grid).
         self.cache_limit = 10_000_000
+        self.max_new_columns = 24
+        self.max_update_rank = 1500
 
     def _matrix(self, diag: np.ndarray):
         n = self.h * self.w
@@ -111,11 +113,13 @@ class _Grid:
         S = np.flatnonzero(hint_diag.ravel())
         if len(S) == 0:
             return np.zeros_like(b)
-        if len(S) * n > self.cache_limit:
+        missing = [i for i in S.tolist() if i not in self._columns]
+        # The update pays one triangular solve per uncached hint pixel and a dense s x s solve;
+        # refactorising costs about as much as a few dozen solves. Choose the cheaper.
+        if len(S) * n > self.cache_limit or len(missing) > self.max_new_columns or len(S) > self.max_update_rank:
             return self.direct_solve(b, self.dw + self.screen + hint_diag)
         if self._lu0 is None:
             self._lu0 = self._factor(self._matrix(self.dw + self.screen))
-        missing = [i for i in S.tolist() if i not in self._columns]
         if len(self._columns) + len(missing) > self.cache_limit // n:
             keep = set(S.tolist())
             self._columns = {i: c for i, c in self._columns.items() if i in keep}
