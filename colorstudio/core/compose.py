@@ -18,7 +18,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .jobs import check_stop
-from .color import _XYZN_TO_RGB, _f_inv
+from .color import _XYZN_TO_RGB
 from .resample import resize_bilinear
 
 # XYZ(normalised by the white) -> linear sRGB, rows scaled to sum to exactly 1 (they differ
@@ -121,7 +121,7 @@ def lab_to_linear_keep_l(L: np.ndarray, ab: np.ndarray, saturation: float = 1.0)
     """
     L = np.asarray(L, np.float32)
     fy = (L + np.float32(16.0)) * np.float32(1.0 / 116.0)
-    Y = _f_inv(fy)
+    Y = _cube(fy)
     k = np.float32(saturation)
     a = ab[0] * np.float32(k / 500.0)
     b = ab[1] * np.float32(k / 200.0)
@@ -142,6 +142,19 @@ def lab_to_linear_keep_l(L: np.ndarray, ab: np.ndarray, saturation: float = 1.0)
     return rgb
 
 
+_F_KNEE = np.float32(6.0 / 29.0)  # where the L* curve turns from cube to line
+
+
+def _cube(t: np.ndarray) -> np.ndarray:
+    """The inverse of the CIE f() (as color._f_inv), with the linear part done only where needed."""
+    out = t * t
+    out *= t
+    low = t < _F_KNEE
+    if low.any():
+        out[low] = (t[low] - np.float32(16.0 / 116.0)) * np.float32(1.0 / 7.787)
+    return out
+
+
 def _linear_rgb(fy, Y, a500, b200) -> np.ndarray:
     """Linear sRGB (3, ...) from f(Y), Y and the scaled chroma a/500, b/200.
 
@@ -149,8 +162,10 @@ def _linear_rgb(fy, Y, a500, b200) -> np.ndarray:
     normalised to map the white point to (1, 1, 1) exactly: a neutral pixel (a = b = 0)
     then comes out with R = G = B bit for bit.
     """
-    dX = _f_inv(fy + a500) - Y
-    dZ = _f_inv(np.maximum(fy - b200, 0.0)) - Y
+    dX = _cube(fy + a500)
+    dX -= Y
+    dZ = _cube(np.maximum(fy - b200, 0.0))
+    dZ -= Y
     out = np.empty((3,) + fy.shape, np.float32)
     for i in range(3):
         o = out[i]
