@@ -5,6 +5,7 @@ never loads torch::
 
     from colorstudio import models
     models.list_models()                       # installed or not, path, size
+    models.is_installed("siggraph17")          # the file is in the cache (no checksum)
     models.install("siggraph17", progress=cb)  # download, resume, check, rename into place
     models.import_model("siggraph17", "siggraph17-df00044c.pth")
     models.remove("eccv16"); models.models_path()
@@ -16,7 +17,8 @@ import importlib
 _EXPORTS = {
     "ModelError": "errors", "ModelCancelled": "errors",
     "ModelInfo": "registry", "MODELS": "registry", "get_model": "registry", "model_names": "registry",
-    "models_path": "store", "list_models": "store", "installed_path": "store", "model_file": "store",
+    "models_path": "store", "list_models": "store", "is_installed": "store", "installed_path": "store",
+    "model_file": "store",
     "import_model": "store", "remove": "store", "ModelStatus": "store", "not_installed_message": "store",
     "verify_file": "store",
     "install": "download",

@@ -77,6 +77,15 @@ def part_file(name: str) -> Path:
     return models_path() / (get_model(name).filename + PART_SUFFIX)
 
 
+def is_installed(name: str) -> bool:
+    """Whether model ``name``'s published file is in the models folder (an interrupted
+    download does not count). Cheap: one ``stat``, no checksum, never imports torch.
+
+    Raises ModelError for a name the registry does not know.
+    """
+    return model_file(name).is_file()
+
+
 def installed_path(name: str) -> Optional[Path]:
     """The installed file of ``name``, or None when it is not installed."""
     path = model_file(name)
