@@ -73,6 +73,7 @@ class Hints:
     strokes: tuple = ()
     image_size: tuple | None = None  # (width, height) the coordinates refer to
     extra: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+    image_extra: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     # -- building -----------------------------------------------------------------------
     @classmethod
@@ -187,12 +188,13 @@ class Hints:
         pts = tuple(_point_from(p, f"points[{i}]") for i, p in enumerate(points))
         sts = tuple(_stroke_from(s, f"strokes[{i}]") for i, s in enumerate(strokes))
         extra = {k: v for k, v in data.items() if k not in ("format", "version", "image", "points", "strokes")}
-        return cls(pts, sts, size, extra)
+        image_extra = {k: v for k, v in (data.get("image") or {}).items() if k not in ("width", "height")}
+        return cls(pts, sts, size, extra, image_extra)
 
     def to_dict(self) -> dict:
         d: dict = {"format": FORMAT, "version": VERSION}
         if self.image_size:
-            d["image"] = {"width": int(self.image_size[0]), "height": int(self.image_size[1])}
+            d["image"] = {**self.image_extra, "width": int(self.image_size[0]), "height": int(self.image_size[1])}
         d["points"] = [{**p.extra, "x": _num(p.x), "y": _num(p.y), "radius": _num(p.radius), "color": p.color}
                        for p in self.points]
         d["strokes"] = [{**s.extra, "points": [[_num(x), _num(y)] for x, y in s.points],
