@@ -361,3 +361,11 @@ def test_no_hints_and_hints_off_the_raster_mark_nothing():
     assert not rasterize(Hints(), 10, 10, 10, 10).any
     off = rasterize(Hints.of(points=[(500, 500, "#f00", 2)]), 100, 100, 100, 100)
     assert not off.mask.any() and not off.ab.any()
+
+
+def test_unknown_keys_inside_image_survive_a_resave(tmp_path):
+    data = {"format": "colorstudio.hints", "version": 1,
+            "image": {"width": 10, "height": 20, "source": "scan-0042.tif"}, "points": [], "strokes": []}
+    path = tmp_path / "h.json"
+    Hints.from_dict(data).save(path)
+    assert Hints.load(path).to_dict()["image"] == {"source": "scan-0042.tif", "width": 10, "height": 20}

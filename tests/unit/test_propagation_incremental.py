@@ -53,10 +53,3 @@ def test_large_hint_areas_fall_back_to_a_direct_solve_with_the_same_answer():
     assert np.allclose(fast, exact, rtol=1e-5, atol=1e-5)
     assert not grid._columns
 
-
-def test_unknown_keys_inside_image_survive_a_resave(tmp_path):
-    data = {"format": "colorstudio.hints", "version": 1,
-            "image": {"width": 10, "height": 20, "source": "scan-0042.tif"}, "points": [], "strokes": []}
-    path = tmp_path / "h.json"
-    Hints.from_dict(data).save(path)
-    assert Hints.load(path).to_dict()["image"] == {"source": "scan-0042.tif", "width": 10, "height": 20}
