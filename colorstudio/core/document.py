@@ -10,7 +10,6 @@ or copied to another folder) brings its hints back.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .atomic import atomic_write_text
-from .hints import Hints, HintsError
+from .hints import Hints, HintsError, is_number, read_json
 
 DOCUMENT_KEY = "document"
 DOCUMENT_VERSION = 1
@@ -153,18 +152,7 @@ class Document:
     def load(cls, path) -> "Document":
         """Read a document (or a hints file) from ``path``; errors are DocumentError sentences."""
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise DocumentError(f"the document {path} does not exist") from None
-        except UnicodeDecodeError:
-            raise DocumentError(f"{path} is not a Colorstudio document (it is not UTF-8 text)") from None
-        except OSError as exc:
-            raise DocumentError(f"could not read {path}: {exc.strerror}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DocumentError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        data = read_json(path, DocumentError, "Colorstudio document")
         try:
             return cls.from_dict(data)
         except DocumentError as exc:
@@ -175,8 +163,7 @@ class Document:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+_is_number = is_number
 
 
 # -- the user data folder and the autosave store ----------------------------------------

@@ -206,20 +206,7 @@ class Hints:
     @classmethod
     def load(cls, path) -> "Hints":
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise HintsError(f"the hints file {path} does not exist") from None
-        except UnicodeDecodeError:
-            raise HintsError(f"{path} is not a hints file (it is not UTF-8 text)") from None
-        except OSError as exc:
-            raise HintsError(f"could not read the hints file {path}: {exc.strerror}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise HintsError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-        except RecursionError:
-            raise HintsError(f"{path} is not a hints file (its JSON is nested too deeply)") from None
+        data = read_json(path, HintsError, "hints file")
         try:
             return cls.from_dict(data)
         except HintsError as exc:
@@ -227,6 +214,29 @@ class Hints:
 
     def save(self, path) -> None:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def read_json(path: Path, error: type[Exception], what: str):
+    """The JSON in ``path``; every way it can fail is ``error`` with one sentence naming ``what``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"the {what} {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise error(f"{path} is not a {what} (it is not UTF-8 text)") from None
+    except OSError as exc:
+        raise error(f"could not read the {what} {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise error(f"{path} is not a {what} (its JSON is nested too deeply)") from None
+
+
+def is_number(v) -> bool:
+    """A finite JSON number of sensible size (not a bool, not an overflowing integer)."""
+    return _is_number(v)
 
 
 def _is_number(v) -> bool:
