@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import inspect
 import logging
+import threading
 import time
 import weakref
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ..core.hints import Hints
+from ..engines.base import Engine, EngineSession
 from ..core.scheduler import Request, Scheduler, SchedulerClosed, serve
 from ..core.jobs import Cancelled
 
@@ -57,8 +59,10 @@ class PreviewResult:
     rgb: Optional[np.ndarray]   # (h, w, 3) uint8, or None: show the photo as it is (no hints yet)
     max_side: int
     seconds: float
-    engine: str
-    device: str
+    engine: str                 # the engine's label, "" when no engine made this picture
+    device: str                 # where it ran: "cpu", "cuda", "mps"
+    message: str = ""           # what the engine had to adapt (e.g. fell back to the CPU), or ""
+    engine_name: str = ""       # the engine's registry name ("siggraph17")
 
 
 @dataclass(frozen=True)
@@ -106,30 +110,71 @@ class DetectDevices:
 
 
 def default_session_factory(photo, engine):
-    """A ColorizeSession for ``photo`` with ``engine``; imported on the compute thread."""
+    """A ColorizeSession for ``photo`` with ``engine``; imported on the compute thread.
+
+    The engine is wrapped in a :class:`Recorder` so that what the engine says about its
+    last answer (device, precision, "fell back to the CPU") reaches the status bar.
+    """
     from ..core.session import ColorizeSession
-    return ColorizeSession(photo, engine=engine)
+    return ColorizeSession(photo, engine=Recorder.wrap(engine))
+
+
+def default_engine_factory(choice: EngineChoice):
+    """The engine for ``choice`` from the registry (neural ones get the chosen device)."""
+    from ..engines.registry import engine_class
+    cls = engine_class(choice.name)
+    kwargs = {}
+    if choice.device != "auto" and _accepts(cls, "device"):
+        kwargs["device"] = choice.device
+    return cls(**kwargs)
 
 
 def detect_devices() -> list[str]:
-    """The devices torch can use here, "cpu" first; torch is imported on first call."""
-    devices = ["cpu"]
+    """The devices torch can use here, best first; torch is imported on first call."""
     try:
-        import torch
-    except Exception:  # noqa: BLE001 - no torch means CPU only
-        return devices
-    try:
-        if torch.cuda.is_available():
-            devices.append("cuda")
-    except Exception:  # noqa: BLE001
+        from ..engines.neural import available_devices
+        return list(available_devices())
+    except Exception:  # noqa: BLE001 - no (working) torch means the CPU only
+        log.info("could not list the compute devices", exc_info=True)
+        return ["cpu"]
+
+
+class RecordingSession(EngineSession):
+    """An engine session that hands its answers through and remembers the last one's info."""
+
+    def __init__(self, owner: "Recorder", inner: EngineSession):
+        self._owner = owner
+        self._inner = inner
+
+    def chroma(self, hints, **kwargs):
+        out = self._inner.chroma(hints, **kwargs)
+        self._owner.last_info = dict(getattr(out, "info", None) or {})
+        return out
+
+    def __getattr__(self, name):   # suggest_colors and friends, where the engine has them
+        return getattr(self._inner, name)
+
+
+class Recorder(Engine):
+    """Wraps an engine for one ColorizeSession and keeps the ``Chroma.info`` of its last
+    answer (device, precision, a message), which ``ColorizeSession.preview`` does not pass
+    on. It never closes the engine: the Workshop owns that."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        for attr in ("name", "label", "description", "needs_weights", "uses_hints", "uses_reference"):
+            setattr(self, attr, getattr(inner, attr, getattr(Engine, attr)))
+        self.last_info: dict = {}
+
+    @classmethod
+    def wrap(cls, engine) -> "Recorder":
+        return cls(engine)
+
+    def start(self, lightness):
+        return RecordingSession(self, self.inner.start(lightness))
+
+    def close(self) -> None:
         pass
-    try:
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            devices.append("mps")
-    except Exception:  # noqa: BLE001
-        pass
-    return devices
 
 
 def describe_error(exc: BaseException, engine: str = "") -> str:
@@ -143,35 +188,65 @@ def describe_error(exc: BaseException, engine: str = "") -> str:
 
 
 class Workshop:
-    """Engines and per-photo sessions; every method runs on the compute thread.
+    """Engines and per-photo sessions; every method runs on the compute thread, except
+    :meth:`forget`, which the GUI thread calls.
 
     ``engine`` injects one Engine instance used for every request (tests, embedding).
-    ``session_factory(photo, engine)`` builds a session; the default is ColorizeSession.
+    ``engine_factory(choice)`` builds the engine for an EngineChoice; the default takes it
+    from the registry. ``session_factory(photo, engine)`` builds a session; the default is
+    ColorizeSession. Engines are kept: a model is loaded once and serves every photo. There
+    is one engine per name: choosing another device replaces it rather than holding a
+    second copy of the network.
     """
 
     def __init__(self, engine=None, session_factory: Optional[Callable] = None, max_sessions: int = 3,
-                 progress: Optional[Callable[[Request, int, int], None]] = None):
+                 progress: Optional[Callable[[Request, int, int], None]] = None,
+                 engine_factory: Optional[Callable[[EngineChoice], Any]] = None):
         self._injected = engine
         self._factory = session_factory or default_session_factory
+        self._engine_factory = engine_factory or default_engine_factory
         self._engines: dict[EngineChoice, Any] = {}
         self._sessions: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
         self._max_sessions = max_sessions
         self._progress = progress
+        self._forget_lock = threading.Lock()
+        self._forgotten: set[str] = set()
+        #: How many engines were built, per name (a model load each, for neural engines).
+        self.engines_built: collections.Counter = collections.Counter()
 
     # -- caches ----------------------------------------------------------------------------
+    def forget(self, name: str) -> None:
+        """Drop the cached engine ``name`` (and its sessions) before the next request: its
+        model was installed, replaced or removed. Safe to call from any thread."""
+        with self._forget_lock:
+            self._forgotten.add(name)
+
+    def _drop_forgotten(self) -> None:
+        with self._forget_lock:
+            names, self._forgotten = self._forgotten, set()
+        for choice in [c for c in self._engines if c.name in names]:
+            self._drop_engine(choice)
+
+    def _drop_engine(self, choice: EngineChoice) -> None:
+        for key in [k for k in self._sessions if k[1] == choice]:
+            _close_quietly(self._sessions.pop(key))
+        _close_quietly(self._engines.pop(choice, None))
+
     def engine(self, choice: EngineChoice):
         if self._injected is not None:
             return self._injected
         eng = self._engines.get(choice)
         if eng is None:
-            from ..engines.registry import engine_class
-            cls = engine_class(choice.name)
-            kwargs = {}
-            if choice.device != "auto" and _accepts(cls, "device"):
-                kwargs["device"] = choice.device
-            eng = cls(**kwargs)
+            for other in [c for c in self._engines if c.name == choice.name]:
+                self._drop_engine(other)
+            eng = self._engine_factory(choice)
+            self.engines_built[choice.name] += 1
             self._engines[choice] = eng
         return eng
+
+    def cached_engines(self) -> dict:
+        """{EngineChoice: engine} of the engines kept now (for tests and diagnostics)."""
+        return dict(self._engines)
 
     def session(self, photo, photo_key: str, choice: EngineChoice):
         key = (photo_key, choice)
@@ -186,11 +261,18 @@ class Workshop:
             _close_quietly(old)
         return s
 
-    def engine_label(self, choice: EngineChoice) -> tuple[str, str]:
+    def engine_label(self, choice: EngineChoice, info: Optional[dict] = None) -> tuple[str, str]:
+        """(label, device) of the engine for ``choice``; ``info`` is its last Chroma.info,
+        which says where a neural engine actually ran ("auto" resolved)."""
         eng = self.engine(choice)
         label = getattr(eng, "label", "") or getattr(eng, "name", "") or choice.name
-        device = str(getattr(eng, "device", "") or ("cpu" if not getattr(eng, "needs_weights", False) else choice.device))
-        return label, device
+        device = (info or {}).get("device") or getattr(eng, "device", "")
+        if not device:
+            runner = getattr(eng, "runner", None)
+            device = getattr(getattr(runner, "device", None), "type", "")
+        if not device:
+            device = choice.device if getattr(eng, "needs_weights", False) else "cpu"
+        return label, str(device)
 
     def close(self) -> None:
         for s in self._sessions.values():
@@ -202,6 +284,7 @@ class Workshop:
 
     # -- work ------------------------------------------------------------------------------
     def compute(self, req: Request, should_stop: Callable[[], bool]):
+        self._drop_forgotten()
         job = req.payload
         if isinstance(job, PreviewJob):
             return self._preview(job, should_stop)
@@ -218,15 +301,19 @@ class Workshop:
     def _preview(self, job: PreviewJob, should_stop) -> PreviewResult:
         t0 = time.perf_counter()
         s = self.session(job.photo, job.photo_key, job.engine)
-        if job.mode == "hints" and job.hints.is_empty:
+        neural = bool(getattr(self.engine(job.engine), "needs_weights", False))
+        if job.mode == "hints" and job.hints.is_empty and not neural:
             # Nothing to colour yet: the canvas shows the photo itself. Running the engine
             # once anyway warms it up (imports, per-photo caches) so the first click is quick.
+            # (A network's answer without hints is a picture of its own, so it is shown.)
             s.preview(job.hints, max_side=job.max_side, saturation=job.saturation, should_stop=should_stop)
             return PreviewResult(None, job.max_side, 0.0, "", "")
-        label, device = self.engine_label(job.engine)
         rgb = s.preview(job.hints, max_side=job.max_side, saturation=job.saturation, should_stop=should_stop)
         rgb = np.ascontiguousarray(rgb)
-        return PreviewResult(rgb, job.max_side, time.perf_counter() - t0, label, device)
+        info = getattr(getattr(s, "engine", None), "last_info", None) or {}
+        label, device = self.engine_label(job.engine, info)
+        return PreviewResult(rgb, job.max_side, time.perf_counter() - t0, label, device,
+                             str(info.get("message", "") or ""), job.engine.name)
 
     def _export(self, req: Request, job: ExportJob, should_stop) -> Exported:
         t0 = time.perf_counter()
@@ -286,16 +373,31 @@ class ComputeThread(QThread):
         return [t for t in list(cls._live) if t.isRunning()]
 
     def run(self) -> None:
+        # Each outcome is sent after the request has left the scheduler, ``settled`` first,
+        # so that a slot receiving a result already sees an accurate busy state.
+        outcome: dict = {}
+
+        def deliver(req: Request, out) -> None:
+            outcome[req.generation] = (self.delivered, (req, out))
+
         def fail(req: Request, exc: BaseException) -> None:
             name = getattr(getattr(req.payload, "engine", None), "name", "")
             if not type(exc).__module__.startswith("colorstudio."):
                 log.error("compute request %s failed", req.generation, exc_info=exc)
-            self.failed.emit(req, describe_error(exc, name))
+            outcome[req.generation] = (self.failed, (req, describe_error(exc, name)))
+
+        def dropped(req: Request) -> None:
+            outcome[req.generation] = (self.dropped, (req,))
+
+        def finished(req: Request) -> None:
+            self.settled.emit()
+            signal, args = outcome.pop(req.generation, (None, ()))
+            if signal is not None:
+                signal.emit(*args)
 
         try:
-            serve(self._scheduler, self._workshop.compute, self.delivered.emit, fail,
-                  cancelled=(Cancelled,), dropped=self.dropped.emit,
-                  finished=lambda req: self.settled.emit())
+            serve(self._scheduler, self._workshop.compute, deliver, fail,
+                  cancelled=(Cancelled,), dropped=dropped, finished=finished)
         finally:
             self._workshop.close()
 
@@ -312,10 +414,13 @@ class Compute(QObject):
     export_failed = Signal(str)
     busy_changed = Signal(bool)
 
-    def __init__(self, engine=None, session_factory: Optional[Callable] = None, parent=None):
+    def __init__(self, engine=None, session_factory: Optional[Callable] = None, parent=None,
+                 engine_factory: Optional[Callable] = None):
         super().__init__(parent)
         self.scheduler = Scheduler(lanes=("preview", "suggest"))
-        self._thread = ComputeThread(self.scheduler, Workshop(engine, session_factory, progress=self._progress_from_thread))
+        self.workshop = Workshop(engine, session_factory, progress=self._progress_from_thread,
+                                 engine_factory=engine_factory)
+        self._thread = ComputeThread(self.scheduler, self.workshop)
         self._thread.delivered.connect(self._on_delivered)
         self._thread.failed.connect(self._on_failed)
         self._thread.dropped.connect(self._on_dropped)
@@ -331,6 +436,12 @@ class Compute(QObject):
     def new_epoch(self) -> int:
         """Another photo or engine: nothing computed for the previous one is shown."""
         return self.scheduler.new_epoch()
+
+    def models_changed(self, name: str) -> int:
+        """Model ``name`` was installed, imported or removed: the compute thread drops its
+        cached engine before the next request, and nothing computed with the old one is shown."""
+        self.workshop.forget(name)
+        return self.new_epoch()
 
     def preview(self, job: PreviewJob) -> Optional[Request]:
         req = self._submit(lambda: self.scheduler.submit("preview", job))
