@@ -86,11 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def choose_engine(mode: Optional[str], engine: Optional[str], has_hints: bool) -> str:
-    """The engine for a mode: the user's choice, else the best one installed."""
+def choose_engine(mode: Optional[str], engine: Optional[str], has_hints: bool, weights: Optional[str] = None) -> str:
+    """The engine for a mode: the user's choice, else the best one installed.
+
+    With ``weights`` (a checkpoint file) and no engine named, the file must be for a neural
+    engine: siggraph17 in hints mode (the only one that takes hints); in automatic mode the
+    user has to say which network the file holds.
+    """
     from .engines.registry import ENGINES
     from .models.store import installed_path
     mode = mode or "hints"
+    if weights and not engine:
+        if mode == "hints":
+            return "siggraph17"
+        raise UserError("--weights needs --engine to say which network the file holds: "
+                        "--engine siggraph17 or --engine eccv16")
     if engine:
         info = ENGINES.get(engine)
         if info is None:
@@ -134,7 +144,7 @@ def _colorize(args) -> int:
     hints = Hints.load(args.hints) if args.hints else Hints()
     if args.mode == "auto" and args.hints:
         logging.getLogger(__name__).info("automatic mode: the hints are passed to engines that use them")
-    name = choose_engine(args.mode, args.engine, not hints.is_empty)
+    name = choose_engine(args.mode, args.engine, not hints.is_empty, weights=args.weights)
     options = {}
     if ENGINES[name].needs_weights:
         options = {"device": args.device}
@@ -142,6 +152,9 @@ def _colorize(args) -> int:
             options["weights"] = args.weights
     elif args.weights:
         raise UserError(f"--weights is for the neural engines; {name} needs no weights")
+    elif args.device != "auto":
+        logging.getLogger(__name__).warning("the %s engine runs on the CPU; --device %s applies to the neural "
+                                            "engines only", name, args.device)
     max_pixels = args.max_pixels
     if max_pixels is not None:
         import math
