@@ -60,15 +60,27 @@ def engine_availability(name: str) -> Availability:
     return Availability(True)
 
 
+def engines_by_preference(mode: str) -> list[str]:
+    """The engines of ``mode``, best first: a neural network (where installed) before the
+    weight-free engines, otherwise in registry order."""
+    return sorted(engines_for_mode(mode), key=lambda name: not ENGINES[name].needs_weights)
+
+
 def best_engine(mode: str, preferred: Optional[str] = None) -> Optional[str]:
-    """The engine to use for ``mode``: ``preferred`` if it serves the mode and can run, else the first that can."""
-    names = engines_for_mode(mode)
+    """The engine to use for ``mode``: ``preferred`` if it serves the mode and can run, else
+    the best one that can (see :func:`engines_by_preference`), else None."""
+    names = engines_by_preference(mode)
     if preferred in names and engine_availability(preferred).ok:
         return preferred
     for name in names:
         if engine_availability(name).ok:
             return name
     return None
+
+
+def models_for_mode(mode: str) -> list[str]:
+    """The models (by name) that would let ``mode`` use a neural engine, best first."""
+    return [name for name in engines_by_preference(mode) if ENGINES[name].needs_weights]
 
 
 def mode_availability(mode: str) -> Availability:

@@ -109,6 +109,15 @@ class DetectDevices:
     """Ask which compute devices exist (imports torch, so only on the compute thread)."""
 
 
+@dataclass(frozen=True)
+class Tidy:
+    """Drop the engines whose models changed now, rather than at the next preview (memory)."""
+
+
+#: Housekeeping jobs: they do not light the busy indicator and their results are not shown.
+HOUSEKEEPING = (DetectDevices, Tidy)
+
+
 def default_session_factory(photo, engine):
     """A ColorizeSession for ``photo`` with ``engine``; imported on the compute thread.
 
@@ -211,6 +220,7 @@ class Workshop:
         self._progress = progress
         self._forget_lock = threading.Lock()
         self._forgotten: set[str] = set()
+        self._engines_lock = threading.Lock()   # cached_engines() reads from another thread
         #: How many engines were built, per name (a model load each, for neural engines).
         self.engines_built: collections.Counter = collections.Counter()
 
@@ -230,7 +240,9 @@ class Workshop:
     def _drop_engine(self, choice: EngineChoice) -> None:
         for key in [k for k in self._sessions if k[1] == choice]:
             _close_quietly(self._sessions.pop(key))
-        _close_quietly(self._engines.pop(choice, None))
+        with self._engines_lock:
+            engine = self._engines.pop(choice, None)
+        _close_quietly(engine)
 
     def engine(self, choice: EngineChoice):
         if self._injected is not None:
@@ -241,12 +253,14 @@ class Workshop:
                 self._drop_engine(other)
             eng = self._engine_factory(choice)
             self.engines_built[choice.name] += 1
-            self._engines[choice] = eng
+            with self._engines_lock:
+                self._engines[choice] = eng
         return eng
 
     def cached_engines(self) -> dict:
         """{EngineChoice: engine} of the engines kept now (for tests and diagnostics)."""
-        return dict(self._engines)
+        with self._engines_lock:
+            return dict(self._engines)
 
     def session(self, photo, photo_key: str, choice: EngineChoice):
         key = (photo_key, choice)
@@ -278,9 +292,11 @@ class Workshop:
         for s in self._sessions.values():
             _close_quietly(s)
         self._sessions.clear()
-        for eng in self._engines.values():
+        with self._engines_lock:
+            engines = list(self._engines.values())
+            self._engines.clear()
+        for eng in engines:
             _close_quietly(eng)
-        self._engines.clear()
 
     # -- work ------------------------------------------------------------------------------
     def compute(self, req: Request, should_stop: Callable[[], bool]):
@@ -296,6 +312,8 @@ class Workshop:
             return self._export(req, job, should_stop)
         if isinstance(job, DetectDevices):
             return detect_devices()
+        if isinstance(job, Tidy):
+            return None   # the forgotten engines went at the top of this method
         raise TypeError(f"the compute thread does not know how to do {type(job).__name__}")
 
     def _preview(self, job: PreviewJob, should_stop) -> PreviewResult:
@@ -441,7 +459,12 @@ class Compute(QObject):
         """Model ``name`` was installed, imported or removed: the compute thread drops its
         cached engine before the next request, and nothing computed with the old one is shown."""
         self.workshop.forget(name)
-        return self.new_epoch()
+        epoch = self.new_epoch()
+        try:
+            self.scheduler.submit_job(Tidy())
+        except SchedulerClosed:
+            pass
+        return epoch
 
     def preview(self, job: PreviewJob) -> Optional[Request]:
         req = self._submit(lambda: self.scheduler.submit("preview", job))
@@ -539,8 +562,8 @@ class Compute(QObject):
 
     @Slot()
     def _on_settled(self) -> None:
-        # Asking for devices is housekeeping, not colouring: it does not light the busy indicator.
-        self._set_busy(self.scheduler.busy(lambda r: not isinstance(r.payload, DetectDevices)))
+        # Housekeeping is not colouring: it does not light the busy indicator.
+        self._set_busy(self.scheduler.busy(lambda r: not isinstance(r.payload, HOUSEKEEPING)))
 
     def _set_busy(self, busy: bool) -> None:
         if busy != self._busy:

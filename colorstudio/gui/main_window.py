@@ -19,6 +19,7 @@ from ..core.settings import AppSettings, load_settings, save_settings
 from ..engines.registry import ENGINES
 from . import dialogs
 from .canvas import DISPLAY_MAX_SIDE, Canvas
+from .availability import engine_availability, models_for_mode
 from .compute import Compute, PreviewResult
 from .editor import Editor
 from .palette import Palette
@@ -36,6 +37,12 @@ MAX_RECENT_FILES = 10
 DEVICE_NAMES = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA", "mps": "MPS"}
 
 
+def default_models_dialog(parent):
+    """The model manager dialog (imported on first use)."""
+    from .models_dialog import ModelsDialog
+    return ModelsDialog(parent)
+
+
 def app_qsettings() -> QSettings:
     """The window's QSettings (geometry, recent files): INI format so tests can redirect it."""
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "Colorstudio", "Colorstudio")
@@ -46,6 +53,7 @@ class MainWindow(QMainWindow):
     closed = Signal()                # the window has closed and its compute thread has stopped
 
     def __init__(self, engine=None, *, session_factory: Optional[Callable] = None,
+                 engine_factory: Optional[Callable] = None,
                  settings: Optional[AppSettings] = None, qsettings: Optional[QSettings] = None,
                  autosave: Optional[AutosaveStore] = None, parent=None):
         super().__init__(parent)
@@ -59,10 +67,14 @@ class MainWindow(QMainWindow):
             for p in problems:
                 log.warning("%s", p)
         self.app_settings = settings
-        self.models_dialog_factory: Optional[Callable] = None
+        #: Builds the model manager: factory(parent) -> a dialog (``models_changed`` signal, optional).
+        self.models_dialog_factory: Optional[Callable] = default_models_dialog
+        self._models_dialog = None
+        self._messages_shown: set[str] = set()
 
         self.editor = Editor(self)
-        self.compute = Compute(engine=engine, session_factory=session_factory, parent=self)
+        self.compute = Compute(engine=engine, session_factory=session_factory, engine_factory=engine_factory,
+                               parent=self)
         self.workspace = Workspace(self.editor, self.compute, settings, autosave, parent=self)
         self.canvas = Canvas(self.editor)
         self.welcome = WelcomePage()
@@ -127,6 +139,7 @@ class MainWindow(QMainWindow):
         e, c, w, mp = self.editor, self.canvas, self.workspace, self.mode_panel
         e.document_changed.connect(self._document_changed)
         e.selection_changed.connect(self._update_lightness)
+        e.selection_changed.connect(self._selection_changed)
         e.color_changed.connect(self.palette_panel.set_color)
         e.undo_stack.cleanChanged.connect(self._clean_changed)
         self.palette_panel.color_chosen.connect(e.set_color)
@@ -137,7 +150,7 @@ class MainWindow(QMainWindow):
         self.strength.strength_changed.connect(e.set_saturation)
         self.strength.dragging.connect(self._slider_dragging)
         mp.mode_requested.connect(w.switch_mode)
-        mp.engine_requested.connect(e.set_engine)
+        mp.engine_requested.connect(w.choose_engine)
         mp.device_requested.connect(self._set_device)
         mp.models_requested.connect(self._models_requested)
         mp.device_combo.about_to_open.connect(self._ask_devices)
@@ -352,6 +365,10 @@ class MainWindow(QMainWindow):
     def _preview_ready(self, result: PreviewResult) -> None:
         self.canvas.set_result(result.rgb)
         self._show_engine_status(result)
+        if result.message and result.message not in self._messages_shown:
+            # What the engine had to adapt (e.g. it moved to the CPU): said once, not per preview.
+            self._messages_shown.add(result.message)
+            self._status(result.message, 20000)
         info = ENGINES.get(self.editor.document.engine)
         if result.rgb is not None and info is not None and info.needs_weights:
             self._ask_devices()  # a neural engine has imported torch already: asking is free now
@@ -368,8 +385,15 @@ class MainWindow(QMainWindow):
         device = DEVICE_NAMES.get(self.workspace.device, self.workspace.device)
         text = f"{label} \u00b7 {device}"
         if result is not None and result.engine:
-            text = f"{label} \u00b7 {DEVICE_NAMES.get(result.device.lower(), result.device.upper())} \u00b7 {result.seconds:.2f} s"
+            # Name what made this picture, which the epochs guarantee is the current engine.
+            made_by = ENGINES[result.engine_name].label if result.engine_name in ENGINES else result.engine
+            text = (f"{made_by} \u00b7 {DEVICE_NAMES.get(result.device.lower(), result.device.upper())} "
+                    f"\u00b7 {result.seconds:.2f} s")
         self.status_engine.setText(text)
+
+    def _selection_changed(self, _selection) -> None:
+        # Suggestions belong to one hint; the new selection's arrive from the compute thread.
+        self.palette_panel.set_suggestions([])
 
     def _suggestions_arrived(self, sug) -> None:
         hint = self.editor.selected_hint()
@@ -391,13 +415,48 @@ class MainWindow(QMainWindow):
 
     def _models_requested(self, mode: str) -> None:
         self.models_requested.emit(mode)
-        if self.models_dialog_factory is not None:
-            self.models_dialog_factory(self).exec()
-            self.mode_panel.set_document(self.editor.document)
-            self.workspace.request_preview()
-            return
-        QMessageBox.information(self, "Models", "The model manager is not part of this version yet. "
-                                "Neural models can be installed from a terminal: run 'colorstudio models --help'.")
+        wanted = models_for_mode(mode)
+        self.show_models(wanted[0] if wanted else None)
+
+    def show_models(self, select: Optional[str] = None):
+        """Open the model manager (or bring it forward), with model ``select`` selected."""
+        if self.models_dialog_factory is None:
+            QMessageBox.information(self, "Models", "Neural models can be installed from a terminal: run "
+                                    "'colorstudio models --help'.")
+            return None
+        dlg = self._models_dialog
+        if dlg is None:
+            dlg = self._models_dialog = self.models_dialog_factory(self)
+            changed = getattr(dlg, "models_changed", None)
+            if changed is not None:
+                changed.connect(self._models_changed)
+            dlg.finished.connect(self._models_dialog_closed)
+        elif hasattr(dlg, "reopen"):
+            dlg.reopen()
+        if select and hasattr(dlg, "select_model"):
+            dlg.select_model(select)
+        dlg.show()
+        dlg.raise_()
+        dlg.activateWindow()
+        return dlg
+
+    @property
+    def models_dialog(self):
+        """The model manager while it is open, else None."""
+        return self._models_dialog
+
+    def _models_dialog_closed(self, *_args) -> None:
+        dlg, self._models_dialog = self._models_dialog, None
+        if dlg is not None:
+            dlg.deleteLater()
+
+    def _models_changed(self, name: str) -> None:
+        """A model was installed, imported or removed: availability, engines and preview follow."""
+        self.workspace.models_changed(name)
+        doc = self.editor.document
+        self.mode_panel.set_document(doc)
+        if self.workspace.photo is not None and engine_availability(doc.engine).ok:
+            self.message_bar.dismiss()   # the "needs a model" message no longer holds
 
     def _update_title(self, *_args) -> None:
         ref = self.workspace.photo_ref
@@ -477,6 +536,8 @@ class MainWindow(QMainWindow):
                 e.ignore()
                 return
         self._closing = True
+        if self._models_dialog is not None and hasattr(self._models_dialog, "shutdown"):
+            self._models_dialog.shutdown()   # a download in progress stops (and resumes next time)
         self.qsettings.setValue("window/geometry", self.saveGeometry())
         self.qsettings.setValue("window/state", self.saveState())
         self.qsettings.sync()

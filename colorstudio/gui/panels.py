@@ -49,12 +49,13 @@ class Notice(QFrame):
         lay.addWidget(self.button, 0, Qt.AlignmentFlag.AlignRight)
         self.hide()
 
-    def show_for(self, availability: Availability) -> None:
+    def show_for(self, availability: Availability, advice: Optional[str] = None) -> None:
+        """Show why the mode (or its chosen engine) cannot run, and what to do; hide when it can."""
         if availability.ok:
             self.hide()
             return
-        what = ("Install a model with the model manager, or switch to the Hints mode, which needs none."
-                if availability.needs_models else "Use the Hints mode meanwhile.")
+        what = advice or ("Install a model with the model manager, or switch to the Hints mode, which needs none."
+                          if availability.needs_models else "Use the Hints mode meanwhile.")
         self.text.setText(f"{availability.reason[:1].upper()}{availability.reason[1:]}. {what}")
         self.button.setVisible(availability.needs_models)
         self.show()
@@ -81,7 +82,16 @@ class ModePage(QWidget):
 
     def refresh(self, document: Document) -> None:
         """Bring the page up to date with the document (called on every document change)."""
-        self.notice.show_for(mode_availability(self.mode))
+        available = mode_availability(self.mode)
+        if available.ok and document.mode == self.mode:
+            # The mode can run, but perhaps not with the engine chosen for it.
+            chosen = engine_availability(document.engine)
+            if not chosen.ok:
+                advice = ("Install it with the model manager, or choose another engine above."
+                          if chosen.needs_models else "Choose another engine above.")
+                self.notice.show_for(chosen, advice)
+                return
+        self.notice.show_for(available)
 
 
 class AutomaticPage(ModePage):

@@ -51,6 +51,8 @@ def build_actions(self) -> None:
         A("shortcuts", "&Keyboard shortcuts", "mdi6.keyboard-outline", ["F1", "Ctrl+/"],
           "Show every keyboard shortcut", self.show_shortcuts),
         A("about", "&About Colorstudio", "mdi6.information", [], "About Colorstudio", self.show_about),
+        A("models", "&Models…", "mdi6.package-variant", [], "Install, import or remove the neural models",
+          self.show_models),
     ):
         acts[a.objectName()] = a
     for i, (mode, label) in enumerate((("auto", "&Automatic"), ("hints", "&Hints"), ("reference", "&Reference & style"))):
@@ -109,6 +111,8 @@ def build_menus_and_toolbar(self) -> None:
     m = mb.addMenu("&Tools")
     for cls in TOOLS:
         m.addAction(acts[f"tool_{cls.name}"])
+    m.addSeparator()
+    m.addAction(acts["models"])
     m = mb.addMenu("&Mode")
     for mode in ("auto", "hints", "reference"):
         m.addAction(acts[f"mode_{mode}"])

@@ -49,6 +49,8 @@ class Workspace(QObject):
         self.device = self.settings.device
         self.last_preview: Optional[PreviewResult] = None
         self._engine_key: Optional[EngineChoice] = None
+        #: The engine the user picked in each mode (this session), preferred when switching back.
+        self._chosen_engine: dict[str, str] = {}
         self._opening = False
         self._autosave_due = False
         self._autosave_timer = QTimer(self)
@@ -78,7 +80,7 @@ class Workspace(QObject):
             doc, restored = doc.for_photo(ref), True
         else:
             mode = start_mode()
-            engine = best_engine(mode, DEFAULT_ENGINE[mode]) or DEFAULT_ENGINE[mode]
+            engine = best_engine(mode, self._chosen_engine.get(mode)) or DEFAULT_ENGINE[mode]
             doc = Document(hints=Hints(image_size=(photo.width, photo.height)), mode=mode, engine=engine,
                            photo=ref)
         self.photo, self.photo_ref = photo, ref
@@ -108,6 +110,26 @@ class Workspace(QObject):
         if device != self.device:
             self.device = device
             self.request_preview()
+
+    def choose_engine(self, name: str) -> None:
+        """The user picked ``name`` for the current mode: use it, and prefer it in this mode."""
+        self._chosen_engine[self.editor.document.mode] = name
+        self.editor.set_engine(name)
+
+    def models_changed(self, name: str) -> None:
+        """Model ``name`` was installed, imported or removed: drop its cached engine, and if
+        the document's engine cannot run any more (or could not before), use the best that can."""
+        self.compute.models_changed(name)
+        self._engine_key = None
+        if self.photo is None:
+            return
+        doc = self.editor.document
+        if not engine_availability(doc.engine).ok:
+            best = best_engine(doc.mode, self._chosen_engine.get(doc.mode))
+            if best is not None and best != doc.engine:
+                self.editor.set_engine(best)   # asks for a preview
+                return
+        self.request_preview()
 
     # -- previews --------------------------------------------------------------------------
     @Slot(object)
@@ -156,13 +178,16 @@ class Workspace(QObject):
             return
         if not engine_availability(self.editor.document.engine).ok:
             return
-        p = self.editor.document.hints.points[selection[1]]
+        hints = self.editor.document.hints
+        p = hints.points[selection[1]]
+        # Without the selected hint: a hint pins the network's answer at its own pixel, and the
+        # question is what else that pixel could be.
         self.compute.suggest(SuggestJob(self.photo, self.photo_ref.content_hash, self.engine_choice,
-                                        self.editor.document.hints, p.x, p.y))
+                                        hints.without_point(selection[1]), p.x, p.y))
 
     # -- modes ----------------------------------------------------------------------------
     def switch_mode(self, mode: str) -> None:
-        engine = best_engine(mode, DEFAULT_ENGINE[mode])
+        engine = best_engine(mode, self._chosen_engine.get(mode))
         if engine is None:
             names = engines_for_mode(mode)
             engine = names[0] if names else DEFAULT_ENGINE[mode]

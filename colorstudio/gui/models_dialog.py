@@ -1,0 +1,448 @@
+"""The Models dialog: which neural models there are, and installing, importing and removing them.
+
+Downloads and imports run on a :class:`ModelJob`, a short-lived QThread of their own that
+wraps ``colorstudio.models.install`` / ``import_model`` (plain functions with ``progress``
+and ``should_stop``), never on the compute thread, which stays free for previews. One job at
+a time. A cancelled download keeps its ``.part`` file, so Install resumes it later. Every
+failure is the model manager's one sentence, shown once in the dialog.
+
+The dialog is not modal: the photo can be edited while a model downloads. ``models_changed``
+tells the window which model was installed, imported or removed, so that the mode panel and
+the compute thread's cached engine follow.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from PySide6.QtCore import QThread, QUrl, Qt, Signal, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QHeaderView,
+                               QLabel, QMessageBox, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout)
+
+from .icons import icon
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_FILTER = "PyTorch weights (*.pth *.pt);;All files (*)"
+#: Progress reaches the GUI at most this often (seconds); the last step always does.
+PROGRESS_INTERVAL = 0.05
+COLUMNS = ("Model", "Purpose", "Status", "Size", "File")
+
+
+def choose_weights_file(parent, name: str) -> Optional[str]:
+    """Ask for the downloaded file of model ``name``; None when the user cancels."""
+    path, _ = QFileDialog.getOpenFileName(parent, f"Import the {name} model from a file", str(Path.home()),
+                                          WEIGHTS_FILTER)
+    return path or None
+
+
+def confirm_remove(parent, name: str, path: Path) -> bool:
+    """Ask before deleting an installed model."""
+    answer = QMessageBox.question(
+        parent, "Remove model",
+        f"Delete the {name} model ({path})?\n\nThe engines that use it stop working until it is installed again.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+class ModelJob(QThread):
+    """Runs ``work(progress, should_stop)`` off the GUI thread and reports how it ended.
+
+    ``work`` is a model-manager function: it raises ModelError (a sentence) or
+    ModelCancelled. Progress is thinned to a few updates a second.
+    """
+
+    progressed = Signal(float, float)   # done, total (0 when unknown); floats: files may pass 2 GB
+    succeeded = Signal(object)          # what ``work`` returned
+    failed = Signal(str)                # one sentence
+    cancelled = Signal()
+
+    def __init__(self, kind: str, name: str, work: Callable, parent=None):
+        super().__init__(parent)
+        self.setObjectName(f"modelJob_{kind}_{name}")
+        self.kind = kind
+        self.name = name
+        self._work = work
+        self._stop = threading.Event()
+        self._last = 0.0
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    @property
+    def cancelling(self) -> bool:
+        return self._stop.is_set()
+
+    def _should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    def _progress(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._last >= PROGRESS_INTERVAL or (total and done >= total):
+            self._last = now
+            self.progressed.emit(float(done), float(total or 0))
+
+    def run(self) -> None:
+        from ..models.errors import ModelCancelled, ModelError
+        try:
+            out = self._work(self._progress, self._should_stop)
+        except ModelCancelled:
+            self.cancelled.emit()
+        except ModelError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug must not take the app down; it is logged
+            log.exception("the %s of %s failed", self.kind, self.name)
+            self.failed.emit(f"the {self.kind} of {self.name} failed: {type(exc).__name__}: {exc}")
+        else:
+            self.succeeded.emit(out)
+
+
+class ModelsDialog(QDialog):
+    """List the registry's models; install (with progress and Cancel), import, remove."""
+
+    models_changed = Signal(str)   # the model that was installed, imported or removed
+
+    def __init__(self, parent=None, select: Optional[str] = None):
+        super().__init__(parent)
+        self.setObjectName("modelsDialog")
+        self.setWindowTitle("Models")
+        self.setWindowIcon(icon("mdi6.package-variant"))
+        self.setModal(False)
+        self.job: Optional[ModelJob] = None
+        self._close_when_done: Optional[int] = None
+        self._statuses: list = []
+
+        intro = QLabel("Neural models colour photos automatically and follow your hints more closely. Each is "
+                       "downloaded once, only when you ask, from its authors' release, checked against its "
+                       "published checksum, and read safely (never run as code).", self)
+        intro.setWordWrap(True)
+
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setObjectName("modelsTable")
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setWordWrap(True)
+        header = self.table.horizontalHeader()
+        for col, mode in enumerate((QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.Stretch,
+                                    QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.ResizeToContents,
+                                    QHeaderView.ResizeMode.Interactive)):
+            header.setSectionResizeMode(col, mode)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+
+        self.install_button = QPushButton(icon("mdi6.download"), "Install", self)
+        self.install_button.setObjectName("installButton")
+        self.install_button.setToolTip("Download the selected model from its authors' release")
+        self.install_button.clicked.connect(self.install_selected)
+        self.import_button = QPushButton(icon("mdi6.file-import-outline"), "Import from file…", self)
+        self.import_button.setObjectName("importButton")
+        self.import_button.setToolTip("Install the selected model from a file downloaded elsewhere "
+                                      "(for computers without internet access)")
+        self.import_button.clicked.connect(self.import_selected)
+        self.remove_button = QPushButton(icon("mdi6.delete-outline"), "Remove", self)
+        self.remove_button.setObjectName("removeButton")
+        self.remove_button.setToolTip("Delete the selected model from this computer")
+        self.remove_button.clicked.connect(self.remove_selected)
+        actions = QHBoxLayout()
+        for b in (self.install_button, self.import_button, self.remove_button):
+            actions.addWidget(b)
+        actions.addStretch(1)
+
+        self.progress = QProgressBar(self)
+        self.progress.setObjectName("modelProgress")
+        self.progress.setTextVisible(True)
+        self.progress_label = QLabel(self)
+        self.progress_label.setObjectName("modelProgressLabel")
+        self.cancel_button = QPushButton(icon("mdi6.cancel"), "Cancel", self)
+        self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button.setToolTip("Stop; an interrupted download resumes where it stopped next time")
+        self.cancel_button.clicked.connect(self.cancel)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress_label)
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.cancel_button)
+        for w in (self.progress, self.progress_label, self.cancel_button):
+            w.hide()
+
+        self.message = QLabel(self)
+        self.message.setObjectName("modelsMessage")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.hide()
+
+        self.folder_label = QLabel(self)
+        self.folder_label.setObjectName("modelsFolder")
+        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.folder_label.setToolTip("Set the environment variable COLORSTUDIO_MODELS to keep models elsewhere")
+        self.open_folder_button = QPushButton(icon("mdi6.folder-open-outline"), "Open folder", self)
+        self.open_folder_button.setObjectName("openFolderButton")
+        self.open_folder_button.setToolTip("Show the models folder in the file manager")
+        self.open_folder_button.clicked.connect(self.open_folder)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(QLabel("Folder:", self))
+        folder_row.addWidget(self.folder_label, 1)
+        folder_row.addWidget(self.open_folder_button)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        buttons.rejected.connect(self.reject)
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(intro)
+        lay.addWidget(self.table, 1)
+        lay.addLayout(actions)
+        lay.addLayout(progress_row)
+        lay.addWidget(self.message)
+        lay.addLayout(folder_row)
+        lay.addWidget(buttons)
+        self.resize(820, 400)
+        self.refresh()
+        if select is not None:
+            self.select_model(select)
+
+    # -- the list -----------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read the models folder and show every known model."""
+        from ..models.store import list_models, models_path
+        selected = self.selected_name()
+        self._statuses = list_models()
+        self.table.setRowCount(len(self._statuses))
+        for row, st in enumerate(self._statuses):
+            info = st.info
+            if st.installed:
+                status, size = "Installed", _mb(st.size or 0)
+            elif st.partial:
+                status, size = f"Not installed (download paused at {_mb(st.partial)})", f"about {_mb(info.approx_bytes)}"
+            else:
+                status, size = "Not installed", f"about {_mb(info.approx_bytes)}"
+            cells = (info.name, info.purpose, status, size, str(st.path))
+            tip = f"{info.label}\nLicence: {info.licence}\nSource: {info.source}\n\n{info.citation}"
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(tip if col < 2 else text)
+                if col == 0:
+                    item.setData(Qt.ItemDataRole.UserRole, info.name)
+                    item.setIcon(icon("mdi6.check-circle" if st.installed else "mdi6.download-outline"))
+                self.table.setItem(row, col, item)
+        self.table.resizeRowsToContents()
+        self.folder_label.setText(str(models_path()))
+        if selected is None or not self.select_model(selected):
+            if self._statuses:
+                self.table.selectRow(0)
+        self._update_buttons()
+
+    def select_model(self, name: str) -> bool:
+        """Select the row of model ``name``; False when there is none."""
+        for row, st in enumerate(self._statuses):
+            if st.name == name:
+                self.table.selectRow(row)
+                return True
+        return False
+
+    def selected_name(self) -> Optional[str]:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        if not rows:
+            return None
+        item = self.table.item(rows[0].row(), 0)
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+
+    def status_of(self, name: str):
+        return next((st for st in self._statuses if st.name == name), None)
+
+    def _update_buttons(self) -> None:
+        st = self.status_of(self.selected_name() or "")
+        idle = self.job is None
+        self.install_button.setEnabled(idle and st is not None and not st.installed)
+        self.install_button.setText("Resume download" if st is not None and not st.installed and st.partial
+                                    else "Install")
+        self.import_button.setEnabled(idle and st is not None)
+        self.remove_button.setEnabled(idle and st is not None and (st.installed or bool(st.partial)))
+        self.table.setEnabled(idle)
+
+    # -- messages -------------------------------------------------------------------------------
+    def show_message(self, text: str, kind: str = "error") -> None:
+        text = text[:1].upper() + text[1:] if text else text
+        glyph = "\u26a0 " if kind == "error" else ""
+        self.message.setProperty("kind", kind)
+        self.message.setText(glyph + text)
+        self.message.setVisible(bool(text))
+
+    def clear_message(self) -> None:
+        self.message.clear()
+        self.message.hide()
+
+    @property
+    def message_text(self) -> str:
+        return self.message.text() if self.message.isVisible() else ""
+
+    # -- actions -------------------------------------------------------------------------------
+    def install_selected(self) -> Optional[ModelJob]:
+        """Download the selected model (resuming an interrupted download)."""
+        name = self.selected_name()
+        if name is None or self.job is not None:
+            return None
+        from .. import models
+
+        def work(progress, should_stop):
+            return models.install(name, progress=progress, should_stop=should_stop)
+
+        st = self.status_of(name)
+        what = f"Resuming the download of {name}" if st is not None and st.partial else f"Downloading {name}"
+        return self._start(ModelJob("download", name, work, self), what)
+
+    def import_selected(self) -> Optional[ModelJob]:
+        """Ask for a file and install it as the selected model (checked before it is used)."""
+        name = self.selected_name()
+        if name is None or self.job is not None:
+            return None
+        path = choose_weights_file(self, name)
+        if not path:
+            return None
+        return self.import_file(name, path)
+
+    def import_file(self, name: str, path) -> Optional[ModelJob]:
+        if self.job is not None:
+            return None
+        from .. import models
+
+        def work(progress, should_stop):
+            return models.import_model(name, path, progress=progress, should_stop=should_stop)
+
+        return self._start(ModelJob("import", name, work, self), f"Checking and copying {Path(path).name}")
+
+    def remove_selected(self) -> bool:
+        name = self.selected_name()
+        st = self.status_of(name or "")
+        if st is None or self.job is not None or not (st.installed or st.partial):
+            return False
+        if not confirm_remove(self, name, st.path):
+            return False
+        from ..models.errors import ModelError
+        from ..models.store import remove
+        try:
+            remove(name)
+        except ModelError as exc:
+            self.show_message(str(exc))
+            self.refresh()
+            return False
+        self.show_message(f"Removed the {name} model.", "info")
+        self.refresh()
+        self.models_changed.emit(name)
+        return True
+
+    def open_folder(self) -> None:
+        from ..models.errors import ModelError
+        from ..models.store import ensure_models_path
+        try:
+            folder = ensure_models_path()
+        except ModelError as exc:
+            self.show_message(str(exc))
+            return
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self.show_message(f"could not open a file manager; the models are in {folder}", "info")
+
+    def cancel(self) -> None:
+        if self.job is not None and not self.job.cancelling:
+            self.job.cancel()
+            self.progress_label.setText("Cancelling…")
+            self.cancel_button.setEnabled(False)
+
+    # -- the job ---------------------------------------------------------------------------------
+    def _start(self, job: ModelJob, what: str) -> ModelJob:
+        self.clear_message()
+        self.job = job
+        job.progressed.connect(self._progressed)
+        job.succeeded.connect(self._succeeded)
+        job.failed.connect(self._failed)
+        job.cancelled.connect(self._cancelled)
+        job.finished.connect(self._job_finished)
+        self.progress.setRange(0, 0)   # busy until the first byte counts arrive
+        self.progress_label.setText(f"{what}…")
+        self.cancel_button.setEnabled(True)
+        for w in (self.progress, self.progress_label, self.cancel_button):
+            w.show()
+        self._update_buttons()
+        job.start()
+        return job
+
+    @Slot(float, float)
+    def _progressed(self, done: float, total: float) -> None:
+        if self.job is None or self.job.cancelling:
+            return
+        if total > 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * min(done, total) / total))
+            self.progress.setFormat(f"{_mb(done)} of {_mb(total)}")
+        else:
+            self.progress.setRange(0, 0)
+
+    @Slot(object)
+    def _succeeded(self, path) -> None:
+        # Signals from the job arrive in order, so self.job is still the job that succeeded.
+        job = self.job
+        if job is None:
+            return
+        verb = "Installed" if job.kind == "download" else "Imported"
+        self.show_message(f"{verb} the {job.name} model ({path}).", "info")
+        self.refresh()
+        self.models_changed.emit(job.name)
+
+    @Slot(str)
+    def _failed(self, text: str) -> None:
+        self.show_message(text, "error")
+
+    @Slot()
+    def _cancelled(self) -> None:
+        job = self.job
+        if job is not None and job.kind == "download":
+            self.show_message(f"The download of {job.name} was cancelled; Install resumes it where it stopped.",
+                              "info")
+        else:
+            self.show_message("The import was cancelled; nothing was installed.", "info")
+
+    @Slot()
+    def _job_finished(self) -> None:
+        job, self.job = self.job, None
+        if job is not None:
+            job.deleteLater()
+        for w in (self.progress, self.progress_label, self.cancel_button):
+            w.hide()
+        self.refresh()
+        if self._close_when_done is not None:
+            result, self._close_when_done = self._close_when_done, None
+            super().done(result)
+
+    # -- closing ---------------------------------------------------------------------------------
+    def done(self, result: int) -> None:
+        """Close; a running job is cancelled first and the dialog closes when it has stopped."""
+        if self.job is not None and self.job.isRunning():
+            self.cancel()
+            self._close_when_done = result
+            self.hide()
+            return
+        super().done(result)
+
+    def reopen(self) -> None:
+        """Show again (e.g. the user asked for the models while a cancelled job winds down)."""
+        self._close_when_done = None
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def shutdown(self, timeout_ms: int = 60000) -> bool:
+        """Stop a running job and wait for it (the window is closing); True when none runs."""
+        job = self.job
+        if job is None:
+            return True
+        job.cancel()
+        return job.wait(timeout_ms)

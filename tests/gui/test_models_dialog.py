@@ -1,0 +1,270 @@
+"""The Models dialog with real widgets: list, import, remove, install from a local server, cancel.
+
+A tiny architecture registered as model "tiny" keeps the files small (as in the model
+manager's own tests); downloads come from an HTTP server on 127.0.0.1, never the internet.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import torch
+from PySide6.QtCore import Qt
+from torch import nn
+
+from colorstudio.gui import models_dialog
+from colorstudio.gui.models_dialog import ModelsDialog
+from colorstudio.models import networks, registry
+
+WAIT_MS = 20000
+
+
+class TinyNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(32, 32, 3)   # a file of about 150 kB
+        self.norm = nn.BatchNorm2d(32)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        srv = self.server
+        srv.requests.append(self.headers.get("Range"))
+        if srv.status != 200:
+            self.send_response(srv.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data, start = srv.payload, 0
+        rng = self.headers.get("Range")
+        if rng:
+            start = int(rng.split("=")[1].split("-")[0])
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        step = srv.chunk or len(body)
+        try:
+            for i in range(0, len(body), step):
+                self.wfile.write(body[i:i + step])
+                self.wfile.flush()
+                if srv.chunk:
+                    time.sleep(srv.pause)
+        except (BrokenPipeError, ConnectionResetError):
+            pass   # the client cancelled
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = Server(("127.0.0.1", 0), Handler)
+    srv.requests, srv.status, srv.chunk, srv.pause, srv.payload = [], 200, 0, 0.0, b""
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def tiny_file(path, seed: int = 0):
+    torch.manual_seed(seed)
+    torch.save(TinyNet().state_dict(), path)
+    return path
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch, server):
+    """Model "tiny", published as ``tiny_file(seed=0)`` and served by ``server``."""
+    src = tiny_file(tmp_path / "tiny-download.pth")
+    payload = src.read_bytes()
+    digest = hashlib.sha256(payload).hexdigest()
+    monkeypatch.setitem(networks.ARCHITECTURES, "tiny", TinyNet)
+    url = f"http://127.0.0.1:{server.server_address[1]}/tiny-{digest[:8]}.pth"
+    info = replace(registry.get_model("eccv16"), name="tiny", label="Tiny test network", purpose="testing",
+                   filename=f"tiny-{digest[:8]}.pth", url=url, sha256_prefix=digest[:8], architecture="tiny",
+                   approx_bytes=len(payload))
+    monkeypatch.setitem(registry.MODELS, "tiny", info)
+    server.payload = payload
+    return info, src
+
+
+@pytest.fixture
+def dialog(qtbot, tiny):
+    dlg = ModelsDialog(select="tiny")
+    qtbot.addWidget(dlg)
+    dlg.show()
+    changed = []
+    dlg.models_changed.connect(changed.append)
+    dlg.changed = changed
+    yield dlg
+    dlg.shutdown()
+
+
+def wait_idle(qtbot, dlg):
+    qtbot.waitUntil(lambda: dlg.job is None, timeout=WAIT_MS)
+
+
+def row_text(dlg, name: str, column: int) -> str:
+    for row in range(dlg.table.rowCount()):
+        if dlg.table.item(row, 0).text() == name:
+            return dlg.table.item(row, column).text()
+    raise AssertionError(f"no row for {name}")
+
+
+def test_every_known_model_is_listed_with_its_state_size_and_place(dialog, tmp_path):
+    names = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
+    assert names == list(registry.MODELS)
+    assert {"siggraph17", "eccv16", "tiny"} <= set(names)
+    assert row_text(dialog, "siggraph17", 2) == "Not installed"
+    assert row_text(dialog, "siggraph17", 3) == "about 136.8 MB"
+    assert row_text(dialog, "siggraph17", 4) == str(tmp_path / "models" / "siggraph17-df00044c.pth")
+    assert "colour hints" in row_text(dialog, "siggraph17", 1)
+    assert dialog.folder_label.text() == str(tmp_path / "models")
+    assert dialog.selected_name() == "tiny"
+    assert dialog.install_button.isEnabled() and dialog.import_button.isEnabled()
+    assert not dialog.remove_button.isEnabled(), "nothing to remove yet"
+
+
+def test_import_from_a_file(dialog, qtbot, monkeypatch, tiny, tmp_path):
+    info, src = tiny
+    asked = []
+    monkeypatch.setattr(models_dialog, "choose_weights_file", lambda parent, name: asked.append(name) or str(src))
+    qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    assert asked == ["tiny"]
+    assert dialog.job is not None and not dialog.import_button.isEnabled(), "one job at a time"
+    wait_idle(qtbot, dialog)
+    installed = tmp_path / "models" / info.filename
+    assert installed.read_bytes() == src.read_bytes()
+    assert row_text(dialog, "tiny", 2) == "Installed"
+    assert dialog.changed == ["tiny"]
+    assert dialog.message_text.startswith("Imported the tiny model")
+    assert dialog.remove_button.isEnabled() and not dialog.install_button.isEnabled()
+    assert dialog.progress.isHidden()
+
+
+def test_import_of_a_file_with_the_wrong_checksum_says_so_once_and_installs_nothing(dialog, qtbot, monkeypatch,
+                                                                                   tmp_path):
+    other = tiny_file(tmp_path / "other.pth", seed=1)
+    monkeypatch.setattr(models_dialog, "choose_weights_file", lambda parent, name: str(other))
+    qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, dialog)
+    text = dialog.message_text
+    assert "does not match the published checksum of tiny" in text and str(other) in text
+    assert text.count("checksum") == 1, "one sentence, once"
+    assert not any((tmp_path / "models").iterdir()), "nothing is installed, no temporary file is left"
+    assert row_text(dialog, "tiny", 2) == "Not installed"
+    assert dialog.changed == []
+
+
+def test_cancelling_the_file_choice_does_nothing(dialog, qtbot, monkeypatch):
+    monkeypatch.setattr(models_dialog, "choose_weights_file", lambda parent, name: None)
+    qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
+    assert dialog.job is None and dialog.message_text == ""
+
+
+def test_remove_asks_first(dialog, qtbot, monkeypatch, tiny, tmp_path):
+    info, src = tiny
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / info.filename).write_bytes(src.read_bytes())
+    dialog.refresh()
+    assert row_text(dialog, "tiny", 2) == "Installed"
+    answers = [False, True]
+    monkeypatch.setattr(models_dialog, "confirm_remove", lambda parent, name, path: answers.pop(0))
+    qtbot.mouseClick(dialog.remove_button, Qt.MouseButton.LeftButton)
+    assert (folder / info.filename).is_file(), "kept when the user says no"
+    qtbot.mouseClick(dialog.remove_button, Qt.MouseButton.LeftButton)
+    assert not (folder / info.filename).exists()
+    assert row_text(dialog, "tiny", 2) == "Not installed"
+    assert dialog.changed == ["tiny"]
+
+
+def test_install_downloads_with_progress(dialog, qtbot, server, tiny, tmp_path):
+    info, src = tiny
+    server.chunk, server.pause = 16384, 0.02      # slow enough to watch the progress bar
+    steps = []
+    qtbot.mouseClick(dialog.install_button, Qt.MouseButton.LeftButton)
+    dialog.job.progressed.connect(lambda done, total: steps.append((done, total)))
+    assert dialog.progress.isVisible() and dialog.cancel_button.isVisible()
+    assert "Downloading tiny" in dialog.progress_label.text()
+    qtbot.waitUntil(lambda: dialog.progress.maximum() == 1000 and 0 < dialog.progress.value(), timeout=WAIT_MS)
+    wait_idle(qtbot, dialog)
+    assert len(steps) >= 2 and steps[-1] == (len(server.payload), len(server.payload))
+    assert (tmp_path / "models" / info.filename).read_bytes() == server.payload
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [info.filename], "no .part left"
+    assert row_text(dialog, "tiny", 2) == "Installed"
+    assert dialog.changed == ["tiny"]
+    assert server.requests == [None]
+
+
+def test_cancel_keeps_nothing_installed_and_the_next_install_resumes(dialog, qtbot, server, tiny, tmp_path):
+    info, src = tiny
+    server.chunk, server.pause = 8192, 0.05
+    qtbot.mouseClick(dialog.install_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=WAIT_MS)
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, dialog)
+    folder = tmp_path / "models"
+    assert not (folder / info.filename).exists(), "a cancelled download is never installed"
+    part = folder / (info.filename + ".part")
+    assert 0 < part.stat().st_size < len(server.payload), "what arrived is kept to resume from"
+    assert "cancelled" in dialog.message_text and "resumes" in dialog.message_text
+    assert "paused" in row_text(dialog, "tiny", 2)
+    assert dialog.install_button.text() == "Resume download"
+    assert dialog.changed == []
+    have = part.stat().st_size
+    server.chunk = 0
+    qtbot.mouseClick(dialog.install_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, dialog)
+    assert (folder / info.filename).read_bytes() == server.payload
+    assert server.requests[-1] == f"bytes={have}-", "the second download asked only for the rest"
+    assert not part.exists()
+    assert dialog.changed == ["tiny"]
+
+
+def test_a_download_error_is_one_sentence_shown_once(dialog, qtbot, server, tmp_path):
+    server.status = 404
+    qtbot.mouseClick(dialog.install_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, dialog)
+    text = dialog.message_text
+    assert "was not found at" in text and "HTTP 404" in text and "colorstudio models import tiny FILE" in text
+    assert text.count("404") == 1
+    assert not (tmp_path / "models" / registry.MODELS["tiny"].filename).exists()
+    assert dialog.install_button.isEnabled(), "the user can try again"
+
+
+def test_closing_during_a_download_cancels_it_and_leaves_no_thread(dialog, qtbot, server, tiny, tmp_path):
+    info, src = tiny
+    server.chunk, server.pause = 8192, 0.05
+    qtbot.mouseClick(dialog.install_button, Qt.MouseButton.LeftButton)
+    job = dialog.job
+    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=WAIT_MS)
+    with qtbot.waitSignal(dialog.finished, timeout=WAIT_MS):
+        dialog.reject()
+        assert dialog.isHidden(), "the dialog goes at once; the download winds down behind it"
+    assert not job.isRunning() if _alive(job) else True
+    assert not (tmp_path / "models" / info.filename).exists()
+
+
+def _alive(obj) -> bool:
+    import shiboken6
+    return shiboken6.isValid(obj)
