@@ -137,7 +137,7 @@ class ModelsDialog(QDialog):
         header = self.table.horizontalHeader()
         for col, mode in enumerate((QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.Stretch,
                                     QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.ResizeToContents,
-                                    QHeaderView.ResizeMode.Interactive)):
+                                    QHeaderView.ResizeMode.ResizeToContents)):
             header.setSectionResizeMode(col, mode)
         self.table.itemSelectionChanged.connect(self._update_buttons)
 
@@ -225,14 +225,17 @@ class ModelsDialog(QDialog):
                 status, size = f"Not installed (download paused at {_mb(st.partial)})", f"about {_mb(info.approx_bytes)}"
             else:
                 status, size = "Not installed", f"about {_mb(info.approx_bytes)}"
-            cells = (info.name, info.purpose, status, size, str(st.path))
+            cells = (info.name, info.purpose, status, size, st.path.name)
             tip = f"{info.label}\nLicence: {info.licence}\nSource: {info.source}\n\n{info.citation}"
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(tip if col < 2 else text)
+                item.setToolTip(tip if col < 2 else str(st.path) if col == 4 else text)
                 if col == 0:
                     item.setData(Qt.ItemDataRole.UserRole, info.name)
-                    item.setIcon(icon("mdi6.check-circle" if st.installed else "mdi6.download-outline"))
+                if col == 2 and st.installed:
+                    font = item.font()
+                    font.setBold(True)
+                    item.setFont(font)
                 self.table.setItem(row, col, item)
         self.table.resizeRowsToContents()
         self.folder_label.setText(str(models_path()))

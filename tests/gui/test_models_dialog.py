@@ -136,7 +136,9 @@ def test_every_known_model_is_listed_with_its_state_size_and_place(dialog, tmp_p
     assert {"siggraph17", "eccv16", "tiny"} <= set(names)
     assert row_text(dialog, "siggraph17", 2) == "Not installed"
     assert row_text(dialog, "siggraph17", 3) == "about 136.8 MB"
-    assert row_text(dialog, "siggraph17", 4) == str(tmp_path / "models" / "siggraph17-df00044c.pth")
+    assert row_text(dialog, "siggraph17", 4) == "siggraph17-df00044c.pth"
+    row = next(r for r in range(dialog.table.rowCount()) if dialog.table.item(r, 0).text() == "siggraph17")
+    assert dialog.table.item(row, 4).toolTip() == str(tmp_path / "models" / "siggraph17-df00044c.pth")
     assert "colour hints" in row_text(dialog, "siggraph17", 1)
     assert dialog.folder_label.text() == str(tmp_path / "models")
     assert dialog.selected_name() == "tiny"
