@@ -270,3 +270,27 @@ def test_closing_during_a_download_cancels_it_and_leaves_no_thread(dialog, qtbot
 def _alive(obj) -> bool:
     import shiboken6
     return shiboken6.isValid(obj)
+
+
+def test_previews_go_on_during_a_download_and_closing_the_window_stops_it(make_window, qtbot, server, tiny,
+                                                                        tmp_path):
+    from .fakes import edge_photo
+    from .test_canvas_editing import at, wait_full_preview
+    info, src = tiny
+    server.chunk, server.pause = 4096, 0.05     # about two seconds for the whole file
+    win = make_window()
+    assert win.open_photo(edge_photo(tmp_path / "edge.png"))
+    dlg = win.show_models("tiny")
+    assert dlg.selected_name() == "tiny"
+    qtbot.mouseClick(dlg.install_button, Qt.MouseButton.LeftButton)
+    job = dlg.job
+    qtbot.waitUntil(lambda: dlg.progress.value() > 0, timeout=WAIT_MS)
+    c = win.canvas
+    result = wait_full_preview(qtbot, win, lambda: qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=at(c, 40, 80)))
+    assert result.rgb is not None
+    assert job.isRunning(), "the preview came while the download was still running: not the compute thread's job"
+    win.close()
+    assert not job.isRunning(), "closing the window stopped the download"
+    folder = tmp_path / "models"
+    assert not (folder / info.filename).exists()
+    assert (folder / (info.filename + ".part")).is_file(), "kept to resume next time"
