@@ -415,7 +415,12 @@ class MainWindow(QMainWindow):
 
     def _models_requested(self, mode: str) -> None:
         self.models_requested.emit(mode)
-        wanted = models_for_mode(mode)
+        doc = self.editor.document
+        info = ENGINES.get(doc.engine)
+        if doc.mode == mode and info is not None and info.needs_weights and not engine_availability(doc.engine).ok:
+            wanted = [doc.engine]   # the engine the user picked is the one to install
+        else:
+            wanted = models_for_mode(mode)
         self.show_models(wanted[0] if wanted else None)
 
     def show_models(self, select: Optional[str] = None):

@@ -277,6 +277,8 @@ class ModelsDialog(QDialog):
         text = text[:1].upper() + text[1:] if text else text
         glyph = "\u26a0 " if kind == "error" else ""
         self.message.setProperty("kind", kind)
+        # A red that reads on light and dark palettes alike.
+        self.message.setStyleSheet("color: #d9534f;" if kind == "error" else "")
         self.message.setText(glyph + text)
         self.message.setVisible(bool(text))
 

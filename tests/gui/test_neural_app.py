@@ -324,3 +324,18 @@ def test_importing_and_removing_a_model_in_the_dialog_updates_the_app(make_windo
     wait_preview(qtbot, win, lambda: qtbot.mouseClick(dlg.import_button, Qt.MouseButton.LeftButton),
                  engine="siggraph17")
     assert win.compute.workshop.engines_built["siggraph17"] == 2
+
+
+def test_a_picked_engine_that_is_not_installed_says_so_and_leads_to_its_model(make_window, install, factory,
+                                                                           tmp_path, qtbot):
+    install("siggraph17")
+    win = make_window(engine_factory=factory)
+    wait_preview(qtbot, win, lambda: win.open_photo(edge_photo(tmp_path / "a.png")))
+    combo = win.mode_panel.engine_combo
+    combo.setCurrentIndex(combo.findData("eccv16"))
+    assert win.editor.document.engine == "eccv16"
+    notice = win.mode_panel.page("auto").notice
+    assert notice.isVisible(), "the mode can run, but not with the engine picked"
+    assert "ECCV 2016" in notice.text.text() and "not installed" in notice.text.text()
+    qtbot.mouseClick(notice.button, Qt.MouseButton.LeftButton)
+    assert win.models_dialog.selected_name() == "eccv16"
