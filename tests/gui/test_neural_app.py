@@ -339,3 +339,14 @@ def test_a_picked_engine_that_is_not_installed_says_so_and_leads_to_its_model(ma
     assert "ECCV 2016" in notice.text.text() and "not installed" in notice.text.text()
     qtbot.mouseClick(notice.button, Qt.MouseButton.LeftButton)
     assert win.models_dialog.selected_name() == "eccv16"
+
+
+def test_the_app_builds_neural_engines_with_the_chosen_device():
+    from colorstudio.engines.base import EngineError
+    from colorstudio.gui.compute import EngineChoice, default_engine_factory
+    engine = default_engine_factory(EngineChoice("siggraph17", "cpu"))
+    assert isinstance(engine, Siggraph17Engine) and not engine.loaded, "built on demand, loaded at first use"
+    assert isinstance(default_engine_factory(EngineChoice("eccv16", "auto")), Eccv16Engine)
+    if not torch.cuda.is_available():
+        with pytest.raises(EngineError, match="no CUDA GPU"):
+            default_engine_factory(EngineChoice("siggraph17", "cuda"))
