@@ -222,7 +222,8 @@ class ModelsDialog(QDialog):
             if st.installed:
                 status, size = "Installed", _mb(st.size or 0)
             elif st.partial:
-                status, size = f"Not installed (download paused at {_mb(st.partial)})", f"about {_mb(info.approx_bytes)}"
+                status = f"Not installed (download paused at {_mb(st.partial)})"
+                size = f"about {_mb(info.approx_bytes)}"
             else:
                 status, size = "Not installed", f"about {_mb(info.approx_bytes)}"
             cells = (info.name, info.purpose, status, size, st.path.name)
