@@ -162,7 +162,9 @@ def import_model(name: str, file: Path | str, progress: Progress = None,
         with atomic_path(dest) as tmp:
             _copy(src, tmp, copy_progress, should_stop)
             # Verify the copy, so that what is installed is exactly what was checked.
-            verify_file(name, tmp, progress=hash_progress, should_stop=should_stop, label=str(src))
+            verify_file(name, tmp, progress=hash_progress, should_stop=should_stop, label=str(src),
+                        advice=f"it is not the published {name} file (or it is damaged); download {info.url} "
+                               f"again and import that, or run `colorstudio models install {name}`")
     except WriteError as exc:
         raise ModelError(str(exc)) from None
     if progress is not None:

@@ -171,6 +171,7 @@ def test_import_of_a_file_with_the_wrong_checksum_says_so_once_and_installs_noth
     wait_idle(qtbot, dialog)
     text = dialog.message_text
     assert "does not match the published checksum of tiny" in text and str(other) in text
+    assert "it is not the published tiny file" in text, "says what to do"
     assert text.count("checksum") == 1, "one sentence, once"
     assert not any((tmp_path / "models").iterdir()), "nothing is installed, no temporary file is left"
     assert row_text(dialog, "tiny", 2) == "Not installed"
