@@ -2,7 +2,9 @@
 
 It computes nothing and keeps no document logic: the Editor owns the document and undo
 stack, the Workspace owns the photo, previews and persistence, the Compute adapter owns the
-compute thread. The window wires them together and shows what they report.
+compute thread, and small controllers (controllers.py) own the export flow, the model
+manager, the device choice, the engine line of the status bar and the recent photos. The
+window wires them together and shows what they report.
 """
 from __future__ import annotations
 
@@ -15,12 +17,12 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QMainWindow, QMessageBo
                                QVBoxLayout, QWidget)
 
 from ..core.document import AutosaveStore, DocumentError
-from ..core.settings import AppSettings, load_settings, save_settings
+from ..core.settings import AppSettings, load_settings
 from ..engines.registry import ENGINES
 from . import dialogs
 from .canvas import DISPLAY_MAX_SIDE, Canvas
-from .availability import engine_availability, models_for_mode
 from .compute import Compute, PreviewResult
+from .controllers import DeviceController, EngineStatus, ExportController, ModelsController, RecentPhotos, setting_list
 from .editor import Editor
 from .palette import Palette
 from .panels import ColorStrength, ModePanel
@@ -33,14 +35,6 @@ log = logging.getLogger(__name__)
 
 PHOTO_FILTER = "Photos (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.webp);;All files (*)"
 DOCUMENT_FILTER = "Colorstudio hints (*.json);;All files (*)"
-MAX_RECENT_FILES = 10
-DEVICE_NAMES = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA", "mps": "MPS"}
-
-
-def default_models_dialog(parent):
-    """The model manager dialog (imported on first use)."""
-    from .models_dialog import ModelsDialog
-    return ModelsDialog(parent)
 
 
 def app_qsettings() -> QSettings:
@@ -66,11 +60,6 @@ class MainWindow(QMainWindow):
             settings, problems = load_settings()
             for p in problems:
                 log.warning("%s", p)
-        self.app_settings = settings
-        #: Builds the model manager: factory(parent) -> a dialog (``models_changed`` signal, optional).
-        self.models_dialog_factory: Optional[Callable] = default_models_dialog
-        self._models_dialog = None
-        self._messages_shown: set[str] = set()
 
         self.editor = Editor(self)
         self.compute = Compute(engine=engine, session_factory=session_factory, engine_factory=engine_factory,
@@ -120,15 +109,18 @@ class MainWindow(QMainWindow):
         self.export_cancel = self.status_area.export_cancel
         self.zoom_label = self.status_area.zoom_label
         self.status_engine = self.status_area.engine
-        self.export_cancel.clicked.connect(self._cancel_export)
+        self.exports = ExportController(self, self.workspace, self.compute, self.status_area, self.message_bar,
+                                        self.qsettings)
+        self.models = ModelsController(self, self.editor, self.workspace, self.mode_panel, self.message_bar)
+        self.devices = DeviceController(self.workspace, self.compute, self.mode_panel, settings, parent=self)
+        self.engine_status = EngineStatus(self.editor, self.workspace, self.status_engine, self._status, parent=self)
         build_actions(self)
         build_menus_and_toolbar(self)
+        self.recent = RecentPhotos(self.qsettings, self.recent_menu, self.welcome, parent=self)
         self._connect()
-        self._devices_asked = False
         self._closing = False
-        self._export_request = None
         self.palette_panel.set_recent_colors(self._setting_list("palette/recent"))
-        self._refresh_recent()
+        self.recent.refresh()
         self._restore_geometry()
         self._document_changed(self.editor.document)
         self._enable_photo_actions(False)
@@ -151,9 +143,9 @@ class MainWindow(QMainWindow):
         self.strength.dragging.connect(self._slider_dragging)
         mp.mode_requested.connect(w.switch_mode)
         mp.engine_requested.connect(w.choose_engine)
-        mp.device_requested.connect(self._set_device)
-        mp.models_requested.connect(self._models_requested)
-        mp.device_combo.about_to_open.connect(self._ask_devices)
+        self.models.models_requested.connect(self.models_requested)
+        self.devices.device_set.connect(self.engine_status.refresh)
+        self.recent.open_requested.connect(self.open_photo)
         ref = mp.pages["reference"]
         ref.reference_requested.connect(self.choose_reference)
         ref.reference_cleared.connect(self._clear_reference)
@@ -168,11 +160,7 @@ class MainWindow(QMainWindow):
         w.engine_unavailable.connect(self._engine_unavailable)
         w.document_path_changed.connect(self._update_title)
         self.compute.busy_changed.connect(self.busy.setVisible)
-        self.compute.devices_found.connect(self._devices_found)
         self.compute.suggestions_ready.connect(self._suggestions_arrived)
-        self.compute.export_progress.connect(self._export_progress)
-        self.compute.export_finished.connect(self._export_finished)
-        self.compute.export_failed.connect(self._export_failed)
         self.welcome.open_requested.connect(self.open_photo_dialog)
         self.welcome.sample_requested.connect(self.open_sample)
         self.welcome.recent_requested.connect(self.open_photo)
@@ -211,9 +199,6 @@ class MainWindow(QMainWindow):
     def _view_changed(self) -> None:
         self.zoom_label.setText(f"{self.canvas.view.scale * 100:.0f} %")
 
-    def _devices_found(self, devices: list) -> None:
-        self.mode_panel.set_devices(devices, self.workspace.device)
-
     # -- photos and documents ---------------------------------------------------------------
     def open_photo(self, path) -> bool:
         """Open a photo as the Open action does; False (with a message shown) when it cannot be read."""
@@ -227,7 +212,7 @@ class MainWindow(QMainWindow):
         finally:
             self.unsetCursor()
         self.message_bar.dismiss()
-        self._add_recent(str(Path(path).resolve()))
+        self.recent.add(str(Path(path).resolve()))
         return True
 
     def open_photo_dialog(self) -> None:
@@ -292,47 +277,44 @@ class MainWindow(QMainWindow):
         if path:
             self.editor.set_reference(path)
 
-    # -- export ----------------------------------------------------------------------------
+    # -- delegates to the controllers (names kept for actions, tests and app.py) ------------------
     def export_dialog(self) -> None:
-        if self.workspace.photo is None:
-            return
-        ref = self.workspace.photo_ref
-        dlg = dialogs.ExportDialog(Path(ref.path), (ref.width, ref.height), self,
-                                   fmt=str(self.qsettings.value("export/format", "png")))
-        if dlg.exec():
-            self.qsettings.setValue("export/format", dlg.fmt)
-            self.export(dlg.path, dlg.fmt, dlg.quality.value())
+        self.exports.open_dialog()
 
     def export(self, path, fmt: Optional[str] = None, quality: int = 95):
         """Export at full resolution on the compute thread; returns the request (None on refusal)."""
-        try:
-            self._export_request = self.workspace.export(path, fmt, quality)
-        except WorkspaceError as exc:
-            self.message_bar.show_message(str(exc), "error")
-            return None
-        self.status_area.show_export(True)
-        self.statusBar().showMessage(f"Exporting {Path(path).name}…")
-        return self._export_request
+        return self.exports.start(path, fmt, quality)
 
-    def _export_progress(self, done: int, total: int) -> None:
-        self.status_area.export_step(done, total)
+    def show_models(self, select: Optional[str] = None):
+        """Open the model manager (or bring it forward), with model ``select`` selected."""
+        return self.models.show(select)
 
-    def _export_done(self) -> None:
-        self._export_request = None
-        self.status_area.show_export(False)
+    @property
+    def models_dialog(self):
+        """The model manager while it is open, else None."""
+        return self.models.dialog
 
-    def _export_finished(self, out) -> None:
-        self._export_done()
-        self.statusBar().showMessage(f"Exported {Path(out.path).name} ({out.width}\u00d7{out.height}) "
-                                     f"in {out.seconds:.1f} s", 10000)
+    @property
+    def models_dialog_factory(self) -> Optional[Callable]:
+        """Builds the model manager: factory(parent) -> a dialog (``models_changed`` signal, optional)."""
+        return self.models.dialog_factory
 
-    def _export_failed(self, text: str) -> None:
-        self._export_done()
-        self.message_bar.show_message(f"the export did not finish: {text}", "error")
+    @models_dialog_factory.setter
+    def models_dialog_factory(self, factory: Optional[Callable]) -> None:
+        self.models.dialog_factory = factory
 
-    def _cancel_export(self) -> None:
-        if self._export_request is not None:
-            self.compute.cancel(self._export_request)
+    @property
+    def app_settings(self) -> AppSettings:
+        return self.devices.settings
+
+    def _ask_devices(self) -> None:
+        self.devices.ask()
+
+    def _setting_list(self, key: str) -> list[str]:
+        return setting_list(self.qsettings, key)
+
+    def _add_recent(self, path: str) -> None:
+        self.recent.add(path)
 
     # -- reacting ----------------------------------------------------------------------------
     PHOTO_ACTIONS = ("save", "saveAs", "export", "delete", "smaller", "larger", "viewResult", "viewOriginal",
@@ -357,39 +339,17 @@ class MainWindow(QMainWindow):
         self.strength.set_value(doc.saturation)
         self._update_lightness()
         if self.workspace.last_preview is None or not self.workspace.last_preview.engine:
-            self._show_engine_status(None)
+            self.engine_status.show(None)
 
     def _update_lightness(self, *_args) -> None:
         self.palette_panel.set_lightness(self.editor.selection_lightness())
 
     def _preview_ready(self, result: PreviewResult) -> None:
         self.canvas.set_result(result.rgb)
-        self._show_engine_status(result)
-        if result.message and result.message not in self._messages_shown:
-            # What the engine had to adapt (e.g. it moved to the CPU): said once, not per preview.
-            self._messages_shown.add(result.message)
-            self._status(result.message, 20000)
+        self.engine_status.preview_shown(result)
         info = ENGINES.get(self.editor.document.engine)
         if result.rgb is not None and info is not None and info.needs_weights:
             self._ask_devices()  # a neural engine has imported torch already: asking is free now
-
-    def _ask_devices(self) -> None:
-        if not self._devices_asked:
-            self._devices_asked = True
-            self.compute.detect_devices()
-
-    def _show_engine_status(self, result: Optional[PreviewResult]) -> None:
-        doc = self.editor.document
-        info = ENGINES.get(doc.engine)
-        label = info.label if info else doc.engine
-        device = DEVICE_NAMES.get(self.workspace.device, self.workspace.device)
-        text = f"{label} \u00b7 {device}"
-        if result is not None and result.engine:
-            # Name what made this picture, which the epochs guarantee is the current engine.
-            made_by = ENGINES[result.engine_name].label if result.engine_name in ENGINES else result.engine
-            text = (f"{made_by} \u00b7 {DEVICE_NAMES.get(result.device.lower(), result.device.upper())} "
-                    f"\u00b7 {result.seconds:.2f} s")
-        self.status_engine.setText(text)
 
     def _selection_changed(self, _selection) -> None:
         # Suggestions belong to one hint; the new selection's arrive from the compute thread.
@@ -403,65 +363,6 @@ class MainWindow(QMainWindow):
     def _view_mode_changed(self, mode: str) -> None:
         name = {"result": "viewResult", "original": "viewOriginal", "split": "viewSplit"}[mode]
         self.actions_by_name[name].setChecked(True)
-
-    def _set_device(self, device: str) -> None:
-        self.workspace.set_device(device)
-        self.app_settings = AppSettings(**{**self.app_settings.__dict__, "device": device})
-        try:
-            save_settings(self.app_settings)
-        except OSError as exc:
-            log.warning("could not save settings: %s", exc)
-        self._show_engine_status(None)
-
-    def _models_requested(self, mode: str) -> None:
-        self.models_requested.emit(mode)
-        doc = self.editor.document
-        info = ENGINES.get(doc.engine)
-        if doc.mode == mode and info is not None and info.needs_weights and not engine_availability(doc.engine).ok:
-            wanted = [doc.engine]   # the engine the user picked is the one to install
-        else:
-            wanted = models_for_mode(mode)
-        self.show_models(wanted[0] if wanted else None)
-
-    def show_models(self, select: Optional[str] = None):
-        """Open the model manager (or bring it forward), with model ``select`` selected."""
-        if self.models_dialog_factory is None:
-            QMessageBox.information(self, "Models", "Neural models can be installed from a terminal: run "
-                                    "'colorstudio models --help'.")
-            return None
-        dlg = self._models_dialog
-        if dlg is None:
-            dlg = self._models_dialog = self.models_dialog_factory(self)
-            changed = getattr(dlg, "models_changed", None)
-            if changed is not None:
-                changed.connect(self._models_changed)
-            dlg.finished.connect(self._models_dialog_closed)
-        elif hasattr(dlg, "reopen"):
-            dlg.reopen()
-        if select and hasattr(dlg, "select_model"):
-            dlg.select_model(select)
-        dlg.show()
-        dlg.raise_()
-        dlg.activateWindow()
-        return dlg
-
-    @property
-    def models_dialog(self):
-        """The model manager while it is open, else None."""
-        return self._models_dialog
-
-    def _models_dialog_closed(self, *_args) -> None:
-        dlg, self._models_dialog = self._models_dialog, None
-        if dlg is not None:
-            dlg.deleteLater()
-
-    def _models_changed(self, name: str) -> None:
-        """A model was installed, imported or removed: availability, engines and preview follow."""
-        self.workspace.models_changed(name)
-        doc = self.editor.document
-        self.mode_panel.set_document(doc)
-        if self.workspace.photo is not None and engine_availability(doc.engine).ok:
-            self.message_bar.dismiss()   # the "needs a model" message no longer holds
 
     def _update_title(self, *_args) -> None:
         ref = self.workspace.photo_ref
@@ -478,28 +379,7 @@ class MainWindow(QMainWindow):
                           "photographs with colour hints, reference colours and style. The photo's own tones are "
                           "always kept.</p>")
 
-    # -- recent files, geometry ---------------------------------------------------------------
-    def _setting_list(self, key: str) -> list[str]:
-        v = self.qsettings.value(key, [])
-        if isinstance(v, str):
-            return [v] if v else []
-        return [str(x) for x in (v or [])]
-
-    def _add_recent(self, path: str) -> None:
-        recent = [path] + [p for p in self._setting_list("recent/photos") if p != path]
-        self.qsettings.setValue("recent/photos", recent[:MAX_RECENT_FILES])
-        self._refresh_recent()
-
-    def _refresh_recent(self) -> None:
-        recent = [p for p in self._setting_list("recent/photos") if Path(p).exists()]
-        self.recent_menu.clear()
-        for i, p in enumerate(recent):
-            a = self.recent_menu.addAction(f"&{i + 1} {Path(p).name}" if i < 9 else Path(p).name)
-            a.setToolTip(p)
-            a.triggered.connect(lambda _=False, p=p: self.open_photo(p))
-        self.recent_menu.setEnabled(bool(recent))
-        self.welcome.set_recent(recent)
-
+    # -- geometry ----------------------------------------------------------------------------
     def _restore_geometry(self) -> None:
         geo = self.qsettings.value("window/geometry")
         if isinstance(geo, QByteArray) and not geo.isEmpty():
@@ -532,7 +412,7 @@ class MainWindow(QMainWindow):
         super().keyPressEvent(e)
 
     def closeEvent(self, e) -> None:
-        if not self._closing and self._export_request is not None and not dialogs.ask_stop_export(self):
+        if not self._closing and self.exports.running and not dialogs.ask_stop_export(self):
             e.ignore()
             return
         if not self._closing and self.editor.dirty and self.workspace.photo is not None:
@@ -541,8 +421,7 @@ class MainWindow(QMainWindow):
                 e.ignore()
                 return
         self._closing = True
-        if self._models_dialog is not None and hasattr(self._models_dialog, "shutdown"):
-            self._models_dialog.shutdown()   # a download in progress stops (and resumes next time)
+        self.models.shutdown()   # a download in progress stops (and resumes next time)
         self.qsettings.setValue("window/geometry", self.saveGeometry())
         self.qsettings.setValue("window/state", self.saveState())
         self.qsettings.sync()
