@@ -71,12 +71,23 @@ def run(photos: Sequence[str] = (), *, screenshot: Optional[str] = None, hints: 
         if photos:
             for extra in reversed(list(photos[1:])):
                 win._add_recent(str(Path(extra).resolve()))
-            if not win.open_photo(photos[0]):
-                if screenshot is not None:
-                    print(f"colorstudio: {win.message_bar.text.text()}", file=sys.stderr)
-                    status["code"] = 1
-                    finish()
-                return
+            # The window stays responsive while the photo opens; the rest follows when it has.
+            win.photo_open_finished.connect(photo_opened)
+            win.open_photo(photos[0], wait=False)
+        else:
+            continue_after_photo()
+
+    def photo_opened(ok: bool) -> None:
+        win.photo_open_finished.disconnect(photo_opened)
+        if not ok:
+            if screenshot is not None:
+                print(f"colorstudio: {win.message_bar.text.text()}", file=sys.stderr)
+                status["code"] = 1
+                finish()
+            return
+        continue_after_photo()
+
+    def continue_after_photo() -> None:
         if hints:
             if not win.open_document(hints) and screenshot is not None:
                 print(f"colorstudio: {win.message_bar.text.text()}", file=sys.stderr)

@@ -24,6 +24,7 @@ from .canvas import DISPLAY_MAX_SIDE, Canvas
 from .compute import Compute, PreviewResult
 from .controllers import DeviceController, EngineStatus, ExportController, ModelsController, RecentPhotos, setting_list
 from .editor import Editor
+from .loader import LoadedPhoto, PhotoLoader
 from .palette import Palette
 from .panels import ColorStrength, ModePanel
 from .resources import app_icon, sample_photo
@@ -45,6 +46,7 @@ def app_qsettings() -> QSettings:
 class MainWindow(QMainWindow):
     models_requested = Signal(str)   # a mode needs models: the model manager dialog hooks in here
     closed = Signal()                # the window has closed and its compute thread has stopped
+    photo_open_finished = Signal(bool)   # an open in the background ended: shown (True) or failed (False)
 
     def __init__(self, engine=None, *, session_factory: Optional[Callable] = None,
                  engine_factory: Optional[Callable] = None,
@@ -65,6 +67,8 @@ class MainWindow(QMainWindow):
         self.compute = Compute(engine=engine, session_factory=session_factory, engine_factory=engine_factory,
                                parent=self)
         self.workspace = Workspace(self.editor, self.compute, settings, autosave, parent=self)
+        self.photo_loader = PhotoLoader(DISPLAY_MAX_SIDE, parent=self)
+        self._display = None   # (photo, grey display image) shrunk on the loader thread
         self.canvas = Canvas(self.editor)
         self.welcome = WelcomePage()
         self.welcome.set_sample_available(sample_photo() is not None)
@@ -145,7 +149,7 @@ class MainWindow(QMainWindow):
         mp.engine_requested.connect(w.choose_engine)
         self.models.models_requested.connect(self.models_requested)
         self.devices.device_set.connect(self.engine_status.refresh)
-        self.recent.open_requested.connect(self.open_photo)
+        self.recent.open_requested.connect(self.open_photo_in_background)
         ref = mp.pages["reference"]
         ref.reference_requested.connect(self.choose_reference)
         ref.reference_cleared.connect(self._clear_reference)
@@ -159,11 +163,14 @@ class MainWindow(QMainWindow):
         w.problem.connect(self._problem)
         w.engine_unavailable.connect(self._engine_unavailable)
         w.document_path_changed.connect(self._update_title)
-        self.compute.busy_changed.connect(self.busy.setVisible)
+        self.compute.busy_changed.connect(self._update_busy)
+        self.photo_loader.busy_changed.connect(self._update_busy)
+        self.photo_loader.loaded.connect(self._photo_loaded)
+        self.photo_loader.failed.connect(self._photo_failed)
         self.compute.suggestions_ready.connect(self._suggestions_arrived)
         self.welcome.open_requested.connect(self.open_photo_dialog)
         self.welcome.sample_requested.connect(self.open_sample)
-        self.welcome.recent_requested.connect(self.open_photo)
+        self.welcome.recent_requested.connect(self.open_photo_in_background)
 
     def _clean_changed(self, clean: bool) -> None:
         self.setWindowModified(not clean)
@@ -199,10 +206,25 @@ class MainWindow(QMainWindow):
     def _view_changed(self) -> None:
         self.zoom_label.setText(f"{self.canvas.view.scale * 100:.0f} %")
 
+    def _update_busy(self, *_args) -> None:
+        loading = self.photo_loader.busy
+        self.busy.setToolTip("Opening the photo…" if loading else "Colouring…")
+        self.busy.setVisible(loading or self.compute.busy)
+
     # -- photos and documents ---------------------------------------------------------------
-    def open_photo(self, path) -> bool:
-        """Open a photo as the Open action does; False (with a message shown) when it cannot be read."""
+    def open_photo(self, path, wait: bool = True) -> bool:
+        """Open a photo; False (with a message shown) when it cannot be read.
+
+        With ``wait`` (the API and tests) the photo is open when this returns. Without, it
+        opens on a loader thread while the window stays responsive, as the Open action, recent
+        photos, drag and drop and the command line do; ``photo_open_finished`` says how it
+        ended, and True here only means the open started.
+        """
+        if not wait:
+            self.open_photo_in_background(path)
+            return True
         from ..core.image import ImageError
+        self.photo_loader.cancel()   # this open supersedes one under way
         self.setCursor(Qt.CursorShape.WaitCursor)
         try:
             self.workspace.open_photo(path)
@@ -215,19 +237,43 @@ class MainWindow(QMainWindow):
         self.recent.add(str(Path(path).resolve()))
         return True
 
+    def open_photo_in_background(self, path) -> None:
+        """Start opening ``path`` on a loader thread; a newer open supersedes it (latest wins)."""
+        self.photo_loader.open(path)
+        self._status(f"Opening {Path(path).name}\u2026", 0)
+
+    def _photo_loaded(self, loaded: LoadedPhoto) -> None:
+        from ..core.image import ImageError
+        self._display = (loaded.photo, loaded.display)
+        try:
+            self.workspace.open_photo(loaded.path, photo=loaded.photo)
+        except (ImageError, OSError, ValueError) as exc:
+            self._photo_failed(str(loaded.path), str(exc))
+            return
+        finally:
+            self._display = None
+        self.message_bar.dismiss()
+        self.recent.add(str(loaded.path.resolve()))
+        self.photo_open_finished.emit(True)
+
+    def _photo_failed(self, _path: str, text: str) -> None:
+        self.statusBar().clearMessage()
+        self.message_bar.show_message(text, "error")
+        self.photo_open_finished.emit(False)
+
     def open_photo_dialog(self) -> None:
         start = self.qsettings.value("paths/photos", str(Path.home()))
         path, _ = QFileDialog.getOpenFileName(self, "Open photo", str(start), PHOTO_FILTER)
         if path:
             self.qsettings.setValue("paths/photos", str(Path(path).parent))
-            self.open_photo(path)
+            self.open_photo_in_background(path)
 
     def open_sample(self) -> None:
         p = sample_photo()
         if p is None:
             self.message_bar.show_message("the sample photo is missing from this installation", "error")
         else:
-            self.open_photo(p)
+            self.open_photo_in_background(p)
 
     def open_document(self, path) -> bool:
         try:
@@ -327,7 +373,9 @@ class MainWindow(QMainWindow):
 
     def _photo_opened(self, photo) -> None:
         self._enable_photo_actions(True)
-        self.canvas.set_photo(photo.gray_u8(max_side=DISPLAY_MAX_SIDE), photo.width, photo.height)
+        shrunk = self._display[1] if self._display and self._display[0] is photo else None
+        gray = shrunk if shrunk is not None else photo.gray_u8(max_side=DISPLAY_MAX_SIDE)
+        self.canvas.set_photo(gray, photo.width, photo.height)
         self.views.setCurrentWidget(self.canvas)
         self.canvas.set_tool("point")
         self.canvas.setFocus()
@@ -403,7 +451,7 @@ class MainWindow(QMainWindow):
         path = files[0]
         # Let the drop finish before opening (a modal error box inside a drop is awkward).
         QTimer.singleShot(0, self, lambda: self.open_document(path) if path.lower().endswith(".json")
-                          else self.open_photo(path))
+                          else self.open_photo_in_background(path))
 
     def keyPressEvent(self, e) -> None:
         if e.key() == Qt.Key.Key_Escape and self.message_bar.isVisible():
@@ -426,6 +474,7 @@ class MainWindow(QMainWindow):
         self.qsettings.setValue("window/state", self.saveState())
         self.qsettings.sync()
         self.canvas.tool.cancel()
+        self.photo_loader.shutdown()
         self.workspace.shutdown()
         super().closeEvent(e)
         self.closed.emit()

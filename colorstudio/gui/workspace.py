@@ -64,11 +64,16 @@ class Workspace(QObject):
         compute.failed.connect(self.problem)
 
     # -- photos ----------------------------------------------------------------------------
-    def open_photo(self, path) -> bool:
-        """Open a photo; its autosaved hints come back. Raises ImageError for unreadable files."""
-        from ..core.image import open_image  # first use: keeps start-up light
+    def open_photo(self, path, photo=None) -> bool:
+        """Open a photo; its autosaved hints come back. Raises ImageError for unreadable files.
+
+        ``photo`` is the SourceImage of ``path`` when it was opened already (on a loader
+        thread); without it the photo is opened here.
+        """
         path = Path(path)
-        photo = open_image(path)
+        if photo is None:
+            from ..core.image import open_image  # first use: keeps start-up light
+            photo = open_image(path)
         self.flush_autosave()
         ref = PhotoRef(str(path.resolve()), photo.content_hash, photo.width, photo.height)
         doc, restored = None, False

@@ -236,5 +236,6 @@ def test_the_welcome_page_offers_the_sample_photo(make_window, qtbot):
     if win.welcome.sample_btn.isHidden():
         pytest.skip("the sample photo is not in resources/")
     win.welcome.sample_btn.click()
+    qtbot.waitUntil(lambda: not win.photo_loader.busy, timeout=10000)   # the sample opens in the background
     assert win.workspace.photo is not None
     assert win.views.currentWidget() is win.canvas

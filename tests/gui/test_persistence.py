@@ -238,6 +238,7 @@ def test_recent_files_and_geometry_are_remembered(make_window, tmp_path, qtbot):
     item = win2.welcome.recent.item(0)
     rect = win2.welcome.recent.visualItemRect(item)
     qtbot.mouseClick(win2.welcome.recent.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: bool(opened), timeout=5000)   # recent photos open in the background
     assert len(opened) == 1 and win2.views.currentWidget() is win2.canvas
 
 
