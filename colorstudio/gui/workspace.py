@@ -122,15 +122,18 @@ class Workspace(QObject):
         self.editor.set_engine(name)
 
     def models_changed(self, name: str) -> None:
-        """Model ``name`` was installed, imported or removed: drop its cached engine, and if
-        the document's engine cannot run any more (or could not before), use the best that can."""
+        """Model ``name`` was installed, imported or removed: drop its cached engine, and use
+        the best engine that can run, as a new photo or a mode switch would, when the document's
+        engine cannot run (any more, or before) or was chosen automatically. An engine the user
+        picked for this mode (this session) that can run is kept."""
         self.compute.models_changed(name)
         self._engine_key = None
         if self.photo is None:
             return
         doc = self.editor.document
-        if not engine_availability(doc.engine).ok:
-            best = best_engine(doc.mode, self._chosen_engine.get(doc.mode))
+        picked = self._chosen_engine.get(doc.mode)
+        if picked is None or not engine_availability(doc.engine).ok:
+            best = best_engine(doc.mode, picked)
             if best is not None and best != doc.engine:
                 self.editor.set_engine(best)   # asks for a preview
                 return

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QDialog
 
 from colorstudio.core.color import rgb_to_lab
 from colorstudio.engines.base import Chroma, Engine, EngineSession
@@ -329,7 +330,9 @@ def test_a_picked_engine_that_is_not_installed_says_so_and_leads_to_its_model(ma
                                                                            tmp_path, qtbot):
     install("siggraph17")
     win = make_window(engine_factory=factory)
-    wait_preview(qtbot, win, lambda: win.open_photo(edge_photo(tmp_path / "a.png")))
+    assert win.open_photo(edge_photo(tmp_path / "a.png"))
+    win.palette_panel.choose("#2050ff")
+    win.editor.add_point(40, 80)
     combo = win.mode_panel.engine_combo
     combo.setCurrentIndex(combo.findData("eccv16"))
     assert win.editor.document.engine == "eccv16"
@@ -349,3 +352,50 @@ def test_the_app_builds_neural_engines_with_the_chosen_device():
     if not torch.cuda.is_available():
         with pytest.raises(EngineError, match="no CUDA GPU"):
             default_engine_factory(EngineChoice("siggraph17", "cuda"))
+
+
+class ModelsChangedDialog(QDialog):
+    """A stand-in model manager: says a model changed, as the real one does after an install."""
+
+    models_changed = Signal(str)
+
+
+def install_while_open(win, install, name):
+    """Install ``name`` and tell the window through its model manager, as an import does."""
+    win.models_dialog_factory = ModelsChangedDialog
+    dlg = win.show_models(name)
+    install(name)
+    dlg.models_changed.emit(name)
+    dlg.close()
+
+
+def test_installing_a_model_in_hints_mode_moves_an_automatic_engine_to_the_network(make_window, install, factory,
+                                                                                   tmp_path, qtbot):
+    win = make_window(engine_factory=factory)
+    assert win.open_photo(edge_photo(tmp_path / "a.png"))
+    win.palette_panel.choose("#2050ff")
+    wait_preview(qtbot, win, lambda: win.editor.add_point(40, 80), engine="propagation")
+    doc = win.editor.document
+    assert (doc.mode, doc.engine) == ("hints", "propagation"), "without models: Hints mode, propagation"
+    result = wait_preview(qtbot, win, lambda: install_while_open(win, install, "siggraph17"), engine="siggraph17")
+    doc = win.editor.document
+    assert (doc.mode, doc.engine) == ("hints", "siggraph17"), "as a new photo would start"
+    assert result.engine_name == "siggraph17"
+    combo = win.mode_panel.engine_combo
+    assert combo.currentData() == "siggraph17"
+
+
+def test_installing_a_model_keeps_propagation_when_the_user_picked_it(make_window, install, factory, tmp_path,
+                                                                      qtbot):
+    win = make_window(engine_factory=factory)
+    assert win.open_photo(edge_photo(tmp_path / "a.png"))
+    win.palette_panel.choose("#2050ff")
+    win.editor.add_point(40, 80)
+    combo = win.mode_panel.engine_combo
+    combo.setCurrentIndex(combo.findData("siggraph17"))
+    wait_preview(qtbot, win, lambda: combo.setCurrentIndex(combo.findData("propagation")), engine="propagation")
+    assert win.editor.document.engine == "propagation"
+    result = wait_preview(qtbot, win, lambda: install_while_open(win, install, "siggraph17"))
+    assert win.editor.document.engine == "propagation" and result.engine_name == "propagation"
+    assert combo.currentData() == "propagation"
+    assert [c.name for c in factory.built if c.name == "siggraph17"] == [], "the network was never loaded"
