@@ -60,7 +60,7 @@ class Document:
         if not isinstance(self.engine, str) or not self.engine:
             raise DocumentError(f"engine: {self.engine!r} is not an engine name")
         lo, hi = SATURATION_RANGE
-        if not _is_number(self.saturation) or not lo <= self.saturation <= hi:
+        if not is_number(self.saturation) or not lo <= self.saturation <= hi:
             raise DocumentError(f"settings.saturation: {self.saturation!r} is not a number from {lo:g} to {hi:g}")
 
     # -- edits ---------------------------------------------------------------------------
@@ -127,7 +127,7 @@ class Document:
             raise DocumentError(f"{DOCUMENT_KEY}.settings: must be an object")
         saturation = settings.get("saturation", 1.0)
         lo, hi = SATURATION_RANGE
-        if not _is_number(saturation) or not lo <= saturation <= hi:
+        if not is_number(saturation) or not lo <= saturation <= hi:
             raise DocumentError(f"{DOCUMENT_KEY}.settings.saturation: {saturation!r} is not a number "
                                 f"from {lo:g} to {hi:g}")
         reference = doc.get("reference")
@@ -140,7 +140,7 @@ class Document:
                 raise DocumentError(f"{DOCUMENT_KEY}.photo: must be an object")
             for key in ("width", "height"):
                 v = p.get(key, 0)
-                if not _is_number(v) or v < 0:
+                if not is_number(v) or v < 0:
                     raise DocumentError(f"{DOCUMENT_KEY}.photo.{key}: {v!r} is not a size in pixels")
             photo = PhotoRef(str(p.get("path", "")), str(p.get("content_hash", "")),
                              int(p.get("width", 0)), int(p.get("height", 0)))
@@ -162,8 +162,6 @@ class Document:
         """Write the document atomically as JSON (a valid hints file)."""
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
-
-_is_number = is_number
 
 
 # -- the user data folder and the autosave store ----------------------------------------

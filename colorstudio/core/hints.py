@@ -178,7 +178,7 @@ class Hints:
                 raise HintsError("image: must be an object with width and height")
             w, h = img.get("width"), img.get("height")
             for name, v in (("width", w), ("height", h)):
-                if not _is_number(v) or v <= 0:
+                if not is_number(v) or v <= 0:
                     raise HintsError(f"image.{name}: {v!r} is not a positive number")
                 if v < 1:
                     raise HintsError(f"image.{name}: {v!r} is less than one pixel")
@@ -236,10 +236,6 @@ def read_json(path: Path, error: type[Exception], what: str):
 
 def is_number(v) -> bool:
     """A finite JSON number of sensible size (not a bool, not an overflowing integer)."""
-    return _is_number(v)
-
-
-def _is_number(v) -> bool:
     if not isinstance(v, (int, float)) or isinstance(v, bool):
         return False
     try:
@@ -296,10 +292,10 @@ def _point_from(p: Any, where: str) -> PointHint:
     for k in ("x", "y"):
         if k not in p:
             raise HintsError(f"{where}.{k}: missing")
-        if not _is_number(p[k]):
+        if not is_number(p[k]):
             raise HintsError(f"{where}.{k}: {json.dumps(p[k])} is not a number")
     radius = p.get("radius", DEFAULT_RADIUS)
-    if not _is_number(radius) or radius <= 0:
+    if not is_number(radius) or radius <= 0:
         raise HintsError(f"{where}.radius: {json.dumps(radius)} is not a positive number")
     extra = {k: v for k, v in p.items() if k not in ("x", "y", "radius", "color")}
     return PointHint(float(p["x"]), float(p["y"]), _color_of(p, where), float(radius), extra)
@@ -313,11 +309,11 @@ def _stroke_from(s: Any, where: str) -> Stroke:
         raise HintsError(f"{where}.points: must be a non-empty list of [x, y] pairs")
     poly = []
     for j, xy in enumerate(pts):
-        if not (isinstance(xy, list) and len(xy) == 2 and all(_is_number(v) for v in xy)):
+        if not (isinstance(xy, list) and len(xy) == 2 and all(is_number(v) for v in xy)):
             raise HintsError(f"{where}.points[{j}]: {json.dumps(xy)} is not an [x, y] pair")
         poly.append((float(xy[0]), float(xy[1])))
     width = s.get("width", DEFAULT_WIDTH)
-    if not _is_number(width) or width <= 0:
+    if not is_number(width) or width <= 0:
         raise HintsError(f"{where}.width: {json.dumps(width)} is not a positive number")
     extra = {k: v for k, v in s.items() if k not in ("points", "width", "color")}
     return Stroke(tuple(poly), float(width), _color_of(s, where), extra)
