@@ -32,6 +32,7 @@ from colorstudio.engines.eccv16 import Eccv16Engine  # noqa: E402
 from colorstudio.engines.neural import calibration_hints, calibration_lightness, native_bfloat16  # noqa: E402
 from colorstudio.engines.siggraph17 import Siggraph17Engine  # noqa: E402
 from colorstudio.models.networks import Eccv16Net, Siggraph17Net  # noqa: E402
+from colorstudio.models.testing import randomise_batch_norm  # noqa: E402
 
 
 def published_siggraph17(m: Siggraph17Net, input_A, input_B, mask_B):
@@ -74,14 +75,8 @@ def published_eccv16(m: Eccv16Net, input_l):
 
 def random_net(cls, seed: int):
     torch.manual_seed(seed)
-    net = cls()
-    g = torch.Generator().manual_seed(seed)
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-    net.eval()
+    net = randomise_batch_norm(cls(), seed)
+    g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         if cls is Eccv16Net:  # a peaked 313-bin distribution, as a trained net gives
             net.model8[6].weight.mul_(40.0)

@@ -18,33 +18,12 @@ from PIL import Image
 from skimage.color import rgb2lab
 
 from colorstudio.models import get_model
-from colorstudio.models.networks import Eccv16Net, Siggraph17Net
-
-
-def _colourful(name: str) -> torch.nn.Module:
-    torch.manual_seed(0)
-    if name == "siggraph17":
-        net = Siggraph17Net()
-        with torch.no_grad():
-            net.model_out[0].weight.mul_(30)          # tanh no longer near zero
-        return net
-    net = Eccv16Net()
-    with torch.no_grad():
-        net.model_out.weight.uniform_(-0.6, 0.6)      # bin colours over the ab range, as published
-        net.model8[6].weight.mul_(1000)               # peaked class scores: distinct colours
-    return net
+from colorstudio.models.testing import test_checkpoint
 
 
 def make_checkpoint(tmp_path_factory, name: str) -> Path:
     """A test checkpoint of ``name`` in the published key format, written once per session."""
-    folder = tmp_path_factory.getbasetemp() / "neural-test-checkpoints"
-    path = folder / f"{name}-test.pth"
-    if not path.is_file():
-        folder.mkdir(exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(_colourful(name).state_dict(), tmp)
-        os.replace(tmp, path)
-    return path
+    return test_checkpoint(tmp_path_factory.getbasetemp() / "neural-test-checkpoints", name)
 
 
 @pytest.fixture(scope="session")

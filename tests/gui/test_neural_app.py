@@ -29,7 +29,7 @@ from colorstudio.gui import models_dialog
 from colorstudio.gui.compute import SuggestJob
 from colorstudio.gui.models_dialog import ModelsDialog
 from colorstudio.models import get_model, registry
-from colorstudio.models.networks import Eccv16Net, Siggraph17Net
+from colorstudio.models.testing import test_checkpoint
 
 from .fakes import edge_photo
 from .test_canvas_editing import at
@@ -38,30 +38,9 @@ WAIT_MS = 30000
 ENGINES = {"siggraph17": Siggraph17Engine, "eccv16": Eccv16Engine}
 
 
-def colourful(name: str) -> torch.nn.Module:
-    torch.manual_seed(0)
-    if name == "siggraph17":
-        net = Siggraph17Net()
-        with torch.no_grad():
-            net.model_out[0].weight.mul_(30)          # tanh no longer near zero
-        return net
-    net = Eccv16Net()
-    with torch.no_grad():
-        net.model_out.weight.uniform_(-0.6, 0.6)      # bin colours over the ab range, as published
-        net.model8[6].weight.mul_(1000)               # peaked class scores: distinct colours
-    return net
-
-
 def checkpoint(tmp_path_factory, name: str) -> Path:
     """A test checkpoint of ``name`` in the published format, written once per session."""
-    folder = tmp_path_factory.getbasetemp() / "neural-test-checkpoints"
-    path = folder / f"{name}-test.pth"
-    if not path.is_file():
-        folder.mkdir(exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(colourful(name).state_dict(), tmp)
-        os.replace(tmp, path)
-    return path
+    return test_checkpoint(tmp_path_factory.getbasetemp() / "neural-test-checkpoints", name)
 
 
 @pytest.fixture(scope="session")

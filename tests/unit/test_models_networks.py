@@ -14,6 +14,7 @@ from torch import nn
 
 from colorstudio.models.networks import (AB_BINS, SIGGRAPH17_CLASSES, Eccv16Net, Siggraph17Net,
                                          bin_centres)
+from colorstudio.models.testing import randomise_batch_norm
 
 
 def _conv(cin, cout, dil=1, stride=1):
@@ -104,19 +105,6 @@ class PublishedEccv16(nn.Module):
         for m in (self.model2, self.model3, self.model4, self.model5, self.model6, self.model7, self.model8):
             x = m(x)
         return self.upsample4(self.model_out(self.softmax(x))) * 110.
-
-
-def randomise_batch_norm(module: nn.Module, seed: int = 0) -> nn.Module:
-    """Give every BatchNorm non-trivial statistics, so that a wrong order would show."""
-    g = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=g) * 0.4 - 0.2)
-    return module.eval()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import os
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from colorstudio.core.color import rgb_to_lab
 from colorstudio.core.hints import Hints
@@ -21,18 +20,7 @@ from colorstudio.engines.registry import create_engine
 from colorstudio.engines.siggraph17 import Siggraph17Engine, suggest_from_distribution
 from colorstudio.models import checkpoint, registry
 from colorstudio.models.networks import Siggraph17Net, bin_centres
-
-
-def randomise_batch_norm(module: nn.Module, seed: int) -> nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=g) * 0.4 - 0.2)
-    return module.eval()
+from colorstudio.models.testing import randomise_batch_norm
 
 
 @pytest.fixture(scope="module")
