@@ -124,19 +124,11 @@ def _colorize(args) -> int:
     from .core.session import ColorizeSession
     from .engines.registry import ENGINES
 
+    from .core.export import check_destination, format_for_path
     src, out = Path(args.input), Path(args.output)
-    if src.exists() and out.exists():
-        try:
-            if src.resolve() == out.resolve() or src.samefile(out):
-                raise UserError(f"the output {out} is the input photo itself; Colorstudio never writes over a source")
-        except OSError:
-            pass
-    if out.exists() and not args.overwrite:
-        raise UserError(f"{out} already exists; use --overwrite to replace it")
-    if not out.parent.is_dir() and str(out.parent):
-        raise UserError(f"the folder {out.parent} does not exist")
-    from .core.export import format_for_path
-    format_for_path(out)  # an unknown suffix is refused before any work is done
+    # Refuse a bad destination or suffix before any work is done; write_image checks again.
+    check_destination(out, src, overwrite=args.overwrite)
+    format_for_path(out)
     if not (0.0 <= args.saturation <= 4.0):
         raise UserError("--saturation must be between 0 and 4")
     if not (1 <= args.quality <= 100):

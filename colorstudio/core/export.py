@@ -104,7 +104,7 @@ def write_image(path, rgb: np.ndarray, *, alpha: np.ndarray | None = None, sourc
     if max(h, w) > _MAX_SIDE[fmt]:
         raise ExportError(f"{fmt.upper()} cannot hold an image {w}x{h} pixels (at most {_MAX_SIDE[fmt]} "
                           "on a side); save as PNG or TIFF")
-    _check_destination(path, name, source, overwrite)
+    check_destination(path, source, overwrite=overwrite)
 
     meta = _Metadata.build(source, provenance, (w, h))
     writer = {"png": _write_png, "tiff": _write_tiff, "jpeg": _write_jpeg,
@@ -147,11 +147,17 @@ def _check_alpha(alpha, rgb: np.ndarray) -> np.ndarray:
     return _to_u8(a)
 
 
-def _check_destination(path: Path, name: str, source, overwrite: bool) -> None:
+def check_destination(path, source=None, *, overwrite: bool = False) -> None:
+    """Refuse (ExportError) a destination Colorstudio must not write: the source photo itself
+    (``source`` is a SourceImage or a path; links and other spellings count), a folder, an
+    existing file unless ``overwrite``, a missing folder. ``write_image`` calls it; callers may
+    call it first to refuse before any work is done."""
+    path = Path(path)
+    name = path.name or str(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ExportError(f"the folder {folder} does not exist")
-    src = getattr(source, "path", None)
+    src = source if isinstance(source, (str, os.PathLike)) else getattr(source, "path", None)
     if src is not None:
         same = False
         try:
@@ -164,8 +170,8 @@ def _check_destination(path: Path, name: str, source, overwrite: bool) -> None:
             except OSError:
                 pass
         if same:
-            raise ExportError(f"{name} is the source photo; Colorstudio never writes over a source, "
-                              "so choose another name")
+            raise ExportError(f"{name} is the source photo: the output is the input photo itself, and "
+                              "Colorstudio never writes over a source; choose another name")
     if path.is_dir():
         raise ExportError(f"{name} is a folder; choose a file name")
     if path.exists() and not overwrite:
