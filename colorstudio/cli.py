@@ -86,15 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def choose_engine(mode: Optional[str], engine: Optional[str], has_hints: bool, weights: Optional[str] = None) -> str:
+def choose_engine(mode: Optional[str], engine: Optional[str], weights: Optional[str] = None) -> str:
     """The engine for a mode: the user's choice, else the best one installed.
 
     With ``weights`` (a checkpoint file) and no engine named, the file must be for a neural
     engine: siggraph17 in hints mode (the only one that takes hints); in automatic mode the
     user has to say which network the file holds.
     """
-    from .engines.registry import ENGINES
-    from .models.store import installed_path
+    from .engines.registry import ENGINES, engines_by_preference
+    from .models.store import is_installed
     mode = mode or "hints"
     if weights and not engine:
         if mode == "hints":
@@ -108,14 +108,12 @@ def choose_engine(mode: Optional[str], engine: Optional[str], has_hints: bool, w
         if mode not in info.modes:
             raise UserError(f"the {engine} engine does not do {mode} mode; it does: {', '.join(info.modes)}")
         return engine
-    if mode == "auto":
-        for name in ("siggraph17", "eccv16"):
-            if installed_path(name) is not None:
-                return name
-        raise UserError("automatic mode needs a neural model, and none is installed; install one with "
-                        "`colorstudio models install siggraph17` (or `colorstudio models import siggraph17 FILE` "
-                        "offline), or give colour hints with --hints")
-    return "siggraph17" if installed_path("siggraph17") is not None else "propagation"
+    for name in engines_by_preference(mode):
+        if not ENGINES[name].needs_weights or is_installed(name):
+            return name
+    raise UserError(f"{'automatic' if mode == 'auto' else mode} mode needs a neural model, and none is installed; install one with "
+                    "`colorstudio models install siggraph17` (or `colorstudio models import siggraph17 FILE` "
+                    "offline), or give colour hints with --hints")
 
 
 def _colorize(args) -> int:
@@ -136,7 +134,7 @@ def _colorize(args) -> int:
     hints = Hints.load(args.hints) if args.hints else Hints()
     if args.mode == "auto" and args.hints:
         logging.getLogger(__name__).info("automatic mode: the hints are passed to engines that use them")
-    name = choose_engine(args.mode, args.engine, not hints.is_empty, weights=args.weights)
+    name = choose_engine(args.mode, args.engine, weights=args.weights)
     options = {}
     if ENGINES[name].needs_weights:
         options = {"device": args.device}

@@ -29,6 +29,17 @@ ENGINES: dict[str, EngineInfo] = {
 }
 
 
+def engines_for_mode(mode: str) -> list[str]:
+    """The engines that serve ``mode``, in registry order."""
+    return [name for name, info in ENGINES.items() if mode in info.modes]
+
+
+def engines_by_preference(mode: str) -> list[str]:
+    """The engines of ``mode``, best first: a neural network (where installed) before the
+    weight-free engines, otherwise in registry order. The app and the CLI both choose by it."""
+    return sorted(engines_for_mode(mode), key=lambda name: not ENGINES[name].needs_weights)
+
+
 def engine_names() -> list[str]:
     return list(ENGINES)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..core.document import MODE_LABELS
-from ..engines.registry import ENGINES
+from ..engines.registry import ENGINES, engines_by_preference, engines_for_mode  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -20,10 +20,6 @@ class Availability:
     ok: bool
     reason: str = ""         # a sentence when not ok
     needs_models: bool = False
-
-
-def engines_for_mode(mode: str) -> list[str]:
-    return [name for name, info in ENGINES.items() if mode in info.modes]
 
 
 def _module_exists(target: str) -> bool:
@@ -58,12 +54,6 @@ def engine_availability(name: str) -> Availability:
         return Availability(False, f"the {info.label} needs its model weights, which are not installed",
                             needs_models=True)
     return Availability(True)
-
-
-def engines_by_preference(mode: str) -> list[str]:
-    """The engines of ``mode``, best first: a neural network (where installed) before the
-    weight-free engines, otherwise in registry order."""
-    return sorted(engines_for_mode(mode), key=lambda name: not ENGINES[name].needs_weights)
 
 
 def best_engine(mode: str, preferred: Optional[str] = None) -> Optional[str]:
