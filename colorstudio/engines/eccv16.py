@@ -1,85 +1,44 @@
-"""The ECCV 2016 automatic network as a Colorstudio engine (hints are not used)."""
+"""The ECCV 2016 automatic network as a Colorstudio engine (hints are not used).
+
+This module is the engine's declaration (cheap to import: no torch); the network code is in
+``_eccv16``, imported when the engine is built or one of its names is asked for here.
+"""
 from __future__ import annotations
 
-from typing import Optional
+import importlib
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+from ..core.spec import TORCH_DEVICES, EngineSpec, Mode, ModelFile, ModelSpec
 
-from ..core.hints import Hints
-from ..models.networks import AB_NORM, L_CENT, L_NORM, Eccv16Net
-from .base import Chroma, StopCallback
-from .neural import NeuralEngine, NeuralSession, Runner, calibration_lightness, check_stop
+_RELEASE = "https://colorizers.s3.us-east-2.amazonaws.com/"
 
+MODEL = ModelSpec(
+    name="eccv16",
+    label="ECCV 2016 automatic colorization network",
+    purpose="automatic colorization (no hints)",
+    files=(ModelFile("colorization_release_v2-9b330a0b.pth", _RELEASE + "colorization_release_v2-9b330a0b.pth",
+                     "9b330a0b", 129_000_000),),
+    licence="BSD-2-Clause",
+    source="https://github.com/richzhang/colorization",
+    citation=("Richard Zhang, Phillip Isola, Alexei A. Efros. Colorful Image Colorization. "
+              "European Conference on Computer Vision (ECCV), 2016."),
+    architecture="eccv16",
+)
 
-class Eccv16Runner(Runner):
-    """eccv16 on one device/precision."""
-
-    net: Eccv16Net
-
-    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
-        """L (1,1,H8,W8) -> ab (1,2,H8,W8) in ab units, float32 on the CPU."""
-        if self.kernels is None:
-            logits = self.net.class_logits(self.to_input(lightness))
-        else:
-            x = self.to_input((lightness - L_CENT) / L_NORM)
-            self.begin(x)
-            k, net = self.kernels, self.net
-            for block in (net.model1, net.model2, net.model3):
-                x = k.sequential(block, x)
-            x = self.to_middle(x)
-            for block in (net.model4, net.model5, net.model6, net.model7):
-                x = k.sequential(block, x)
-            logits = k.sequential(net.model8, self.from_middle(x))
-        # The expectation over the 313 bins in float32: a softmax in half precision is coarse.
-        probs = torch.softmax(logits.float(), dim=1)
-        ab = F.conv2d(probs, self.net.model_out.weight.detach().to(probs.device, torch.float32))
-        ab = F.interpolate(ab, scale_factor=4, mode="bilinear", align_corners=False)
-        return ab.cpu() * AB_NORM
+SPEC = EngineSpec(
+    name="eccv16",
+    label="ECCV 2016 automatic network",
+    modes=(Mode.AUTO,),
+    factory="colorstudio.engines._eccv16:Eccv16Engine",
+    description="the published automatic network: colours a photo on its own, no hints",
+    preference=10,
+    models=(MODEL,),
+    devices=TORCH_DEVICES,
+    uses_hints=False,
+)
 
 
-class Eccv16Engine(NeuralEngine):
-    name = "eccv16"
-    architecture = "eccv16"
-    label = "ECCV 2016 automatic network"
-    description = "Zhang, Isola and Efros's automatic colorization network (no hints)."
-    uses_hints = False
-
-    def make_runner(self, net, device, dtype, fused, middle=None) -> Eccv16Runner:
-        return Eccv16Runner(net, device, dtype, fused, middle)
-
-    def calibrate(self, runner: Eccv16Runner, size: int = 128) -> torch.Tensor:
-        with torch.inference_mode():
-            return runner.forward(calibration_lightness(size, size))
-
-    def start(self, lightness: np.ndarray) -> "Eccv16Session":
-        self.load()
-        return Eccv16Session(self, lightness)
-
-
-class Eccv16Session(NeuralSession):
-    """A photo being colorized by eccv16 (the same picture whatever the hints)."""
-
-    engine: Eccv16Engine
-
-    def chroma(self, hints: Hints, *, quality: str = "render", max_side: Optional[int] = None,
-               reference: Optional[np.ndarray] = None, should_stop: Optional[StopCallback] = None) -> Chroma:
-        engine = self.engine
-        engine.load()
-        side = self.side_for(quality, max_side)
-
-        def compute(s: int):
-            work = self.working(s)
-            with torch.inference_mode():
-                check_stop(should_stop)
-                return work, engine.runner.forward(work.padded)
-
-        (work, out), messages = engine.run_with_fallback(compute, side)
-        check_stop(should_stop)
-        h, w = work.size
-        ab = out[0, :, :h, :w].permute(1, 2, 0).numpy().astype(np.float32, copy=True)
-        info = self.info(work, messages)
-        if hints is not None and not hints.is_empty:
-            info["hints_used"] = 0
-        return Chroma(ab=ab, lightness=work.lightness.copy(), info=info)
+def __getattr__(name: str):
+    # The engine class, its runner and helpers live in the torch-importing module.
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return getattr(importlib.import_module("._eccv16", __package__), name)

@@ -1,197 +1,26 @@
-"""Edge-aware colour propagation: the weight-free engine for hints.
+"""Edge-aware propagation of colour hints (weight-free): the engine's declaration.
 
-The model is the one of Levin, Lischinski and Weiss (2004): chroma varies smoothly where
-lightness is smooth and may change across edges, with the hints as constraints. We solve a
-screened, confidence-normalised form of it:
-
-    minimise  sum_edges w_pq (u_p - u_q)^2  +  sum_p h^2 eps u_p^2  +  sum_p lam m_p (u_p - c_p)^2
-
-for three right-hand sides at once: the hint chroma a*, b* (weighted by the hint mask m) and
-the mask itself. The third solution is a *confidence* field that is 1 at hints and decays
-with geodesic distance (fast across strong edges, slowly along smooth regions). Colour is
-``u_ab / confidence``, a confidence-weighted average of the hints that reach a pixel, faded to
-neutral where the confidence drops below ``tau``. So a single red hint on a jacket colours
-the jacket, not the sky, and with no hints the photo stays grey.
-
-Speed: a direct sparse solve on a working grid, built once per photo (edge weights and the
-matrix's hint-independent part are cached; each edit adds only the hint diagonal and
-refactorises). Chroma is smooth, so a modest grid is enough: ``core.compose`` brings it back
-to full size along the photo's own edges (a guided filter on the full-resolution L).
-
-* preview: the grid's long side is ``preview_side`` (128 px), about 25 ms a solve;
-* render: ``render_side`` (256 px), the exact minimiser of the energy on that grid.
-
-On the Kodak benchmark (bench/quality.py) this beats the exact full-resolution Levin solve
-of the same hints at k = 5, 20 and 100 points, and a finer grid does not do better: at full
-resolution fine texture reads as edges and blocks the colour.
-
-Edge weights are ``exp(-dL^2 / (2 sigma^2))`` between 4-neighbours, with ``dL`` in L* units.
+The solver is in ``_propagation`` (numpy and scipy), imported when the engine is built or
+one of its names is asked for here, so listing engines stays cheap.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+import importlib
 
-import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
+from ..core.spec import CPU_ONLY, EngineSpec, Mode
 
-from ..core.hints import Hints, rasterize
-from ..core.resample import downsample_lightness_bands, fit_size
-from .base import Cancelled, Chroma, Engine, EngineSession
-
-
-@dataclass(frozen=True)
-class PropagationParams:
-    sigma: float = 2.0          # L* step that counts as an edge (weight exp(-dL^2 / 2 sigma^2))
-    weight_floor: float = 1e-5  # keeps every pixel connected; well below the screening, so no leak
-    reach: float = 0.35         # decay length of a hint's influence, as a fraction of the long side
-    tau: float = 0.1            # confidence under which colour fades to neutral
-    hint_strength: float = 50.0
-    preview_side: int = 128     # long side of the preview's working grid
-    render_side: int = 256      # long side of the render's working grid
+SPEC = EngineSpec(
+    name="propagation",
+    label="Edge-aware propagation",
+    modes=(Mode.HINTS,),
+    factory="colorstudio.engines._propagation:PropagationEngine",
+    description="spreads each hint over the region it belongs to along the photo's own edges; no weights",
+    preference=10,
+    devices=CPU_ONLY,
+)
 
 
-class _Grid:
-    """A working grid: lightness, edge weights, and the hint-independent part of the matrix."""
-
-    def __init__(self, L: np.ndarray, p: PropagationParams):
-        self.L = L
-        self.h, self.w = L.shape
-        inv = -0.5 / (p.sigma * p.sigma)
-        self.wx = (np.exp(np.square(L[:, 1:] - L[:, :-1]) * inv) + p.weight_floor).astype(np.float32)
-        self.wy = (np.exp(np.square(L[1:, :] - L[:-1, :]) * inv) + p.weight_floor).astype(np.float32)
-        dw = np.zeros_like(L)
-        dw[:, 1:] += self.wx
-        dw[:, :-1] += self.wx
-        dw[1:, :] += self.wy
-        dw[:-1, :] += self.wy
-        self.dw = dw
-        # Screening, scaled by the pixel area so the decay length is a fraction of the photo
-        # whatever the grid's resolution.
-        hpx = 1.0 / max(self.h, self.w)
-        self.screen = np.float32(hpx * hpx / (p.reach * p.reach))
-        self._offdiag = None
-        self._lu0 = None
-        self._columns: dict[int, np.ndarray] = {}
-        # Cached columns of A0^-1, in float64 values (about 80 MB at most per grid).
-        self.cache_limit = 10_000_000
-        self.max_new_columns = 24
-        self.max_update_rank = 1500
-
-    def _matrix(self, diag: np.ndarray):
-        n = self.h * self.w
-        if self._offdiag is None:
-            idx = np.arange(n).reshape(self.h, self.w)
-            rows = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
-            cols = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
-            vals = np.concatenate([self.wx.ravel(), self.wy.ravel()]).astype(np.float64)
-            upper = sp.coo_matrix((-vals, (rows, cols)), shape=(n, n))
-            self._offdiag = (upper + upper.T).tocsc()
-        return (self._offdiag + sp.diags(np.ravel(diag).astype(np.float64))).tocsc()
-
-    @staticmethod
-    def _factor(A):
-        return spla.splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-
-    def direct_solve(self, b: np.ndarray, diag: np.ndarray) -> np.ndarray:
-        """Solve (offdiag + diag) u = b for the channels of b (c, h, w); factorises anew."""
-        n = self.h * self.w
-        x = self._factor(self._matrix(diag)).solve(b.reshape(b.shape[0], n).T.astype(np.float64))
-        return x.T.reshape(b.shape).astype(np.float32)
-
-    def solve(self, b: np.ndarray, hint_diag: np.ndarray) -> np.ndarray:
-        """Solve (A0 + diag(hint_diag)) u = b, where b is zero off the hint pixels.
-
-        A0 (the edge weights and the screening) does not depend on the hints: it is factorised
-        once, and the hints enter as a low-rank update (Sherman-Morrison-Woodbury) on the few
-        pixels they cover. The columns of A0^-1 at hint pixels are cached, so adding, moving or
-        removing one hint costs a solve for its new pixels only. Large hint areas (long brush
-        strokes) fall back to factorising the whole matrix.
-        """
-        n = self.h * self.w
-        S = np.flatnonzero(hint_diag.ravel())
-        if len(S) == 0:
-            return np.zeros_like(b)
-        missing = [i for i in S.tolist() if i not in self._columns]
-        # The update pays one triangular solve per uncached hint pixel and a dense s x s solve;
-        # refactorising costs about as much as a few dozen solves. Choose the cheaper.
-        if len(S) * n > self.cache_limit or len(missing) > self.max_new_columns or len(S) > self.max_update_rank:
-            return self.direct_solve(b, self.dw + self.screen + hint_diag)
-        if self._lu0 is None:
-            self._lu0 = self._factor(self._matrix(self.dw + self.screen))
-        if len(self._columns) + len(missing) > self.cache_limit // n:
-            keep = set(S.tolist())
-            self._columns = {i: c for i, c in self._columns.items() if i in keep}
-        if missing:
-            e = np.zeros((n, len(missing)))
-            e[missing, np.arange(len(missing))] = 1.0
-            cols = self._lu0.solve(e)
-            for j, i in enumerate(missing):
-                self._columns[i] = cols[:, j]
-        Z = np.stack([self._columns[i] for i in S.tolist()], axis=1)        # n x s
-        ZS = Z[S]                                                              # s x s
-        bS = b.reshape(b.shape[0], n)[:, S].T.astype(np.float64)              # s x c
-        C = ZS + np.diag(1.0 / hint_diag.ravel()[S].astype(np.float64))
-        w = bS - np.linalg.solve(C, ZS @ bS)
-        return (Z @ w).T.reshape(b.shape).astype(np.float32)
-
-
-class PropagationSession(EngineSession):
-    """Per-photo hierarchy; every hint edit reuses it."""
-
-    def __init__(self, lightness: np.ndarray, params: PropagationParams):
-        self.params = params
-        self.full_h, self.full_w = lightness.shape
-        self._full_lightness = lightness
-        self._grids: dict[int, _Grid] = {}
-
-    def grid(self, side: int) -> _Grid:
-        """The working grid whose long side is ``side`` (never larger than the photo); cached."""
-        side = max(1, min(side, max(self.full_w, self.full_h)))
-        if side not in self._grids:
-            w, h = fit_size(self.full_w, self.full_h, side)
-            self._grids[side] = _Grid(downsample_lightness_bands(self._full_lightness, h, w), self.params)
-        return self._grids[side]
-
-    def chroma(self, hints: Hints, *, quality: str = "render", max_side: Optional[int] = None,
-               reference=None, should_stop=None) -> Chroma:
-        p = self.params
-        side = p.preview_side if quality == "preview" else p.render_side
-        if max_side:
-            side = min(side, max_side)
-        grid = self.grid(side)
-        if hints.is_empty:
-            # No hints: no colour. Never invent one.
-            return Chroma(ab=np.zeros((grid.h, grid.w, 2), np.float32), lightness=grid.L)
-        if should_stop and should_stop():
-            raise Cancelled()
-        r = rasterize(hints, self.full_w, self.full_h, grid.w, grid.h)
-        m = r.mask * np.float32(p.hint_strength)
-        b = np.stack([m * r.ab[..., 0], m * r.ab[..., 1], m])
-        u = grid.solve(b, m)
-        conf = u[2]
-        # Colour is the confidence-weighted mean of the hints reaching a pixel, faded to
-        # neutral where little confidence arrives.
-        scale = np.clip(conf / p.tau, 0.0, 1.0) / np.maximum(conf, 1e-12)
-        ab = np.stack([u[0] * scale, u[1] * scale], axis=-1).astype(np.float32)
-        return Chroma(ab=ab, lightness=grid.L, info={"confidence": conf})
-
-
-class PropagationEngine(Engine):
-    """Edge-aware propagation of hint colours; needs no model weights."""
-
-    name = "propagation"
-    label = "Edge-aware propagation"
-    description = "Spreads hint colours along regions of similar lightness, stopping at edges. Needs no download."
-    needs_weights = False
-    uses_hints = True
-
-    def __init__(self, params: PropagationParams | None = None, **overrides):
-        base = params or PropagationParams()
-        if overrides:
-            base = PropagationParams(**{**base.__dict__, **overrides})
-        self.params = base
-
-    def start(self, lightness: np.ndarray) -> PropagationSession:
-        return PropagationSession(lightness, self.params)
+def __getattr__(name: str):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return getattr(importlib.import_module("._propagation", __package__), name)

@@ -1,54 +1,109 @@
-"""The engine registry: names the user types, mapped to classes imported on first use.
+"""The engine registry: every engine module's ``SPEC``, found, not listed.
 
-Imports are lazy so that listing engines never loads torch or a model.
+Each non-private module of ``colorstudio.engines`` that defines ``SPEC`` (an
+:class:`~colorstudio.core.spec.EngineSpec`) is an engine. Engine modules are cheap to import
+(torch is imported inside their classes), so listing engines and models never loads torch
+or a model. The CLI, the app, the document and the model store all read this registry.
 """
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+import pkgutil
+import threading
+from typing import Iterator, Mapping
 
+from ..core.spec import EngineSpec, Mode, ModelSpec
 from .base import Engine, EngineError
 
+#: Modules of this package that are machinery, not engines.
+_NOT_ENGINES = {"base", "registry", "neural"}  # neural: shared machinery of the networks
 
-@dataclass(frozen=True)
-class EngineInfo:
-    name: str
-    label: str
-    modes: tuple          # which modes it serves: "hints", "auto", "reference", "style"
-    target: str           # "module:Class"
-    needs_weights: bool
+_lock = threading.Lock()
+_specs: dict[str, EngineSpec] | None = None
 
 
-ENGINES: dict[str, EngineInfo] = {
-    "propagation": EngineInfo("propagation", "Edge-aware propagation (no weights)", ("hints",),
-                              "colorstudio.engines.propagation:PropagationEngine", False),
-    "siggraph17": EngineInfo("siggraph17", "SIGGRAPH 2017 user-guided network", ("hints", "auto"),
-                             "colorstudio.engines.siggraph17:Siggraph17Engine", True),
-    "eccv16": EngineInfo("eccv16", "ECCV 2016 automatic network", ("auto",),
-                         "colorstudio.engines.eccv16:Eccv16Engine", True),
-}
+def _discover() -> dict[str, EngineSpec]:
+    global _specs
+    with _lock:
+        if _specs is None:
+            from .. import engines as package
+            found: dict[str, EngineSpec] = {}
+            for mod in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+                if mod.name.startswith("_") or mod.name in _NOT_ENGINES or mod.ispkg:
+                    continue
+                spec = getattr(importlib.import_module(f"{package.__name__}.{mod.name}"), "SPEC", None)
+                if isinstance(spec, EngineSpec):
+                    if spec.name in found:
+                        raise RuntimeError(f"two engines are called {spec.name!r}")
+                    found[spec.name] = spec
+            # Registry order: by preference (best first), then name, so every list agrees.
+            _specs = dict(sorted(found.items(), key=lambda kv: (-kv[1].preference, kv[0])))
+        return _specs
 
 
-def engines_for_mode(mode: str) -> list[str]:
-    """The engines that serve ``mode``, in registry order."""
-    return [name for name, info in ENGINES.items() if mode in info.modes]
+class _Specs(Mapping):
+    """``ENGINES``: name -> EngineSpec, discovered on first use."""
+
+    def __getitem__(self, name: str) -> EngineSpec:
+        return _discover()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_discover())
+
+    def __len__(self) -> int:
+        return len(_discover())
+
+    def __repr__(self) -> str:
+        return f"ENGINES({', '.join(self)})"
 
 
-def engines_by_preference(mode: str) -> list[str]:
-    """The engines of ``mode``, best first: a neural network (where installed) before the
-    weight-free engines, otherwise in registry order. The app and the CLI both choose by it."""
+ENGINES: Mapping[str, EngineSpec] = _Specs()
+
+
+def get_spec(name: str) -> EngineSpec:
+    """The spec of engine ``name``, or an EngineError that lists the engines."""
+    spec = _discover().get(str(name))
+    if spec is None:
+        raise EngineError(f"there is no engine called {name!r}; choose one of: {', '.join(ENGINES)}")
+    return spec
+
+
+def engines_for_mode(mode) -> list[str]:
+    """The engines that serve ``mode``, in registry order (best first)."""
+    mode = Mode.parse(mode)
+    return [name for name, spec in ENGINES.items() if mode in spec.modes]
+
+
+def engines_by_preference(mode) -> list[str]:
+    """The engines of ``mode``, best first: a network that needs weights (where installed)
+    before the weight-free engines, then by declared preference. The app and the CLI both
+    choose by it."""
     return sorted(engines_for_mode(mode), key=lambda name: not ENGINES[name].needs_weights)
 
 
-def engine_names() -> list[str]:
-    return list(ENGINES)
+def default_engine(mode) -> str:
+    """The engine a new document of ``mode`` starts with: the best one that needs no
+    download (a weight-free or bundled engine), else the best of the mode."""
+    names = engines_for_mode(mode)
+    if not names:
+        raise EngineError(f"no engine serves the {Mode.parse(mode)} mode")
+    for name in names:
+        if not ENGINES[name].needs_weights:
+            return name
+    return names[0]
+
+
+def model_specs() -> dict[str, ModelSpec]:
+    """Every model any engine declares, by name (the model store's catalogue)."""
+    out: dict[str, ModelSpec] = {}
+    for spec in ENGINES.values():
+        for model in spec.models:
+            out.setdefault(model.name, model)
+    return out
 
 
 def engine_class(name: str) -> type[Engine]:
-    info = ENGINES.get(name)
-    if info is None:
-        raise EngineError(f"there is no engine called {name!r}; choose one of: {', '.join(ENGINES)}")
-    module, cls = info.target.split(":")
+    module, cls = get_spec(name).factory.split(":")
     return getattr(importlib.import_module(module), cls)
 
 

@@ -22,14 +22,6 @@ class Availability:
     needs_models: bool = False
 
 
-def _module_exists(target: str) -> bool:
-    module = target.split(":")[0]
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def weights_installed(name: str) -> bool:
     try:
         models = importlib.import_module("colorstudio.models")
@@ -48,8 +40,6 @@ def engine_availability(name: str) -> Availability:
     info = ENGINES.get(name)
     if info is None:
         return Availability(False, f"there is no engine called {name!r}")
-    if not _module_exists(info.target):
-        return Availability(False, f"the {info.label} engine is not part of this version of Colorstudio yet")
     if info.needs_weights and not weights_installed(name):
         return Availability(False, f"the {info.label} needs its model weights, which are not installed",
                             needs_models=True)

@@ -59,7 +59,7 @@ def tiny(tmp_path, cache, monkeypatch):
     torch.save(TinyNet().state_dict(), src)
     digest = hashlib.sha256(src.read_bytes()).hexdigest()
     monkeypatch.setitem(networks.ARCHITECTURES, "tiny", TinyNet)
-    info = replace(registry.get_model("eccv16"), name="tiny", filename=f"tiny-{digest[:8]}.pth",
+    info = registry.derive(registry.get_model("eccv16"), name="tiny", filename=f"tiny-{digest[:8]}.pth",
                    url="http://127.0.0.1:9/none", sha256_prefix=digest[:8], architecture="tiny",
                    approx_bytes=src.stat().st_size, purpose="testing")
     monkeypatch.setitem(registry.MODELS, "tiny", info)

@@ -25,7 +25,7 @@ def test_the_window_shows_without_importing_torch_or_an_engine():
         "app = make_app()\n"
         "from colorstudio.gui.main_window import MainWindow\n"
         "w = MainWindow(); w.show(); app.processEvents()\n"
-        "heavy = [m for m in ('torch', 'colorstudio.engines.propagation', 'colorstudio.core.session', 'scipy')"
+        "heavy = [m for m in ('torch', 'colorstudio.engines._propagation', 'colorstudio.core.session', 'scipy')"
         " if m in sys.modules]\n"
         "w.close()\n"
         "print(','.join(heavy))\n"

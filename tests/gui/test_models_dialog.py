@@ -99,7 +99,7 @@ def tiny(tmp_path, monkeypatch, server):
     digest = hashlib.sha256(payload).hexdigest()
     monkeypatch.setitem(networks.ARCHITECTURES, "tiny", TinyNet)
     url = f"http://127.0.0.1:{server.server_address[1]}/tiny-{digest[:8]}.pth"
-    info = replace(registry.get_model("eccv16"), name="tiny", label="Tiny test network", purpose="testing",
+    info = registry.derive(registry.get_model("eccv16"), name="tiny", label="Tiny test network", purpose="testing",
                    filename=f"tiny-{digest[:8]}.pth", url=url, sha256_prefix=digest[:8], architecture="tiny",
                    approx_bytes=len(payload))
     monkeypatch.setitem(registry.MODELS, "tiny", info)

@@ -273,7 +273,7 @@ def test_importing_and_removing_a_model_in_the_dialog_updates_the_app(make_windo
     src = checkpoints["siggraph17"]
     digest = hashlib.sha256(src.read_bytes()).hexdigest()
     monkeypatch.setitem(registry.MODELS, "siggraph17",
-                        replace(registry.MODELS["siggraph17"], sha256_prefix=digest[:8]))
+                        registry.derive(registry.MODELS["siggraph17"], sha256_prefix=digest[:8]))
     win = make_window()
     assert win.open_photo(edge_photo(tmp_path / "a.png"))
     win.mode_panel.buttons["auto"].click()

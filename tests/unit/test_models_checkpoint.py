@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-from dataclasses import replace
+
 
 import pytest
 import torch
@@ -13,7 +13,7 @@ from colorstudio.models.checkpoint import (build_network, check_hash, hash_match
                                            read_state_dict, sha256_file)
 from colorstudio.models.errors import ModelError
 from colorstudio.models.networks import Eccv16Net
-from colorstudio.models.registry import MODELS, get_model
+from colorstudio.models.registry import MODELS, derive, get_model
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +127,9 @@ def test_sha256_and_hub_style_prefix_check(tmp_path, monkeypatch):
     assert hash_matches(digest, digest[:8]) and hash_matches(digest, digest[:8].upper())
     assert not hash_matches(digest, "00000000" if not digest.startswith("00000000") else "11111111")
     assert not hash_matches(digest, "")
-    info = replace(get_model("eccv16"), sha256_prefix=digest[:8])
+    info = derive(get_model("eccv16"), sha256_prefix=digest[:8])
     assert check_hash(path, info) == digest
-    bad = replace(info, sha256_prefix="deadbeef" if not digest.startswith("deadbeef") else "beefdead")
+    bad = derive(info, sha256_prefix="deadbeef" if not digest.startswith("deadbeef") else "beefdead")
     with pytest.raises(ModelError, match="does not match the published checksum.*delete it and install again"):
         check_hash(path, bad)
 

@@ -9,7 +9,7 @@ import hashlib
 import socket
 import threading
 import time
-from dataclasses import replace
+
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -112,7 +112,7 @@ def tiny(tmp_path, monkeypatch, server):
     digest = hashlib.sha256(payload).hexdigest()
     monkeypatch.setitem(networks.ARCHITECTURES, "tiny", TinyNet)
     url = f"http://127.0.0.1:{server.server_address[1]}/tiny-{digest[:8]}.pth"
-    info = replace(registry.get_model("eccv16"), name="tiny", filename=f"tiny-{digest[:8]}.pth", url=url,
+    info = registry.derive(registry.get_model("eccv16"), name="tiny", filename=f"tiny-{digest[:8]}.pth", url=url,
                    sha256_prefix=digest[:8], architecture="tiny", approx_bytes=len(payload))
     monkeypatch.setitem(registry.MODELS, "tiny", info)
     server.payload = payload
@@ -218,7 +218,7 @@ def test_no_network(tiny, monkeypatch):
     with socket.socket() as s:  # a port with nobody listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setitem(registry.MODELS, "tiny", replace(info, url=f"http://127.0.0.1:{port}/x.pth"))
+    monkeypatch.setitem(registry.MODELS, "tiny", registry.derive(info, url=f"http://127.0.0.1:{port}/x.pth"))
     with pytest.raises(ModelError) as err:
         install("tiny", timeout=5)
     assert str(err.value) == ("could not reach 127.0.0.1; download the file elsewhere and run "

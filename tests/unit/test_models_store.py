@@ -38,7 +38,7 @@ class RunsCode:
 def register_tiny(monkeypatch, folder: Path, payload: bytes, url: str = "http://127.0.0.1:9/tiny.pth"):
     digest = hashlib.sha256(payload).hexdigest()
     monkeypatch.setitem(networks.ARCHITECTURES, "tiny", TinyNet)
-    info = replace(registry.get_model("eccv16"), name="tiny", filename=f"tiny-{digest[:8]}.pth", url=url,
+    info = registry.derive(registry.get_model("eccv16"), name="tiny", filename=f"tiny-{digest[:8]}.pth", url=url,
                    sha256_prefix=digest[:8], architecture="tiny", approx_bytes=len(payload))
     monkeypatch.setitem(registry.MODELS, "tiny", info)
     return info

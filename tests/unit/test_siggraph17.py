@@ -171,7 +171,7 @@ def test_installed_model_is_checked_against_the_published_checksum(weights_file,
     with pytest.raises(EngineError, match="does not match the published checksum.*install again"):
         Siggraph17Engine(device="cpu", precision="float32").start(photo())
     digest = checkpoint.sha256_file(weights_file)
-    monkeypatch.setitem(registry.MODELS, "siggraph17", replace(info, sha256_prefix=digest[:8]))
+    monkeypatch.setitem(registry.MODELS, "siggraph17", registry.derive(info, sha256_prefix=digest[:8]))
     eng = Siggraph17Engine(device="cpu", precision="float32", preview_side=64)
     chroma = eng.start(photo()).chroma(Hints(), quality="preview")
     assert chroma.info["weights"] == "published siggraph17 weights"
