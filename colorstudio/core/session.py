@@ -84,7 +84,7 @@ class ColorizeSession:
 
     def _engine_session(self):
         if self._state is None:
-            self._state = self.engine.start(self.photo.lightness)
+            self._state = self.engine.start(self.photo.lightness, self.photo)
         return self._state
 
     def preview_lightness(self, max_side: int) -> np.ndarray:

@@ -54,7 +54,7 @@ class Eccv16Engine(NeuralEngine):
         with torch.inference_mode():
             return runner.forward(calibration_lightness(size, size))
 
-    def start(self, lightness: np.ndarray) -> "Eccv16Session":
+    def start(self, lightness: np.ndarray, photo=None) -> "Eccv16Session":
         self.load()
         return Eccv16Session(self, lightness)
 
@@ -65,7 +65,8 @@ class Eccv16Session(NeuralSession):
     engine: Eccv16Engine
 
     def chroma(self, hints: Hints, *, quality: str = "render", max_side: Optional[int] = None,
-               reference: Optional[np.ndarray] = None, should_stop: Optional[StopCallback] = None) -> Chroma:
+               references: tuple = (), options: Optional[dict] = None,
+               should_stop: Optional[StopCallback] = None) -> Chroma:
         engine = self.engine
         engine.load()
         side = self.side_for(quality, max_side)

@@ -156,7 +156,7 @@ class PropagationSession(EngineSession):
         return self._grids[side]
 
     def chroma(self, hints: Hints, *, quality: str = "render", max_side: Optional[int] = None,
-               reference=None, should_stop=None) -> Chroma:
+               references=(), options=None, should_stop=None) -> Chroma:
         p = self.params
         side = p.preview_side if quality == "preview" else p.render_side
         if max_side:
@@ -194,5 +194,5 @@ class PropagationEngine(Engine):
             base = PropagationParams(**{**base.__dict__, **overrides})
         self.params = base
 
-    def start(self, lightness: np.ndarray) -> PropagationSession:
+    def start(self, lightness: np.ndarray, photo=None) -> PropagationSession:
         return PropagationSession(lightness, self.params)

@@ -87,7 +87,7 @@ class Siggraph17Engine(NeuralEngine):
         with torch.inference_mode():
             return runner.decode(runner.encode(L, ab, mask))
 
-    def start(self, lightness: np.ndarray) -> "Siggraph17Session":
+    def start(self, lightness: np.ndarray, photo=None) -> "Siggraph17Session":
         self.load()
         return Siggraph17Session(self, lightness)
 
@@ -102,7 +102,8 @@ class Siggraph17Session(NeuralSession):
         self._last: Optional[tuple] = None   # (hints, side, runner, conv8_3, work)
 
     def chroma(self, hints: Hints, *, quality: str = "render", max_side: Optional[int] = None,
-               reference: Optional[np.ndarray] = None, should_stop: Optional[StopCallback] = None) -> Chroma:
+               references: tuple = (), options: Optional[dict] = None,
+               should_stop: Optional[StopCallback] = None) -> Chroma:
         """The chroma for ``hints`` (full-resolution photo coordinates) at the working size."""
         engine = self.engine
         engine.load()

@@ -32,14 +32,22 @@ class Chroma:
     """An engine's answer at its working size.
 
     ``ab`` is (h, w, 2) float32 CIELAB chroma; ``lightness`` is the (h, w) L the engine
-    worked from (the guide for edge-aware upsampling). ``distribution`` is optional extra
-    output (e.g. a neural net's colour distribution, for suggested colours).
+    worked from (the guide for edge-aware upsampling). ``info`` says how it was made
+    (``device``, ``precision``, a ``message`` for the user when the engine had to adapt).
+
+    Strength (reference, palette and style modes) is applied at composition, never by
+    running the engine again: the composed chroma is ``base_ab + strength * (ab - base_ab)``,
+    where ``base_ab`` (same shape as ``ab``; None means neutral grey) is what strength 0
+    looks like. ``painted_lightness`` (h, w), where an engine has one, is its own L (a
+    stylization's): the "full painting" look blends the photo's L towards it by strength.
+    Every other look keeps the photo's L.
     """
 
     ab: np.ndarray
     lightness: np.ndarray
-    distribution: Optional[np.ndarray] = None
     info: dict = field(default_factory=dict)
+    base_ab: Optional[np.ndarray] = None
+    painted_lightness: Optional[np.ndarray] = None
 
 
 class EngineSession(ABC):
@@ -47,12 +55,15 @@ class EngineSession(ABC):
 
     @abstractmethod
     def chroma(self, hints: Hints, *, quality: str = "render", max_side: Optional[int] = None,
-               reference: Optional[np.ndarray] = None,
+               references: tuple = (), options: Optional[dict] = None,
                should_stop: Optional[StopCallback] = None) -> Chroma:
         """Chroma for ``hints`` (in full-resolution photo coordinates).
 
         ``quality`` is "preview" (fast, coarse, for live feedback while the user edits) or
         "render" (converged, for export). ``max_side`` caps the working size's long side.
+        ``references`` are decoded :class:`~colorstudio.core.reference.ReferencePicture`\ s
+        (reference, palette and style engines); ``options`` the engine's own settings, as
+        its SPEC declares them. Engines ignore what they do not use.
         """
 
 
@@ -67,8 +78,10 @@ class Engine(ABC):
     uses_reference: bool = False
 
     @abstractmethod
-    def start(self, lightness: np.ndarray) -> EngineSession:
-        """Begin work on a photo whose full-resolution L* (h, w, float32, 0..100) is given."""
+    def start(self, lightness: np.ndarray, photo=None) -> EngineSession:
+        """Begin work on a photo whose full-resolution L* (h, w, float32, 0..100) is given;
+        ``photo`` is its SourceImage where there is one (an engine that needs the photo's
+        own colour, like palette transfer, reads it from there)."""
 
     def close(self) -> None:  # pragma: no cover - optional
         """Release models and memory."""

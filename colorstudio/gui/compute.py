@@ -179,8 +179,8 @@ class Recorder(Engine):
     def wrap(cls, engine) -> "Recorder":
         return cls(engine)
 
-    def start(self, lightness):
-        return RecordingSession(self, self.inner.start(lightness))
+    def start(self, lightness, photo=None):
+        return RecordingSession(self, self.inner.start(lightness, photo))
 
     def close(self) -> None:
         pass

@@ -81,7 +81,7 @@ class FlatSession(EngineSession):
         self.engine = engine
         self.lightness = lightness
 
-    def chroma(self, hints, *, quality="render", max_side=None, reference=None, should_stop=None):
+    def chroma(self, hints, *, quality="render", max_side=None, references=(), options=None, should_stop=None):
         eng = self.engine
         with eng.lock:
             eng.calls += 1
@@ -126,7 +126,7 @@ class SlowEngine(Engine):
         self.max_active = 0
         self.lock = threading.Lock()
 
-    def start(self, lightness):
+    def start(self, lightness, photo=None):
         return FlatSession(self, lightness)
 
 

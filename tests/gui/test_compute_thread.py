@@ -80,7 +80,7 @@ def test_switching_photos_never_shows_the_old_photos_preview(make_window, tmp_pa
 
 
 class BrokenEngine(SlowEngine):
-    def start(self, lightness):
+    def start(self, lightness, photo=None):
         raise EngineError("the test engine is broken on purpose")
 
 

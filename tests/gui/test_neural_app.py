@@ -217,7 +217,7 @@ class NoticeSession(EngineSession):
     def __init__(self, lightness):
         self.lightness = lightness
 
-    def chroma(self, hints, *, quality="render", max_side=None, reference=None, should_stop=None):
+    def chroma(self, hints, *, quality="render", max_side=None, references=(), options=None, should_stop=None):
         h, w = self.lightness.shape
         ab = np.full((h, w, 2), 20.0, np.float32)
         return Chroma(ab, self.lightness.astype(np.float32),
@@ -229,7 +229,7 @@ class NoticeEngine(Engine):
     label = "Engine with a notice"
     needs_weights = True
 
-    def start(self, lightness):
+    def start(self, lightness, photo=None):
         return NoticeSession(lightness)
 
 

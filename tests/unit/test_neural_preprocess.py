@@ -136,12 +136,12 @@ class TinyEngine(NeuralEngine):
     def calibrate(self, runner, size=128):
         return runner.forward(torch.rand(1, 1, size, size, generator=torch.Generator().manual_seed(0)) * 100)
 
-    def start(self, lightness):
+    def start(self, lightness, photo=None):
         return TinySession(self, lightness)
 
 
 class TinySession(NeuralSession):
-    def chroma(self, hints, *, quality="render", max_side=None, reference=None, should_stop=None):
+    def chroma(self, hints, *, quality="render", max_side=None, references=(), options=None, should_stop=None):
         side = self.side_for(quality, max_side)
         (work, out), messages = self.engine.run_with_fallback(
             lambda s: (self.working(s), self.engine.runner.forward(self.working(s).padded)), side)

@@ -1,0 +1,162 @@
+"""Reference pictures: a colour photo, a postcard or a painting whose colours or style a
+photo takes.
+
+A :class:`Reference` is what a document records (where the picture was, what it held, and
+an optional rectangle of it); a :class:`ReferencePicture` is the decoded picture an engine
+works from: sRGB and CIELAB at a bounded size, so an enormous reference is downscaled, never
+refused. Decoding runs wherever the caller is (the compute thread, a batch worker), never on
+the GUI thread.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+#: References are decoded with their long side at most this (the engines work smaller).
+REFERENCE_MAX_SIDE = 2048
+
+
+class ReferenceError(ValueError):
+    """A reference picture cannot be used; the message is one sentence naming the file."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference as a document records it. ``rect`` = (x0, y0, x1, y1) in the picture's
+    pixels limits it to a region; None means the whole picture."""
+
+    path: str
+    content_hash: str = ""
+    rect: Optional[tuple] = None
+
+    def to_dict(self) -> dict:
+        d = {"path": self.path, "sha256": self.content_hash}
+        if self.rect is not None:
+            d["rect"] = [int(v) for v in self.rect]
+        return d
+
+    @classmethod
+    def from_dict(cls, d) -> "Reference":
+        if not isinstance(d, dict) or not isinstance(d.get("path"), str) or not d["path"]:
+            raise ReferenceError("a reference must name its file (\"path\")")
+        rect = d.get("rect")
+        if rect is not None:
+            if (not isinstance(rect, (list, tuple)) or len(rect) != 4
+                    or not all(isinstance(v, int) and not isinstance(v, bool) for v in rect)):
+                raise ReferenceError("a reference's rect must be four whole numbers x0, y0, x1, y1")
+            rect = tuple(rect)
+        sha = d.get("sha256", "")
+        return cls(d["path"], sha if isinstance(sha, str) else "", rect)
+
+
+@dataclass(frozen=True, eq=False)
+class ReferencePicture:
+    """A decoded reference: ``rgb`` (h, w, 3) float32 sRGB 0..1 and ``lab`` (h, w, 3)
+    float32 CIELAB, the region ``rect`` already cut out, long side <= REFERENCE_MAX_SIDE."""
+
+    path: str
+    content_hash: str
+    rgb: np.ndarray
+    lab: np.ndarray
+    rect: Optional[tuple] = None
+    was_color: bool = True
+
+    @property
+    def key(self) -> tuple:
+        """What results made from it depend on: its bytes and the region."""
+        return (self.content_hash, self.rect)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.rgb.shape[1]), int(self.rgb.shape[0])
+
+
+def _decode(path: Path, max_side: int) -> tuple[np.ndarray, str]:
+    """(rgb float32 sRGB 0..1 with the long side <= max_side, content hash)."""
+    from PIL import Image, ImageOps
+
+    from . import image as img
+    name = path.name or str(path)
+    head, _ = img._check_file(path, name)
+    if not img._looks_like_image(head):
+        raise ReferenceError(f"{name} is not a picture Colorstudio can read")
+    content_hash = img._hash_file(path, name)
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (max_side, max_side))    # JPEG: decode smaller, cheaply
+            im = ImageOps.exif_transpose(im)
+            icc = im.info.get("icc_profile")
+            if im.mode not in ("RGB", "L"):
+                im = im.convert("RGBA" if "A" in im.getbands() else "RGB")
+                if im.mode == "RGBA":
+                    bg = Image.new("RGB", im.size, (255, 255, 255))
+                    bg.paste(im, mask=im.getchannel("A"))
+                    im = bg
+            if icc and im.mode == "RGB":
+                im = img._cms_to_srgb(im, icc) or im
+            im = im.convert("RGB")
+            if max(im.size) > max_side:
+                scale = max_side / max(im.size)
+                im = im.resize((max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale))),
+                               Image.Resampling.BOX)
+            rgb = np.asarray(im, dtype=np.float32) / 255.0
+    except ReferenceError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ReferenceError(f"{name} could not be read as a picture ({exc.__class__.__name__})") from None
+    return rgb, content_hash
+
+
+_cache_lock = threading.Lock()
+_cache: "OrderedDict[tuple, ReferencePicture]" = OrderedDict()
+_CACHE_SIZE = 4
+
+
+def load_reference(ref, *, max_side: int = REFERENCE_MAX_SIDE, need_color: bool = False) -> ReferencePicture:
+    """Decode ``ref`` (a Reference, or a path) for an engine; cached by content hash.
+
+    ``need_color``: refuse a grey picture with a sentence (reference colours need colour).
+    Raises ReferenceError (one sentence naming the file) for anything unusable.
+    """
+    from .color import rgb_to_lab
+    from .image import ImageError
+    if not isinstance(ref, Reference):
+        ref = Reference(str(ref))
+    path = Path(ref.path)
+    try:
+        rgb, content_hash = _decode(path, max_side)
+    except ImageError as exc:
+        raise ReferenceError(str(exc)) from None
+    key = (content_hash, ref.rect, max_side)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+    if hit is None:
+        rect = None
+        if ref.rect is not None:
+            x0, y0, x1, y1 = ref.rect
+            h, w = rgb.shape[:2]
+            # The rectangle is in the decoded picture's pixels (thumbnails report it so).
+            x0, x1 = sorted((max(0, min(w, int(x0))), max(0, min(w, int(x1)))))
+            y0, y1 = sorted((max(0, min(h, int(y0))), max(0, min(h, int(y1)))))
+            if x1 - x0 < 4 or y1 - y0 < 4:
+                raise ReferenceError(f"the region chosen in {path.name} is too small to take colours from")
+            rgb = rgb[y0:y1, x0:x1]
+            rect = (x0, y0, x1, y1)
+        rgb = np.ascontiguousarray(rgb, dtype=np.float32)
+        lab = rgb_to_lab(rgb).astype(np.float32)
+        chroma = float(np.percentile(np.hypot(lab[..., 1], lab[..., 2]), 95))
+        hit = ReferencePicture(str(path), content_hash, rgb, lab, rect, was_color=chroma > 4.0)
+        with _cache_lock:
+            _cache[key] = hit
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    if need_color and not hit.was_color:
+        raise ReferenceError(f"{path.name} has no colour to take; a reference for reference colours needs colour")
+    return hit
