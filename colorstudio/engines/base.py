@@ -61,7 +61,7 @@ class EngineSession(ABC):
 
         ``quality`` is "preview" (fast, coarse, for live feedback while the user edits) or
         "render" (converged, for export). ``max_side`` caps the working size's long side.
-        ``references`` are decoded :class:`~colorstudio.core.reference.ReferencePicture`\ s
+        ``references`` are decoded ``core.reference.ReferencePicture`` objects
         (reference, palette and style engines); ``options`` the engine's own settings, as
         its SPEC declares them. Engines ignore what they do not use.
         """
