@@ -67,10 +67,9 @@ class ChromaField:
         if self._stacked is None:
             self._stacked = np.concatenate([self.coef_a * np.float32(0.01), self.coef_b])
         if H * W <= _WHOLE_MAP_PIXELS:
-            # Preview-sized targets: upsample the whole map once (torch's bilinear kernel is
-            # several times faster than numpy gathers) and slice bands from it.
+            # Preview-sized targets: upsample the whole map once and slice bands from it.
             if self._whole is None or self._whole.shape[-2:] != (H, W):
-                self._whole = _resize_whole(self._stacked, H, W)
+                self._whole = resize_bilinear(self._stacked, H, W)
             y0, y1 = rows or (0, H)
             coef = self._whole[:, y0:y1].copy()
         else:
@@ -82,16 +81,6 @@ class ChromaField:
 
 
 _WHOLE_MAP_PIXELS = 4_000_000
-
-
-def _resize_whole(maps: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear resize (pixel-centre aligned, as ``resize_bilinear``) of (c, h, w) maps."""
-    import torch
-    import torch.nn.functional as F
-    with torch.inference_mode():
-        t = F.interpolate(torch.from_numpy(np.ascontiguousarray(maps))[None], size=(height, width),
-                          mode="bilinear", align_corners=False)
-    return t[0].numpy()
 
 
 def chroma_field(ab: np.ndarray, lightness: np.ndarray, radius: int = GUIDE_RADIUS,

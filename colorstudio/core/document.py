@@ -17,15 +17,41 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
+from collections.abc import Mapping
+from typing import Iterator
+
 from .atomic import atomic_write_text
 from .hints import Hints, HintsError, is_number, read_json
+from .reference import Reference, ReferenceError
+from .spec import MODE_LABELS as _MODE_LABELS, SATURATION, STRENGTH, Mode
 
 DOCUMENT_KEY = "document"
 DOCUMENT_VERSION = 1
-MODES = ("auto", "hints", "reference")
-MODE_LABELS = {"auto": "Automatic", "hints": "Hints", "reference": "Reference & style"}
-DEFAULT_ENGINE = {"hints": "propagation", "auto": "eccv16", "reference": "exemplar"}
-SATURATION_RANGE = (0.0, 2.0)
+MODES = tuple(m.value for m in Mode)
+MODE_LABELS = {m.value: label for m, label in _MODE_LABELS.items()}
+SATURATION_RANGE = (SATURATION.minimum, SATURATION.maximum)
+STRENGTH_RANGE = (STRENGTH.minimum, STRENGTH.maximum)
+LOOKS = ("tones", "painting")
+
+
+class _DefaultEngines(Mapping):
+    """``DEFAULT_ENGINE[mode]``: the engine a new document of that mode starts with, as the
+    engines' own declarations say (read at call time: the engines are the catalogue)."""
+
+    def __getitem__(self, mode: str) -> str:
+        from ..engines.registry import default_engine
+        if mode not in MODES:
+            raise KeyError(mode)
+        return default_engine(mode)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(MODES)
+
+    def __len__(self) -> int:
+        return len(MODES)
+
+
+DEFAULT_ENGINE: Mapping[str, str] = _DefaultEngines()
 
 
 class DocumentError(ValueError):
@@ -50,11 +76,16 @@ class Document:
     mode: str = "hints"
     engine: str = "propagation"
     saturation: float = 1.0
-    reference: Optional[str] = None
+    references: tuple = ()          # Reference, ...: reference, palette and style modes
     photo: Optional[PhotoRef] = None
     extra: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+    strength: float = 1.0           # how much of the reference/style (composition, no engine run)
+    look: str = "tones"             # "tones" keeps the photo's L; "painting" (style) takes the painting's
+    options: tuple = ()             # (name, value) pairs: the engine's own settings
 
     def __post_init__(self):
+        if isinstance(self.mode, Mode):
+            object.__setattr__(self, "mode", self.mode.value)
         if self.mode not in MODES:
             raise DocumentError(f"mode: {self.mode!r} is not one of {', '.join(MODES)}")
         if not isinstance(self.engine, str) or not self.engine:
@@ -62,6 +93,23 @@ class Document:
         lo, hi = SATURATION_RANGE
         if not is_number(self.saturation) or not lo <= self.saturation <= hi:
             raise DocumentError(f"settings.saturation: {self.saturation!r} is not a number from {lo:g} to {hi:g}")
+        lo, hi = STRENGTH_RANGE
+        if not is_number(self.strength) or not lo <= self.strength <= hi:
+            raise DocumentError(f"settings.strength: {self.strength!r} is not a number from {lo:g} to {hi:g}")
+        if self.look not in LOOKS:
+            raise DocumentError(f"settings.look: {self.look!r} is not one of {', '.join(LOOKS)}")
+        refs = self.references
+        if isinstance(refs, (str, Reference)):
+            refs = (refs,)
+        object.__setattr__(self, "references", tuple(r if isinstance(r, Reference) else Reference(str(r))
+                                                     for r in (refs or ())))
+        if isinstance(self.options, dict):
+            object.__setattr__(self, "options", tuple(sorted(self.options.items())))
+
+    @property
+    def reference(self) -> Optional[str]:
+        """The first reference's path, or None."""
+        return self.references[0].path if self.references else None
 
     # -- edits ---------------------------------------------------------------------------
     def with_hints(self, hints: Hints) -> "Document":
@@ -76,8 +124,25 @@ class Document:
     def with_engine(self, engine: str) -> "Document":
         return replace(self, engine=engine)
 
-    def with_reference(self, reference: Optional[str]) -> "Document":
-        return replace(self, reference=str(reference) if reference else None)
+    def with_reference(self, reference) -> "Document":
+        """One reference (a path or a Reference), or none."""
+        if not reference:
+            return replace(self, references=())
+        return replace(self, references=(reference if isinstance(reference, Reference) else Reference(str(reference)),))
+
+    def with_references(self, references) -> "Document":
+        return replace(self, references=tuple(references))
+
+    def with_strength(self, strength: float) -> "Document":
+        return replace(self, strength=float(strength))
+
+    def with_look(self, look: str) -> "Document":
+        return replace(self, look=look)
+
+    def with_option(self, name: str, value) -> "Document":
+        opts = dict(self.options)
+        opts[name] = value
+        return replace(self, options=tuple(sorted(opts.items())))
 
     def for_photo(self, photo: PhotoRef) -> "Document":
         """This document attached to ``photo``; hints are rescaled to its size if they differ."""
@@ -89,10 +154,18 @@ class Document:
     # -- file format ---------------------------------------------------------------------
     def to_dict(self) -> dict:
         d = self.hints.to_dict()
+        settings: dict[str, Any] = {"saturation": round(float(self.saturation), 4)}
+        if self.strength != 1.0:
+            settings["strength"] = round(float(self.strength), 4)
+        if self.look != "tones":
+            settings["look"] = self.look
+        if self.options:
+            settings["options"] = dict(self.options)
         doc: dict[str, Any] = {**self.extra, "version": DOCUMENT_VERSION, "mode": self.mode,
-                               "engine": self.engine,
-                               "settings": {"saturation": round(float(self.saturation), 4)}}
-        doc["reference"] = self.reference
+                               "engine": self.engine, "settings": settings}
+        doc["reference"] = self.reference   # read by older versions
+        if self.references:
+            doc["references"] = [r.to_dict() for r in self.references]
         if self.photo is not None:
             doc["photo"] = {"path": self.photo.path, "content_hash": self.photo.content_hash,
                             "width": self.photo.width, "height": self.photo.height}
@@ -119,7 +192,7 @@ class Document:
         mode = doc.get("mode", "hints")
         if mode not in MODES:
             raise DocumentError(f"{DOCUMENT_KEY}.mode: {mode!r} is not one of {', '.join(MODES)}")
-        engine = doc.get("engine", DEFAULT_ENGINE[mode])
+        engine = doc["engine"] if "engine" in doc else DEFAULT_ENGINE[mode]
         if not isinstance(engine, str) or not engine:
             raise DocumentError(f"{DOCUMENT_KEY}.engine: {engine!r} is not an engine name")
         settings = doc.get("settings", {})
@@ -133,6 +206,28 @@ class Document:
         reference = doc.get("reference")
         if reference is not None and not isinstance(reference, str):
             raise DocumentError(f"{DOCUMENT_KEY}.reference: {reference!r} is not a file path")
+        refs = doc.get("references")
+        if refs is None:
+            references = (Reference(reference),) if reference else ()
+        else:
+            if not isinstance(refs, list):
+                raise DocumentError(f"{DOCUMENT_KEY}.references: must be a list")
+            try:
+                references = tuple(Reference.from_dict(r) for r in refs)
+            except ReferenceError as exc:
+                raise DocumentError(f"{DOCUMENT_KEY}.references: {exc}") from None
+        strength = settings.get("strength", 1.0)
+        lo, hi = STRENGTH_RANGE
+        if not is_number(strength) or not lo <= strength <= hi:
+            raise DocumentError(f"{DOCUMENT_KEY}.settings.strength: {strength!r} is not a number "
+                                f"from {lo:g} to {hi:g}")
+        look = settings.get("look", "tones")
+        if look not in LOOKS:
+            raise DocumentError(f"{DOCUMENT_KEY}.settings.look: {look!r} is not one of {', '.join(LOOKS)}")
+        options = settings.get("options", {})
+        if not isinstance(options, dict) or not all(
+                isinstance(v, (str, bool)) or is_number(v) for v in options.values()):
+            raise DocumentError(f"{DOCUMENT_KEY}.settings.options: must be an object of names and values")
         photo = None
         if doc.get("photo") is not None:
             p = doc["photo"]
@@ -144,9 +239,10 @@ class Document:
                     raise DocumentError(f"{DOCUMENT_KEY}.photo.{key}: {v!r} is not a size in pixels")
             photo = PhotoRef(str(p.get("path", "")), str(p.get("content_hash", "")),
                              int(p.get("width", 0)), int(p.get("height", 0)))
-        known = ("version", "mode", "engine", "settings", "reference", "photo")
+        known = ("version", "mode", "engine", "settings", "reference", "references", "photo")
         extra = {k: v for k, v in doc.items() if k not in known}
-        return cls(hints, mode, engine, float(saturation), reference or None, photo, extra)
+        return cls(hints, mode, engine, float(saturation), references, photo, extra, float(strength), look,
+                   tuple(sorted(options.items())))
 
     @classmethod
     def load(cls, path) -> "Document":

@@ -1,7 +1,14 @@
-"""Plain-Python plumbing for long jobs: progress and cancellation callbacks."""
+"""Jobs: small frozen objects with ``run(runtime, progress, should_stop)``, and the
+plain-Python plumbing of long work (progress and cancellation callbacks)."""
 from __future__ import annotations
 
-from typing import Callable, Optional
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from .runtime import EngineChoice
 
 Progress = Callable[[int, int], None]
 ShouldStop = Callable[[], bool]
@@ -14,3 +21,169 @@ class Cancelled(Exception):
 def check_stop(should_stop: Optional[ShouldStop]) -> None:
     if should_stop is not None and should_stop():
         raise Cancelled()
+
+
+# -- jobs: frozen snapshots that know how to run on a runtime -----------------------------
+#
+# A job is built on the GUI thread (or by the CLI, or a batch run) from the document as it
+# is now, and run on a worker that owns a Runtime: ``job.run(runtime, progress,
+# should_stop)``. Results are plain data (numpy arrays and small dataclasses), so they can
+# cross threads. Long jobs (export, install, batch, training) say so with ``long = True``:
+# the scheduler lets previews run between their steps (see core.scheduler).
+
+DRAG_PREVIEW_SIDE = 384
+FULL_PREVIEW_SIDE = 1024
+
+
+def _references(refs) -> tuple:
+    from .session import load_references
+    return load_references(refs)
+
+
+@dataclass(frozen=True)
+class Look:
+    """Composition settings: applied to an engine's answer without running it again."""
+
+    saturation: float = 1.0
+    strength: float = 1.0
+    look: str = "tones"
+
+
+@dataclass(frozen=True)
+class PreviewResult:
+    rgb: Optional[np.ndarray]  # (h, w, 3) uint8, or None: show the photo as it is (nothing to colour yet)
+    max_side: int
+    seconds: float
+    engine: str                 # the engine's label, "" when no engine made this picture
+    device: str                 # where it ran: "cpu", "cuda", "mps"
+    message: str = ""           # what the engine had to adapt (e.g. fell back to the CPU), or ""
+    engine_name: str = ""       # the engine's registry name ("siggraph17")
+    draft: bool = False         # a coarse look while dragging; a settled one follows
+
+
+@dataclass(frozen=True)
+class PreviewJob:
+    photo: Any            # a SourceImage; read-only on every thread
+    photo_key: str         # the photo's content hash
+    engine: EngineChoice
+    hints: Any            # Hints
+    saturation: float
+    max_side: int
+    mode: str = "hints"
+    references: tuple = ()  # Reference objects (decoded on the worker)
+    options: tuple = ()     # (name, value) pairs of the engine's own settings
+    strength: float = 1.0
+    look: str = "tones"
+    draft: bool = False
+    long = False
+
+    def run(self, runtime, progress=None, should_stop=None) -> PreviewResult:
+        t0 = time.perf_counter()
+        s = runtime.session(self.photo, self.engine, self.photo_key)
+        spec_needs_refs = bool(self.references) or self.mode in ("reference", "palette", "style")
+        neural = bool(getattr(s.engine, "needs_weights", False))
+        nothing_yet = (self.mode == "hints" and self.hints.is_empty and not neural) or (
+            spec_needs_refs and not self.references and self.mode != "hints")
+        if nothing_yet:
+            # Nothing to colour yet: the canvas shows the photo itself. The per-photo work is
+            # done now anyway, so the first click is answered quickly.
+            s.warm_up(self.max_side)
+            return PreviewResult(None, self.max_side, 0.0, "", "")
+        refs = _references(self.references)
+        pic = s.preview(self.hints, max_side=self.max_side, saturation=self.saturation, draft=self.draft,
+                        references=refs, options=dict(self.options), strength=self.strength, look=self.look,
+                        should_stop=should_stop)
+        info = getattr(pic, "info", {}) or {}
+        label, device = runtime.describe(self.engine, info)
+        return PreviewResult(np.ascontiguousarray(np.asarray(pic)), self.max_side, time.perf_counter() - t0,
+                             label, device, str(info.get("message", "") or ""), self.engine.name, self.draft)
+
+
+@dataclass(frozen=True)
+class Suggestions:
+    x: float
+    y: float
+    colors: tuple  # ((r, g, b), weight) pairs
+
+
+@dataclass(frozen=True)
+class SuggestJob:
+    photo: Any
+    photo_key: str
+    engine: EngineChoice
+    hints: Any
+    x: float
+    y: float
+    count: int = 8
+    long = False
+
+    def run(self, runtime, progress=None, should_stop=None) -> Suggestions:
+        s = runtime.session(self.photo, self.engine, self.photo_key)
+        colors = s.suggest_colors(self.hints, self.x, self.y, count=self.count) or []
+        return Suggestions(self.x, self.y, tuple(colors))
+
+
+@dataclass(frozen=True)
+class Exported:
+    path: str
+    seconds: float
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    photo: Any
+    photo_key: str
+    engine: EngineChoice
+    hints: Any
+    saturation: float
+    path: str
+    fmt: Optional[str]
+    quality: int = 95
+    mode: str = "hints"
+    references: tuple = ()
+    options: tuple = ()
+    strength: float = 1.0
+    look: str = "tones"
+    overwrite: bool = True   # the app asked the user already (its save dialog)
+    long = True
+
+    def run(self, runtime, progress=None, should_stop=None) -> Exported:
+        t0 = time.perf_counter()
+        s = runtime.session(self.photo, self.engine, self.photo_key)
+        result = s.render(self.hints, saturation=self.saturation, references=_references(self.references),
+                          options=dict(self.options), strength=self.strength, look=self.look, mode=self.mode,
+                          progress=progress, should_stop=should_stop)
+        check_stop(should_stop)
+        if self.fmt == "tiff" and result.rgb.dtype == np.uint8:
+            # The export dialog promises 16-bit TIFF; 8-bit values scale exactly (v * 257).
+            result.rgb = result.rgb.astype(np.uint16) * np.uint16(257)
+        result.save(self.path, fmt=self.fmt, quality=self.quality, overwrite=self.overwrite)
+        h, w = result.rgb.shape[:2]
+        return Exported(self.path, time.perf_counter() - t0, int(w), int(h))
+
+
+@dataclass(frozen=True)
+class DetectDevices:
+    """Which compute devices exist (imports torch, so only on a worker)."""
+
+    long = False
+
+    def run(self, runtime, progress=None, should_stop=None) -> list:
+        return runtime.devices()
+
+
+@dataclass(frozen=True)
+class Tidy:
+    """Drop the engines whose models changed now, rather than at the next preview (memory)."""
+
+    long = False
+
+    def run(self, runtime, progress=None, should_stop=None):
+        runtime.tidy()
+        return None
+
+
+#: Housekeeping jobs: they do not light the busy indicator and their results are not shown.
+HOUSEKEEPING = (DetectDevices, Tidy)

@@ -10,7 +10,10 @@ policy keeps that cheap and correct:
   photo and model it was made for); a result is shown only if it is newer than what is shown
   and belongs to the current epoch, so a result for a previous photo can never reach the screen;
 - jobs (exports) are never coalesced: they wait in a first-in first-out queue and run before
-  any preview, and each can be cancelled on its own.
+  any preview, and each can be cancelled on its own;
+- a long job never holds up previews: between its steps (each time it reports progress) the
+  previews and suggestions waiting meanwhile run first, on the same thread, so the user's
+  edits are answered while an export or an install is under way.
 
 The Qt adapter (``colorstudio.gui.compute``) runs :func:`serve` on its thread and checks
 :meth:`Scheduler.accept` on the GUI thread when a result arrives.
@@ -61,7 +64,7 @@ class Scheduler:
         self._jobs: collections.deque[Request] = collections.deque()
         self._shown: dict[str, int] = {lane: -1 for lane in self._lanes}
         self._cancelled: set[int] = set()
-        self._in_flight: Optional[Request] = None
+        self._in_flight: list[Request] = []   # a stack: previews run inside a long job's steps
         self._generation = 0
         self._epoch = 0
         self._closed = False
@@ -156,7 +159,7 @@ class Scheduler:
                     return None
                 req = self._next_locked()
                 if req is not None:
-                    self._in_flight = req
+                    self._in_flight.append(req)
                     return req
                 if not self._cond.wait(timeout):
                     return None
@@ -171,11 +174,27 @@ class Scheduler:
                 return req
         return None
 
+    def take_lane_nowait(self) -> Optional[Request]:
+        """A waiting preview or suggestion (never a job), marked in flight, or None at once.
+
+        Long jobs call it between their steps, through :func:`serve`'s yield point, so that
+        the user's edits are answered while the job runs."""
+        with self._cond:
+            if self._closed:
+                return None
+            for lane in self._lanes:
+                req = self._pending[lane]
+                if req is not None:
+                    self._pending[lane] = None
+                    self._in_flight.append(req)
+                    return req
+            return None
+
     def finish(self, request: Request) -> None:
         """Mark ``request`` as no longer in flight."""
         with self._cond:
-            if self._in_flight is request:
-                self._in_flight = None
+            if request in self._in_flight:
+                self._in_flight.remove(request)
             self._cond.notify_all()
 
     def forget(self, request: Request) -> None:
@@ -207,8 +226,9 @@ class Scheduler:
 
     @property
     def in_flight(self) -> Optional[Request]:
+        """The innermost request running now (a preview inside a long job, or the job)."""
         with self._cond:
-            return self._in_flight
+            return self._in_flight[-1] if self._in_flight else None
 
     def pending(self, lane: str) -> Optional[Request]:
         with self._cond:
@@ -217,19 +237,19 @@ class Scheduler:
     def busy(self, counts: Optional[Callable[[Request], bool]] = None) -> bool:
         """True while anything (for which ``counts(request)`` is true, if given) is in flight or waiting."""
         with self._cond:
-            reqs = [self._in_flight, *self._jobs, *self._pending.values()]
+            reqs = [*self._in_flight, *self._jobs, *self._pending.values()]
             return any(r is not None and (counts is None or counts(r)) for r in reqs)
 
     def wait_idle(self, timeout: Optional[float] = None) -> bool:
         """Block until nothing is in flight or waiting; False on timeout."""
         with self._cond:
             return self._cond.wait_for(
-                lambda: self._in_flight is None and not self._jobs
+                lambda: not self._in_flight and not self._jobs
                 and all(r is None for r in self._pending.values()), timeout)
 
 
 def serve(scheduler: Scheduler,
-          compute: Callable[[Request, Callable[[], bool]], Any],
+          compute: Callable[[Request, Callable[[], bool], Callable[[], None]], Any],
           deliver: Callable[[Request, Any], None],
           fail: Callable[[Request, BaseException], None],
           cancelled: tuple = (),
@@ -237,14 +257,24 @@ def serve(scheduler: Scheduler,
           finished: Optional[Callable[[Request], None]] = None) -> None:
     """Run requests from ``scheduler`` until it closes; the body of the compute thread.
 
-    ``compute(request, should_stop)`` does the work; its result goes to ``deliver``;
-    an exception goes to ``fail`` unless it is one of ``cancelled`` (work that noticed it
-    should stop), which is dropped quietly and reported to ``dropped`` if given.
+    ``compute(request, should_stop, yield_point)`` does the work; its result goes to
+    ``deliver``; an exception goes to ``fail`` unless it is one of ``cancelled`` (work that
+    noticed it should stop), which is dropped quietly and reported to ``dropped`` if given.
     ``finished(request)`` is called after the request is no longer in flight.
+
+    A long job calls ``yield_point()`` between its steps: the previews and suggestions
+    waiting then run to completion first (their results delivered as usual), and the job
+    carries on. Inside such a preview ``yield_point`` does nothing (no nesting).
     """
-    while (req := scheduler.take()) is not None:
+    def run_one(req: Request, nested: bool) -> None:
+        def yield_point() -> None:
+            if nested:
+                return
+            while (inner := scheduler.take_lane_nowait()) is not None:
+                run_one(inner, True)
+
         try:
-            out = compute(req, lambda req=req: scheduler.should_stop(req))
+            out = compute(req, lambda: scheduler.should_stop(req), yield_point)
         except cancelled:
             scheduler.forget(req)
             if dropped is not None:
@@ -257,3 +287,6 @@ def serve(scheduler: Scheduler,
             scheduler.finish(req)
             if finished is not None:
                 finished(req)
+
+    while (req := scheduler.take()) is not None:
+        run_one(req, False)

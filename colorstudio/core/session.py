@@ -1,11 +1,20 @@
 """Colorize sessions: one photo, one engine, many requests.
 
 ``ColorizeSession`` keeps what does not depend on the hints (the engine's per-photo state,
-the lightness at preview sizes) so that each edit costs only the engine's solve and the
-composition. ``colorize`` is the one-shot form used by the CLI and batch runs.
+the lightness at preview sizes, the last answers) so that each edit costs only the engine's
+solve and the composition. Strength, saturation and the look are applied here, at
+composition, never by running the engine again. ``colorize`` is the one-shot form; both
+take their engines from a :class:`~colorstudio.core.runtime.Runtime` (the process's shared
+one unless told otherwise), so a model is loaded once however many photos are colorized.
+
+What you see is what you export: the settled preview (``draft=False``, the default) and
+``render`` ask the engine for the same answer, computed once and cached, and differ only in
+the size they are composed at. Draft previews (``draft=True``, while the user drags) may be
+coarser.
 """
 from __future__ import annotations
 
+import collections
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,17 +25,35 @@ import numpy as np
 from .compose import chroma_field, compose
 from .hints import Hints, HintsError
 from .jobs import Progress, ShouldStop, check_stop
-from .resample import downsample_lightness_bands, fit_size
+from .resample import downsample_lightness_bands, fit_size, resize_bilinear
 
 DEFAULT_ENGINE = "propagation"
+#: The looks of style mode: the photo's own tones (everywhere else too), or the painting's.
+LOOKS = ("tones", "painting")
 
 
-def _make_engine(engine, options):
-    from ..engines.base import Engine
-    if isinstance(engine, Engine):
-        return engine
-    from ..engines.registry import create_engine
-    return create_engine(engine or DEFAULT_ENGINE, **options)
+class Picture(np.ndarray):
+    """An (h, w, 3) uint8 preview that also says how it was made: ``info`` holds the
+    engine's ``device``, ``precision`` and ``message`` (what it had to adapt), and
+    ``engine`` its name. It is a numpy array in every other respect."""
+
+    info: dict
+    engine: str
+
+    def __new__(cls, rgb: np.ndarray, info: Optional[dict] = None, engine: str = ""):
+        obj = np.asarray(rgb).view(cls)
+        obj.info = dict(info or {})
+        obj.engine = engine
+        return obj
+
+    def __array_finalize__(self, obj):
+        self.info = dict(getattr(obj, "info", {}) or {})
+        self.engine = getattr(obj, "engine", "")
+
+
+def _plain_info(info: dict) -> dict:
+    """The engine's info without arrays (those are for the engine's own callers)."""
+    return {k: v for k, v in (info or {}).items() if isinstance(v, (str, int, float, bool)) or v is None}
 
 
 @dataclass
@@ -50,6 +77,11 @@ class ColorizeResult:
         photo = self.photo
         prov = {"software": f"Colorstudio {__version__}", "engine": self.engine,
                 "hints": str(len(self.hints))}
+        for key in ("mode", "references", "strength", "look"):
+            if self.info.get(key) not in (None, ""):
+                prov[key] = str(self.info[key])
+        if self.info.get("look") == "painting":
+            prov["tones"] = "changed: the full-painting look takes the painting's lightness"
         if getattr(photo, "path", None) is not None:
             prov["source"] = Path(photo.path).name
         if getattr(photo, "content_hash", None):
@@ -63,29 +95,63 @@ class ColorizeResult:
                            overwrite=overwrite, provenance=self.provenance())
 
 
+def _options_key(options: Optional[dict]) -> tuple:
+    return tuple(sorted((str(k), repr(v)) for k, v in (options or {}).items()))
+
+
 class ColorizeSession:
     """Interactive colorization of one photo with one engine.
 
-    Not thread-safe: use it from one thread (the app's compute thread, or a script).
+    ``engine`` is an engine name (taken from ``runtime``, default: the process's shared
+    runtime; ``engine_options`` such as ``weights=`` build a private engine instead) or an
+    Engine instance. Not thread-safe: use it from one thread (the compute thread, a script).
     """
 
-    def __init__(self, photo, engine: Union[str, object] = DEFAULT_ENGINE, **engine_options):
+    def __init__(self, photo, engine: Union[str, object] = DEFAULT_ENGINE, *, runtime=None,
+                 engine_name: Optional[str] = None, **engine_options):
         if isinstance(photo, (str, Path)):
             from .image import open_image
             photo = open_image(photo)
         self.photo = photo
-        self.engine = _make_engine(engine, engine_options)
+        from ..engines.base import Engine
+        if isinstance(engine, Engine) or not isinstance(engine, str) and engine is not None:
+            self.engine = engine
+        else:
+            name = engine or DEFAULT_ENGINE
+            from .runtime import EngineChoice, default_runtime
+            device = engine_options.pop("device", "auto")
+            if engine_options:
+                from ..engines.registry import create_engine
+                if device != "auto":
+                    engine_options["device"] = device
+                self.engine = create_engine(name, **engine_options)
+            else:
+                self.engine = (runtime or default_runtime()).engine(EngineChoice(name, device))
+            engine_name = engine_name or name
+        self._name = engine_name
         self._state = None
         self._preview_L: dict[int, np.ndarray] = {}
+        self._answers: "collections.OrderedDict[tuple, object]" = collections.OrderedDict()
+        #: The info of the engine's last answer: device, precision, a message.
+        self.last_info: dict = {}
 
     @property
     def engine_name(self) -> str:
-        return getattr(self.engine, "name", type(self.engine).__name__)
+        return self._name or getattr(self.engine, "name", "") or type(self.engine).__name__
 
     def _engine_session(self):
         if self._state is None:
             self._state = self.engine.start(self.photo.lightness, self.photo)
         return self._state
+
+    def warm_up(self, max_side: int = 1024) -> None:
+        """Do the per-photo work before the first edit (the preview's lightness, the
+        engine's per-photo state), so the first hint is answered quickly."""
+        self.preview_lightness(max_side)
+        state = self._engine_session()
+        warm = getattr(state, "warm_up", None)
+        if callable(warm):
+            warm(max_side)
 
     def preview_lightness(self, max_side: int) -> np.ndarray:
         """The photo's L downscaled so the long side is at most ``max_side`` (cached)."""
@@ -95,30 +161,92 @@ class ColorizeSession:
             self._preview_L[max_side] = downsample_lightness_bands(L, h, w)
         return self._preview_L[max_side]
 
-    def preview(self, hints: Optional[Hints] = None, max_side: int = 1024, saturation: float = 1.0,
-                should_stop: Optional[ShouldStop] = None) -> np.ndarray:
-        """A fast look at the result: (h, w, 3) uint8 with the long side at most ``max_side``."""
+    def chroma(self, hints: Optional[Hints] = None, *, draft: bool = False, max_side: Optional[int] = None,
+               references: tuple = (), options: Optional[dict] = None, should_stop: Optional[ShouldStop] = None):
+        """The engine's answer (a Chroma at its working size), cached: the settled preview
+        and the render share one answer for the same hints, references and options."""
         hints = hints or Hints()
-        L = self.preview_lightness(max_side)
-        chroma = self._engine_session().chroma(hints, quality="preview", max_side=max_side,
-                                               should_stop=should_stop)
+        references = tuple(references or ())
+        quality = "preview" if draft else "render"
+        key = (quality, max_side if draft else None, hints, tuple(getattr(r, "key", id(r)) for r in references),
+               _options_key(options))
+        hit = self._answers.get(key)
+        if hit is not None:
+            self._answers.move_to_end(key)
+            return hit
+        kwargs = {"quality": quality, "max_side": max_side if draft else None, "should_stop": should_stop}
+        if references:
+            kwargs["references"] = references
+        if options:
+            kwargs["options"] = dict(options)
+        answer = self._engine_session().chroma(hints, **kwargs)
         check_stop(should_stop)
-        return compose(L, chroma_field(chroma.ab, chroma.lightness), saturation=saturation, bit_depth=8)
+        self.last_info = _plain_info(getattr(answer, "info", None) or {})
+        self._answers[key] = answer
+        while len(self._answers) > 4:
+            self._answers.popitem(last=False)
+        return answer
 
-    def render(self, hints: Optional[Hints] = None, saturation: float = 1.0,
+    @staticmethod
+    def _blend(answer, L: np.ndarray, strength: float, look: str):
+        """(target L, ab) at the answer's working size with strength and look applied."""
+        ab = answer.ab
+        if strength < 1.0:
+            base = getattr(answer, "base_ab", None)
+            ab = ab * np.float32(strength) if base is None else base + np.float32(strength) * (ab - base)
+        target_L = L
+        painted = getattr(answer, "painted_lightness", None)
+        if look == "painting" and painted is not None and strength > 0:
+            h, w = L.shape
+            P = painted if painted.shape == (h, w) else resize_bilinear(painted.astype(np.float32), h, w)
+            target_L = np.clip(L + np.float32(strength) * (P - L), 0.0, 100.0).astype(np.float32)
+        return target_L, ab
+
+    def preview(self, hints: Optional[Hints] = None, max_side: int = 1024, saturation: float = 1.0, *,
+                draft: bool = False, references: tuple = (), options: Optional[dict] = None,
+                strength: float = 1.0, look: str = "tones", should_stop: Optional[ShouldStop] = None) -> Picture:
+        """The result at screen size: (h, w, 3) uint8 with the long side at most ``max_side``.
+
+        The settled preview (the default) is the export's picture composed smaller: the same
+        engine answer as :meth:`render`. ``draft=True`` is a quick, coarser look for while
+        the user drags. The returned :class:`Picture` carries the engine's info.
+        """
+        L = self.preview_lightness(max_side)
+        answer = self.chroma(hints, draft=draft, max_side=max_side, references=references, options=options,
+                             should_stop=should_stop)
+        target_L, ab = self._blend(answer, L, float(strength), look)
+        rgb = compose(target_L, chroma_field(ab, answer.lightness), saturation=saturation, bit_depth=8)
+        return Picture(rgb, self.last_info, self.engine_name)
+
+    def render(self, hints: Optional[Hints] = None, saturation: float = 1.0, *, references: tuple = (),
+               options: Optional[dict] = None, strength: float = 1.0, look: str = "tones", mode: str = "",
                progress: Optional[Progress] = None, should_stop: Optional[ShouldStop] = None) -> ColorizeResult:
         """The converged result at full resolution and the photo's bit depth."""
+        if look not in LOOKS:
+            raise ValueError(f"look must be one of {', '.join(LOOKS)}, not {look!r}")
         hints = hints or Hints()
         t0 = time.perf_counter()
-        chroma = self._engine_session().chroma(hints, quality="render", should_stop=should_stop)
-        check_stop(should_stop)
-        field_ = chroma_field(chroma.ab, chroma.lightness)
-        del chroma
-        rgb = compose(self.photo.lightness, field_, saturation=saturation,
+        answer = self.chroma(hints, references=references, options=options, should_stop=should_stop)
+        target_L, ab = self._blend(answer, self.photo.lightness if look == "painting" else answer.lightness,
+                                   float(strength), look)
+        field_ = chroma_field(ab, answer.lightness)
+        lightness = self.photo.lightness
+        if look == "painting" and getattr(answer, "painted_lightness", None) is not None and strength > 0:
+            lightness = target_L
+        rgb = compose(lightness, field_, saturation=saturation,
                       bit_depth=16 if getattr(self.photo, "bit_depth", 8) == 16 else 8,
                       progress=progress, should_stop=should_stop)
+        info = dict(self.last_info)
+        if mode:
+            info["mode"] = str(mode)
+        if references:
+            info["references"] = ", ".join(Path(getattr(r, "path", "")).name for r in references)
+        if strength < 1.0 or references:
+            info["strength"] = f"{float(strength):g}"
+        if look == "painting":
+            info["look"] = "painting"
         return ColorizeResult(rgb, getattr(self.photo, "alpha", None), self.photo, self.engine_name, hints,
-                              time.perf_counter() - t0)
+                              time.perf_counter() - t0, info)
 
     def suggest_colors(self, hints: Optional[Hints], x: float, y: float, count: int = 8) -> list:
         """Likely colours at (x, y) from the engine, most likely first; [] when it offers none."""
@@ -126,18 +254,41 @@ class ColorizeSession:
         fn = getattr(state, "suggest_colors", None)
         return list(fn(hints or Hints(), x, y, count)) if fn else []
 
+    def close(self) -> None:
+        """Let go of the per-photo state (the engine itself belongs to the runtime)."""
+        self._answers.clear()
+        state, self._state = self._state, None
+        close = getattr(state, "close", None)
+        if callable(close):
+            close()
+
 
 def colorize(photo, hints: Optional[Hints] = None, engine: Union[str, object] = DEFAULT_ENGINE, *,
-             saturation: float = 1.0, progress: Optional[Progress] = None,
-             should_stop: Optional[ShouldStop] = None, **engine_options) -> ColorizeResult:
+             saturation: float = 1.0, references: tuple = (), options: Optional[dict] = None,
+             strength: float = 1.0, look: str = "tones", runtime=None,
+             progress: Optional[Progress] = None, should_stop: Optional[ShouldStop] = None,
+             **engine_options) -> ColorizeResult:
     """Colorize ``photo`` (a SourceImage or a path) at full resolution.
 
-    Hints outside the photo raise ``HintsError`` naming them.
+    Engines come from ``runtime`` (default: the process's shared one), so calling this for
+    many photos loads a model once. ``references`` are paths, Reference or ReferencePicture
+    objects. Hints outside the photo raise ``HintsError`` naming them.
     """
-    session = ColorizeSession(photo, engine, **engine_options)
+    session = ColorizeSession(photo, engine, runtime=runtime, **engine_options)
     hints = hints or Hints()
     problems = hints.scaled_to(session.photo.width, session.photo.height).problems_outside(
         session.photo.width, session.photo.height)
     if problems:
         raise HintsError("; ".join(problems))
-    return session.render(hints, saturation=saturation, progress=progress, should_stop=should_stop)
+    refs = load_references(references)
+    return session.render(hints, saturation=saturation, references=refs, options=options, strength=strength,
+                          look=look, progress=progress, should_stop=should_stop)
+
+
+def load_references(references, need_color: bool = False) -> tuple:
+    """Paths, Reference or ReferencePicture objects -> decoded ReferencePictures."""
+    from .reference import ReferencePicture, load_reference
+    out = []
+    for ref in references or ():
+        out.append(ref if isinstance(ref, ReferencePicture) else load_reference(ref, need_color=need_color))
+    return tuple(out)

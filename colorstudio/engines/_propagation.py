@@ -95,6 +95,11 @@ class _Grid:
     def _factor(A):
         return spla.splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
 
+    def factorise(self) -> None:
+        """Factorise the hint-independent matrix now (done before the first hint arrives)."""
+        if self._lu0 is None:
+            self._lu0 = self._factor(self._matrix(self.dw + self.screen))
+
     def direct_solve(self, b: np.ndarray, diag: np.ndarray) -> np.ndarray:
         """Solve (offdiag + diag) u = b for the channels of b (c, h, w); factorises anew."""
         n = self.h * self.w
@@ -154,6 +159,11 @@ class PropagationSession(EngineSession):
             w, h = fit_size(self.full_w, self.full_h, side)
             self._grids[side] = _Grid(downsample_lightness_bands(self._full_lightness, h, w), self.params)
         return self._grids[side]
+
+    def warm_up(self, max_side: Optional[int] = None) -> None:
+        """The per-photo work of both grids (weights, factorisation), before the first hint."""
+        for side in (self.params.preview_side, self.params.render_side):
+            self.grid(min(side, max_side) if max_side else side).factorise()
 
     def chroma(self, hints: Hints, *, quality: str = "render", max_side: Optional[int] = None,
                references=(), options=None, should_stop=None) -> Chroma:

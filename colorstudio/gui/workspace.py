@@ -171,9 +171,11 @@ class Workspace(QObject):
             self.last_preview = None
             self.preview_ready.emit(PreviewResult(None, 0, 0.0, "", ""))
             return
-        side = self.settings.drag_preview_side if self.editor.interacting else self.settings.preview_side
+        draft = self.editor.interacting
+        side = self.settings.drag_preview_side if draft else self.settings.preview_side
         self.compute.preview(PreviewJob(self.photo, self.photo_ref.content_hash, choice, doc.hints,
-                                        doc.saturation, side, doc.mode, doc.reference))
+                                        doc.saturation, side, doc.mode, doc.references, doc.options,
+                                        doc.strength, doc.look, draft))
 
     @Slot(object)
     def _preview_arrived(self, result: PreviewResult) -> None:
@@ -268,7 +270,7 @@ class Workspace(QObject):
         self.flush_autosave()
         return self.compute.export(ExportJob(self.photo, self.photo_ref.content_hash, self.engine_choice,
                                              doc.hints, doc.saturation, str(path), fmt, int(quality),
-                                             doc.reference))
+                                             doc.mode, doc.references, doc.options, doc.strength, doc.look))
 
     def shutdown(self) -> None:
         """Save what is due and stop the compute thread."""

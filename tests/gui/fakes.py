@@ -51,7 +51,10 @@ class MiniSession:
         lab = np.concatenate([L[..., None], ab * saturation], axis=-1)
         return lab_to_rgb(lab)
 
-    def preview(self, hints, max_side=1024, saturation=1.0, should_stop=None):
+    def warm_up(self, max_side=1024):
+        pass
+
+    def preview(self, hints, max_side=1024, saturation=1.0, should_stop=None, **composition):
         self.previews += 1
         w, h = preview_size(self.photo.width, self.photo.height, max_side)
         ch = self.session.chroma(hints, quality="preview", max_side=max_side, should_stop=should_stop)
@@ -59,7 +62,7 @@ class MiniSession:
         ab = _resize_nearest(ch.ab, h, w)
         return (self._rgb(L, ab, saturation) * 255 + 0.5).astype(np.uint8)
 
-    def render(self, hints, saturation=1.0, progress=None, should_stop=None):
+    def render(self, hints, saturation=1.0, progress=None, should_stop=None, **composition):
         ch = self.session.chroma(hints, quality="render", should_stop=should_stop)
         H, W = self.photo.lightness.shape
         ab = _resize_nearest(ch.ab, H, W)

@@ -62,6 +62,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 if srv.chunk:
                     time.sleep(srv.pause)
+                if srv.hold is not None and i >= len(body) // 2:
+                    srv.hold.wait(WAIT_MS / 1000)   # the test lets the rest through when it is ready
         except (BrokenPipeError, ConnectionResetError):
             pass   # the client cancelled
 
@@ -78,6 +80,7 @@ class Server(ThreadingHTTPServer):
 def server():
     srv = Server(("127.0.0.1", 0), Handler)
     srv.requests, srv.status, srv.chunk, srv.pause, srv.payload = [], 200, 0, 0.0, b""
+    srv.hold = None   # a threading.Event: half-way through, the download waits for it
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield srv
@@ -278,7 +281,8 @@ def test_previews_go_on_during_a_download_and_closing_the_window_stops_it(make_w
     from .fakes import edge_photo
     from .test_canvas_editing import at, wait_full_preview
     info, src = tiny
-    server.chunk, server.pause = 4096, 0.05     # about two seconds for the whole file
+    server.chunk, server.pause = 4096, 0.05     # about a second for the first half of the file,
+    server.hold = threading.Event()             # then the download stalls until the test says so
     win = make_window()
     assert win.open_photo(edge_photo(tmp_path / "edge.png"))
     dlg = win.show_models("tiny")
@@ -291,6 +295,7 @@ def test_previews_go_on_during_a_download_and_closing_the_window_stops_it(make_w
     assert result.rgb is not None
     assert job.isRunning(), "the preview came while the download was still running: not the compute thread's job"
     win.close()
+    server.hold.set()
     assert not job.isRunning(), "closing the window stopped the download"
     folder = tmp_path / "models"
     assert not (folder / info.filename).exists()

@@ -14,7 +14,7 @@ def _doc() -> Document:
                      strokes=[Stroke(((1.0, 2.0), (50.0, 60.0)), 8.0, "#22aa44")],
                      image_size=(200, 100))
     return Document(hints=hints, mode="hints", engine="propagation", saturation=1.25,
-                    reference="/photos/ref.jpg",
+                    references=("/photos/ref.jpg",),
                     photo=PhotoRef("/photos/a.png", "ab" * 16, 200, 100))
 
 

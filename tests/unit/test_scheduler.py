@@ -32,11 +32,17 @@ class GatedEngine:
         self.gates[name] = threading.Event()
         return self.gates[name]
 
-    def compute(self, req: Request, should_stop) -> str:
+    def compute(self, req: Request, should_stop, yield_point=lambda: None) -> str:
         name = req.payload
         if name in self.started:
             self.started[name].set()
-        if name in self.gates:
+        if name.startswith("long"):
+            # A long job: waits at its gate between steps, yielding to previews at each step.
+            for _step in range(3):
+                if name in self.gates:
+                    assert self.gates[name].wait(TIMEOUT)
+                yield_point()
+        elif name in self.gates:
             assert self.gates[name].wait(TIMEOUT)
             if name.startswith("stoppable") and should_stop():
                 raise Stopped()
@@ -220,3 +226,32 @@ def test_requests_are_frozen_snapshots():
     assert sched.take(timeout=0.1) is req
     assert sched.in_flight is req
     assert sched.take(timeout=0.01) is None  # idle: a timeout, not a hang
+
+
+def test_a_long_job_lets_previews_run_between_its_steps(running):
+    sched, eng = running
+    gate = eng.gate("long export")
+    job = sched.submit_job("long export")
+    assert eng.started["long export"].wait(TIMEOUT)
+    # While the export waits between steps, the user edits twice: the newest preview runs
+    # inside the export (at its next step), before the export has finished.
+    sched.submit("preview", "p1")
+    p2 = sched.submit("preview", "p2")
+    gate.set()
+    assert sched.wait_idle(TIMEOUT)
+    assert eng.computed == ["p2", "long export"]
+    assert [r for r, _ in eng.delivered] == [p2, job]
+
+
+def test_previews_inside_a_long_job_do_not_nest(running):
+    sched, eng = running
+    gate = eng.gate("long a")
+    sched.submit_job("long a")
+    assert eng.started["long a"].wait(TIMEOUT)
+    sched.submit("preview", "long preview")   # a preview that itself yields: it must not recurse
+    sched.submit("suggest", "s1")
+    gate.set()
+    assert sched.wait_idle(TIMEOUT)
+    assert eng.computed[-1] == "long a"
+    assert sorted(eng.computed[:-1]) == ["long preview", "s1"]
+    assert sched.in_flight is None
