@@ -61,14 +61,27 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, metavar="OUTPUT",
                    help="where to write the result; the format follows the extension (.png, .tif, .jpg, .webp, .bmp)")
     c.add_argument("--hints", metavar="FILE", help="a hints file (JSON, see README) or a saved document")
-    c.add_argument("--mode", choices=("hints", "auto"), default=None,
-                   help="hints: colour from your hints (default when --hints is given); "
-                        "auto: a neural network chooses the colours (needs an installed model)")
+    from .core.spec import DEVICE_NAMES, Mode
+    c.add_argument("--mode", choices=[m.value for m in Mode], default=None,
+                   help="hints: colour from your hints (default); auto: a neural network chooses the colours "
+                        "(needs an installed model); reference: colours from --reference pictures; "
+                        "palette: the palette of --reference on a colour photo; style: the style of a "
+                        "--reference painting")
     c.add_argument("--engine", metavar="NAME", default=None,
-                   help="propagation (no download needed), siggraph17 or eccv16; default: the best installed for the mode")
+                   help=f"one of: {_engine_names()}; default: the best installed for the mode")
+    c.add_argument("--reference", metavar="REF", action="append", default=[],
+                   help="a reference picture (reference, palette and style modes); repeat for several")
+    c.add_argument("--strength", type=float, default=None, metavar="S",
+                   help="how much of the reference or style to apply, 0 to 1 (default 1)")
+    tones = c.add_mutually_exclusive_group()
+    tones.add_argument("--keep-tones", dest="look", action="store_const", const="tones",
+                       help="keep the photo's own tones (the default)")
+    tones.add_argument("--full-style", dest="look", action="store_const", const="painting",
+                       help="style mode: take the painting's tones too (the one look that changes the photo's "
+                            "lightness; recorded in the output's provenance)")
     c.add_argument("--weights", metavar="FILE",
                    help="load this checkpoint for a neural engine instead of the installed one (no registry hash check)")
-    c.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
+    c.add_argument("--device", choices=DEVICE_NAMES, default="auto",
                    help="where neural engines run (default: auto = CUDA, then MPS, then CPU)")
     c.add_argument("--saturation", type=float, default=1.0, metavar="X",
                    help="colour strength: 0 grey, 1 as computed (default), up to 2 more vivid")
@@ -84,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS: a subcommand's own --debug must not reset `colorstudio --debug CMD`.
     m.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
+
+
+def _engine_names() -> str:
+    from .engines.registry import ENGINES
+    return ", ".join(f"{name} ({'/'.join(m.value for m in spec.modes)})" for name, spec in ENGINES.items())
 
 
 def choose_engine(mode: Optional[str], engine: Optional[str], weights: Optional[str] = None) -> str:
@@ -111,9 +129,26 @@ def choose_engine(mode: Optional[str], engine: Optional[str], weights: Optional[
     for name in engines_by_preference(mode):
         if not ENGINES[name].needs_weights or is_installed(name):
             return name
+    if mode not in ("hints", "auto"):
+        names = engines_by_preference(mode)
+        if not names:
+            raise UserError(f"no engine of this version of Colorstudio does {mode} mode")
+        raise UserError(f"{mode} mode needs a model that is not installed; install it with "
+                        f"`colorstudio models install {names[0]}`")
     raise UserError(f"{'automatic' if mode == 'auto' else mode} mode needs a neural model, and none is installed; install one with "
                     "`colorstudio models install siggraph17` (or `colorstudio models import siggraph17 FILE` "
                     "offline), or give colour hints with --hints")
+
+
+def json_keys(path) -> set:
+    """The keys of a JSON file's top object (to tell a saved document from a plain hints file)."""
+    from .core.hints import read_json
+    from .core.document import DocumentError
+    try:
+        data = read_json(Path(path), DocumentError, "Colorstudio document")
+    except DocumentError:
+        return set()
+    return set(data) if isinstance(data, dict) else set()
 
 
 def _colorize(args) -> int:
@@ -131,10 +166,32 @@ def _colorize(args) -> int:
         raise UserError("--saturation must be between 0 and 4")
     if not (1 <= args.quality <= 100):
         raise UserError("--quality must be between 1 and 100")
-    hints = Hints.load(args.hints) if args.hints else Hints()
-    if args.mode == "auto" and args.hints:
+    doc = None
+    if args.hints:
+        from .core.document import Document, DocumentError
+        try:
+            doc = Document.load(args.hints)      # a saved document, or a plain hints file
+        except DocumentError as exc:
+            raise UserError(str(exc)) from None
+    hints = doc.hints if doc is not None else Hints()
+    is_document = doc is not None and "document" in json_keys(args.hints)
+    mode = args.mode or (doc.mode if is_document else None) or "hints"
+    if mode == "auto" and args.hints:
         logging.getLogger(__name__).info("automatic mode: the hints are passed to engines that use them")
-    name = choose_engine(args.mode, args.engine, weights=args.weights)
+    engine = args.engine or (doc.engine if is_document and doc.mode == mode else None)
+    name = choose_engine(mode, engine, weights=args.weights)
+    spec = ENGINES[name]
+    references = list(args.reference) or ([r.path for r in doc.references] if is_document else [])
+    if spec.uses_reference and not references:
+        raise UserError(f"{mode} mode needs a reference picture: add --reference PICTURE")
+    if references and not spec.uses_reference:
+        raise UserError(f"--reference is for the reference, palette and style modes; {mode} mode does not use it")
+    strength = args.strength if args.strength is not None else (doc.strength if is_document else 1.0)
+    if not (0.0 <= strength <= 1.0):     # also refuses nan
+        raise UserError(f"--strength must be a number from 0 to 1, not {strength:g}")
+    look = args.look or (doc.look if is_document else "tones")
+    if look == "painting" and mode != "style":
+        raise UserError("--full-style is for style mode (--mode style)")
     options = {}
     if ENGINES[name].needs_weights:
         options = {"device": args.device}
@@ -156,9 +213,12 @@ def _colorize(args) -> int:
     problems = scaled.problems_outside(photo.width, photo.height)
     if problems:
         raise UserError(f"{Path(args.hints).name}: " + "; ".join(problems))
+    from .core.session import load_references
+    refs = load_references(references, need_color=(mode == "reference"))
     t0 = time.perf_counter()
     session = ColorizeSession(photo, name, **options)
-    result = session.render(hints, saturation=args.saturation)
+    result = session.render(hints, saturation=args.saturation, references=refs, strength=strength, look=look,
+                            options=dict(doc.options) if is_document and doc.engine == name else None, mode=mode)
     path = result.save(out, quality=args.quality, overwrite=args.overwrite)
     print(f"wrote {path} ({photo.width}\u00d7{photo.height}, {result.rgb.dtype.itemsize * 8}-bit, "
           f"engine {result.engine}, {len(hints)} hints, {time.perf_counter() - t0:.2f} s)", file=sys.stderr)
@@ -175,9 +235,12 @@ def _user_error_types() -> tuple:
     from .core.image import ImageError
     from .core.export import ExportError
     from .core.atomic import WriteError
+    from .core.document import DocumentError
+    from .core.reference import ReferenceError
     from .engines.base import EngineError
     from .models.errors import ModelError
-    return (UserError, HintsError, ImageError, ExportError, WriteError, EngineError, ModelError)
+    return (UserError, HintsError, ImageError, ExportError, WriteError, EngineError, ModelError, DocumentError,
+            ReferenceError)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

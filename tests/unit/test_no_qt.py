@@ -76,3 +76,43 @@ print(json.dumps({{"rc": rc, "qt": [m for m in {QT!r} if m in sys.modules]}}))
 """
     assert _run(code) == {"rc": 0, "qt": []}
     assert (tmp_path / "out.png").exists()
+
+
+def test_the_weight_free_path_runs_with_torch_unimportable(tmp_path):
+    """open -> hints -> preview -> render -> save, with `import torch` made to fail: the
+    weight-free path must never need it (nor the engine list, nor the document)."""
+    from PIL import Image
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    grey = np.clip(np.tile(np.linspace(30, 220, 96), (64, 1)) + rng.normal(0, 3, (64, 96)), 0, 255)
+    Image.fromarray(grey.astype(np.uint8)).save(tmp_path / "in.png")
+    code = f"""
+import importlib.abc, json, sys
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is not installed (test)")
+sys.meta_path.insert(0, NoTorch())
+import colorstudio as cs
+from colorstudio.core.document import DEFAULT_ENGINE, Document
+from colorstudio.engines.registry import ENGINES, engines_for_mode
+photo = cs.open_image({str(tmp_path / "in.png")!r})
+hints = cs.Hints.of(points=[(10, 10, "#c86432", 3)], strokes=[([(60, 5), (60, 50)], 4, "#3366aa")])
+session = cs.ColorizeSession(photo)
+draft = session.preview(hints, max_side=48, draft=True)
+settled = session.preview(hints, max_side=1024)
+result = session.render(hints)
+out = result.save({str(tmp_path / "out.png")!r})
+doc = Document(hints=hints, engine=DEFAULT_ENGINE["hints"])
+print(json.dumps({{"torch": "torch" in sys.modules, "engines": list(ENGINES), "draft": list(draft.shape),
+                  "settled": list(settled.shape), "out": out.name, "hints_engines": engines_for_mode("hints"),
+                  "same": bool((settled == result.rgb).all())}}))
+"""
+    got = _run(code)
+    assert got["torch"] is False
+    assert got["out"] == "out.png" and (tmp_path / "out.png").is_file()
+    assert got["draft"] == [32, 48, 3] and got["settled"] == [64, 96, 3]
+    assert "propagation" in got["hints_engines"] and "siggraph17" in got["engines"]
+    # A photo no larger than the preview: the settled preview is the export, pixel for pixel.
+    assert got["same"] is True
