@@ -168,11 +168,12 @@ class Runtime:
         which says where a neural engine actually ran ("auto" resolved)."""
         eng = self.engine(choice)
         label = ""
-        try:
-            from ..engines.registry import get_spec
-            label = get_spec(choice.name).label
-        except Exception:  # noqa: BLE001 - an injected engine may have no spec
-            pass
+        if self._injected is None:
+            try:
+                from ..engines.registry import get_spec
+                label = get_spec(choice.name).label
+            except Exception:  # noqa: BLE001 - an engine made by a custom factory may have no spec
+                pass
         label = label or getattr(eng, "label", "") or getattr(eng, "name", "") or choice.name
         device = (info or {}).get("device") or getattr(eng, "device", "")
         if not device:

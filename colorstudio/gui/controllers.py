@@ -169,7 +169,7 @@ class ModelsController(QObject):
         """A model was installed, imported or removed: availability, engines and preview follow."""
         self._workspace.models_changed(name)
         doc = self._editor.document
-        self._mode_panel.set_document(doc)
+        self._mode_panel.set_document(doc, force=True)
         if self._workspace.photo is not None and engine_availability(doc.engine).ok:
             self._message_bar.dismiss()   # the "needs a model" message no longer holds
 
@@ -227,7 +227,7 @@ class EngineStatus(QObject):
         text = f"{label} \u00b7 {device}"
         if result is not None and result.engine:
             # Name what made this picture, which the epochs guarantee is the current engine.
-            made_by = ENGINES[result.engine_name].label if result.engine_name in ENGINES else result.engine
+            made_by = result.engine   # the label the runtime gave what made it
             text = (f"{made_by} \u00b7 {DEVICE_NAMES.get(result.device.lower(), result.device.upper())} "
                     f"\u00b7 {result.seconds:.2f} s")
         self._label.setText(text)

@@ -331,7 +331,16 @@ class ModePanel(QWidget):
     def page(self, mode: str) -> ModePage:
         return self.pages[mode]
 
-    def set_document(self, document: Document) -> None:
+    def set_document(self, document: Document, force: bool = False) -> None:
+        """Show ``document``'s mode, engine and settings. Hint edits (a drag's every step)
+        change nothing shown here, so they cost nothing; ``force`` re-reads which engines
+        can run (after a model changed)."""
+        key = (document.mode, document.engine, document.references, document.saturation, document.strength,
+               document.look, document.options)
+        if not force and key == getattr(self, "_shown_key", None):
+            self._document = document
+            return
+        self._shown_key = key
         self._document = document
         self._updating = True
         try:

@@ -51,6 +51,8 @@ class Workspace(QObject):
         self._engine_key: Optional[EngineChoice] = None
         #: The engine the user picked in each mode (this session), preferred when switching back.
         self._chosen_engine: dict[str, str] = {}
+        self._asked_preview: Optional[tuple] = None      # the last preview asked for (see request_preview)
+        self._asked_suggestion: Optional[tuple] = None
         self._opening = False
         self._autosave_due = False
         self._autosave_timer = QTimer(self)
@@ -173,9 +175,13 @@ class Workspace(QObject):
             return
         draft = self.editor.interacting
         side = self.settings.drag_preview_side if draft else self.settings.preview_side
-        self.compute.preview(PreviewJob(self.photo, self.photo_ref.content_hash, choice, doc.hints,
-                                        doc.saturation, side, doc.mode, doc.references, doc.options,
-                                        doc.strength, doc.look, draft))
+        job = PreviewJob(self.photo, self.photo_ref.content_hash, choice, doc.hints, doc.saturation, side,
+                         doc.mode, doc.references, doc.options, doc.strength, doc.look, draft)
+        key = (self.compute.scheduler.epoch, *(getattr(job, f) for f in _JOB_KEY))
+        if key == self._asked_preview:
+            return   # the same picture is on its way (a click's release after its press)
+        self._asked_preview = key
+        self.compute.preview(job)
 
     @Slot(object)
     def _preview_arrived(self, result: PreviewResult) -> None:
@@ -192,8 +198,13 @@ class Workspace(QObject):
         p = hints.points[selection[1]]
         # Without the selected hint: a hint pins the network's answer at its own pixel, and the
         # question is what else that pixel could be.
-        self.compute.suggest(SuggestJob(self.photo, self.photo_ref.content_hash, self.engine_choice,
-                                        hints.without_point(selection[1]), p.x, p.y))
+        job = SuggestJob(self.photo, self.photo_ref.content_hash, self.engine_choice,
+                         hints.without_point(selection[1]), p.x, p.y)
+        key = (self.compute.scheduler.epoch, job.photo_key, job.engine, job.hints, job.x, job.y)
+        if key == self._asked_suggestion:
+            return
+        self._asked_suggestion = key
+        self.compute.suggest(job)
 
     # -- modes ----------------------------------------------------------------------------
     def switch_mode(self, mode: str) -> None:
@@ -277,6 +288,11 @@ class Workspace(QObject):
         self.flush_autosave()
         self._autosave_timer.stop()
         self.compute.shutdown()
+
+
+#: What makes two preview requests the same picture (the photo itself is named by its key).
+_JOB_KEY = ("photo_key", "engine", "hints", "saturation", "max_side", "mode", "references", "options", "strength",
+            "look", "draft")
 
 
 def _same_file(a: Path, b: Path) -> bool:
