@@ -70,7 +70,7 @@ def run(photos: Sequence[str] = (), *, screenshot: Optional[str] = None, hints: 
     def start() -> None:
         if photos:
             for extra in reversed(list(photos[1:])):
-                win._add_recent(str(Path(extra).resolve()))
+                win.recent.add(str(Path(extra).resolve()))
             # The window stays responsive while the photo opens; the rest follows when it has.
             win.photo_open_finished.connect(photo_opened)
             win.open_photo(photos[0], wait=False)

@@ -91,13 +91,6 @@ class Canvas(QWidget):
         self._result_rgb = None
         self.fit()
 
-    def clear_photo(self) -> None:
-        self._tool.cancel()
-        self._gray = self._result = None
-        self._gray_arr = self._result_rgb = None
-        self._photo_size = (0, 0)
-        self.update()
-
     def set_result(self, rgb: Optional[np.ndarray]) -> None:
         """Show a preview (an (h, w, 3) uint8 array of the whole photo), or None for the photo itself."""
         self._result_rgb = rgb

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 import weakref
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ..core.jobs import (DRAG_PREVIEW_SIDE, FULL_PREVIEW_SIDE, HOUSEKEEPING, Cancelled, DetectDevices,  # noqa: F401
+from ..core.jobs import (DRAG_PREVIEW_SIDE, FULL_PREVIEW_SIDE, HOUSEKEEPING, Cancelled, DetectDevices,  # noqa: F401 (re-exported for the window)
                          EngineChoice, Exported, ExportJob, PreviewJob, PreviewResult, SuggestJob, Suggestions, Tidy)
-from ..core.runtime import Runtime, default_engine_factory, detect_devices  # noqa: F401 (re-exported)
+from ..core.runtime import Runtime, default_engine_factory  # noqa: F401 (re-exported)
 from ..core.scheduler import Request, Scheduler, SchedulerClosed, serve
 
 log = logging.getLogger(__name__)
@@ -54,12 +54,13 @@ class Worker:
 
     def compute(self, req: Request, should_stop: Callable[[], bool], yield_point: Callable[[], None]):
         job = req.payload
-        progress = None
-        if getattr(job, "long", False):
-            def progress(done: int, total: int) -> None:
-                if self._progress is not None:
-                    self._progress(req, int(done), int(total))
-                yield_point()   # previews asked for meanwhile run now, between the job's steps
+        if not getattr(job, "long", False):
+            return job.run(self.runtime, None, should_stop)
+
+        def progress(done: int, total: int) -> None:
+            if self._progress is not None:
+                self._progress(req, int(done), int(total))
+            yield_point()   # previews asked for meanwhile run now, between the job's steps
         return job.run(self.runtime, progress, should_stop)
 
     def close(self) -> None:

@@ -123,7 +123,7 @@ class MainWindow(QMainWindow):
         self.recent = RecentPhotos(self.qsettings, self.recent_menu, self.welcome, parent=self)
         self._connect()
         self._closing = False
-        self.palette_panel.set_recent_colors(self._setting_list("palette/recent"))
+        self.palette_panel.set_recent_colors(setting_list(self.qsettings, "palette/recent"))
         self.recent.refresh()
         self._restore_geometry()
         self._document_changed(self.editor.document)
@@ -349,19 +349,6 @@ class MainWindow(QMainWindow):
     def models_dialog_factory(self, factory: Optional[Callable]) -> None:
         self.models.dialog_factory = factory
 
-    @property
-    def app_settings(self) -> AppSettings:
-        return self.devices.settings
-
-    def _ask_devices(self) -> None:
-        self.devices.ask()
-
-    def _setting_list(self, key: str) -> list[str]:
-        return setting_list(self.qsettings, key)
-
-    def _add_recent(self, path: str) -> None:
-        self.recent.add(path)
-
     # -- reacting ----------------------------------------------------------------------------
     PHOTO_ACTIONS = ("save", "saveAs", "export", "delete", "smaller", "larger", "viewResult", "viewOriginal",
                      "viewSplit", "showHints", "fit", "actualSize", "zoomIn", "zoomOut", "tool_point", "tool_brush",
@@ -397,7 +384,7 @@ class MainWindow(QMainWindow):
         self.engine_status.preview_shown(result)
         info = ENGINES.get(self.editor.document.engine)
         if result.rgb is not None and info is not None and info.needs_weights:
-            self._ask_devices()  # a neural engine has imported torch already: asking is free now
+            self.devices.ask()  # a neural engine has imported torch already: asking is free now
 
     def _selection_changed(self, _selection) -> None:
         # Suggestions belong to one hint; the new selection's arrive from the compute thread.

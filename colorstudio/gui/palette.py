@@ -18,7 +18,7 @@ from PySide6.QtCore import QRegularExpression
 from PySide6.QtWidgets import (QAbstractButton, QColorDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
                                QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
-from ..core.color import color_to_hex, hex_to_ab, in_gamut, lab_to_rgb, parse_color, rgb_to_lab
+from ..core.color import color_to_hex, hex_to_ab, in_gamut, lab_to_rgb, parse_color
 from ..core.swatches import SWATCH_SETS, adjusted
 from .icons import icon
 
@@ -58,11 +58,6 @@ def ab_of(color: str) -> tuple[float, float]:
 def lab_hex(lightness: float, a: float, b: float) -> str:
     rgb = lab_to_rgb(np.array([[lightness, a, b]], np.float32))[0]
     return color_to_hex(rgb * 255)
-
-
-def lightness_of_hex(color: str) -> float:
-    rgb = np.array(parse_color(color), np.float32)[None, :] / 255.0
-    return float(rgb_to_lab(rgb)[0, 0])
 
 
 class GamutPicker(QWidget):

@@ -21,7 +21,6 @@ from .compute import Compute, EngineChoice, ExportJob, PreviewJob, PreviewResult
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMATS = {"png": ".png", "tiff": ".tif", "jpeg": ".jpg"}
 
 
 class WorkspaceError(ValueError):

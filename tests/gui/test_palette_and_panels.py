@@ -7,7 +7,13 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QColorDialog, QLineEdit, QMessageBox
 
 from colorstudio.core.color import hex_to_ab, in_gamut
-from colorstudio.gui.palette import AB_RANGE, GamutPicker, Palette, gamut_plane, lightness_of_hex
+from colorstudio.gui.palette import AB_RANGE, GamutPicker, Palette, gamut_plane
+
+
+def lightness_of_hex(color: str) -> float:
+    from colorstudio.core.color import parse_color, rgb_to_lab
+    rgb = np.array(parse_color(color), np.float32)[None, :] / 255.0
+    return float(rgb_to_lab(rgb)[0, 0])
 from colorstudio.gui.panels import ModePage, ModePanel, register_mode_page, MODE_PAGES
 
 from .fakes import edge_photo
@@ -186,7 +192,7 @@ def test_devices_are_listed_lazily_and_remembered(make_window, qtbot):
     combo = win.mode_panel.device_combo
     assert [combo.itemData(i) for i in range(combo.count())] == ["auto", "cpu"]
     with qtbot.waitSignal(win.compute.devices_found, timeout=60000) as got:
-        win._ask_devices()
+        win.devices.ask()
     assert "cpu" in got.args[0]
     combo.setCurrentIndex(combo.findData("cpu"))
     assert win.workspace.device == "cpu"

@@ -10,6 +10,7 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
+from colorstudio.gui.controllers import setting_list
 from colorstudio.core.color import rgb_to_lab
 from colorstudio.core.hints import Hints
 from colorstudio.gui import dialogs
@@ -221,7 +222,7 @@ def test_dropping_a_photo_opens_it(make_window, tmp_path, qtbot):
     win.dropEvent(ev)
     qtbot.waitUntil(lambda: win.workspace.photo is not None, timeout=5000)
     assert win.workspace.photo_ref.path.endswith("dropped.png")
-    assert str(photo.resolve()) in win._setting_list("recent/photos")
+    assert str(photo.resolve()) in setting_list(win.qsettings, "recent/photos")
 
 
 def test_recent_files_and_geometry_are_remembered(make_window, tmp_path, qtbot):

@@ -5,6 +5,7 @@ import threading
 
 from PySide6.QtCore import QTimer
 
+from colorstudio.gui.controllers import setting_list
 from colorstudio.core import image
 
 from .fakes import edge_photo
@@ -58,7 +59,7 @@ def test_a_slow_open_leaves_the_gui_thread_free(make_window, tmp_path, qtbot, mo
     assert blocker.args == [True]
     assert gate.threads and gate.threads[0] is not threading.main_thread()
     assert win.workspace.photo_ref.path.endswith("a.png") and win.views.currentWidget() is win.canvas
-    assert str(photo.resolve()) in win._setting_list("recent/photos")
+    assert str(photo.resolve()) in setting_list(win.qsettings, "recent/photos")
 
 
 def test_opening_b_while_a_is_loading_shows_b(make_window, tmp_path, qtbot, monkeypatch):
