@@ -41,7 +41,8 @@ class Manifest:
         self.readonly = readonly
         try:
             if readonly:
-                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+                # immutable: no -wal/-shm files appear beside it (a dry run writes nothing)
+                self.db = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True)
             else:
                 self.db = sqlite3.connect(self.path, isolation_level=None)
                 self.db.execute("PRAGMA journal_mode=WAL")

@@ -230,8 +230,10 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
                         stopped = True
                         break
                     _clean_partials(Path(task.output).parent, cleaned)
-                    if task.prior is None or task.prior.get("output") != task.output_rel:
-                        # Claim the output name before any file appears under it.
+                    foreign = Path(task.output).exists() and not settings.overwrite
+                    if (task.prior is None or task.prior.get("output") != task.output_rel) and not foreign:
+                        # Claim the output name before any file appears under it (a file already
+                        # there that this batch did not make is left alone, and the photo fails).
                         manifest.mark_running(task.rel, task.output_rel)
                         task = PhotoTask(task.source, task.rel, task.output, task.output_rel,
                                          manifest.get(task.rel) if task.prior else
