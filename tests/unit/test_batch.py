@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import sqlite3
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, IptcImagePlugin
 
-from conftest import PHOTOS, build_batch_tree, tree_hashes
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from batch_tree import PHOTOS, build_batch_tree, tree_hashes  # noqa: E402
 from colorstudio.core.batch import (MANIFEST_NAME, BatchError, BatchLock, BatchSettings, EngineCache, check_folders,
                                     run_batch, walk)
 from colorstudio.core.batch.plan import output_names
