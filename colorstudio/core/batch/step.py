@@ -355,7 +355,7 @@ def _save(w: _Work, settings: BatchSettings) -> None:
             write_image(unsigned, rgb, alpha=alpha, source=w.photo, fmt=fmt, quality=settings.quality,
                         overwrite=True, provenance=prov)
             sign_file(unsigned, out, fmt, settings.sign, engine=w.engine, trained=w.trained,
-                      source_name=Path(task.source).name, source_sha256=rec["sha256"])
+                      source_name=Path(task.source).name, source_sha256=rec["sha256"], source_path=task.source)
         finally:
             unsigned.unlink(missing_ok=True)
     else:
