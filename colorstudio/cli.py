@@ -1,4 +1,4 @@
-"""The command line: ``colorstudio [PHOTO]``, ``gui``, ``colorize``, ``models``.
+"""The command line: ``colorstudio [PHOTO]``, ``gui``, ``colorize``, ``models``, ``batch``.
 
 Exit status: 0 success; 2 something the user can fix (bad arguments, unreadable input,
 malformed hints, an output that exists or would overwrite the input, a missing model);
@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 from . import __version__
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
-COMMANDS = ("gui", "colorize", "models")
+COMMANDS = ("gui", "colorize", "models", "batch")
 
 EPILOG = """\
 examples:
@@ -26,6 +26,7 @@ examples:
   colorstudio colorize old.jpg -o colour.png --hints old.hints.json
   colorstudio colorize scan.tif -o scan-colour.tif --mode auto --engine eccv16
   colorstudio models list
+  colorstudio batch scans/ colour/ --recursive   colorize a folder (see `colorstudio batch -h`)
 """
 
 
@@ -40,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"colorstudio {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="{gui,colorize,models}")
+    sub = parser.add_subparsers(dest="command", metavar="{gui,colorize,models,batch}")
 
     g = sub.add_parser("gui", help="open the desktop app (the default command)",
                        description="Open the desktop app, optionally with photos.")
@@ -96,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     m = add_models_parser(sub)
     # SUPPRESS: a subcommand's own --debug must not reset `colorstudio --debug CMD`.
     m.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    from .core.batch.cli import add_parser as add_batch_parser
+    add_batch_parser(sub)
     return parser
 
 
@@ -258,8 +261,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command == "colorize":
             return _colorize(args)
-        if args.command == "models":
-            return args.models_run(args)
+        if args.command in ("models", "batch"):
+            return args.models_run(args) if args.command == "models" else args.batch_run(args)
         return _gui(args)
     except KeyboardInterrupt:
         print("colorstudio: interrupted", file=sys.stderr)

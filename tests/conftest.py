@@ -261,3 +261,4 @@ def exif_with(orientation: int | None = None, **tags) -> bytes:
 def make_exif():
     """exif_with(orientation=None, make=..., datetime_original=...) -> EXIF bytes."""
     return exif_with
+

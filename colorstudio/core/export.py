@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageCms, PngImagePlugin
 
 from colorstudio.core.atomic import WriteError, atomic_path, describe_os_error
+from colorstudio.core.xmp import provenance_xmp
 
 __all__ = ["FORMATS", "ExportError", "format_for_path", "write_image", "srgb_icc_profile"]
 
@@ -79,9 +80,12 @@ def write_image(path, rgb: np.ndarray, *, alpha: np.ndarray | None = None, sourc
     * uint16 is written as 16-bit PNG / TIFF; JPEG, WebP and BMP get 8 bits (rounded).
     * An sRGB ICC profile is always embedded (BMP cannot hold one).
     * From ``source`` (a SourceImage): EXIF (orientation 1), dpi, XMP and PNG text chunks.
-    * ``provenance`` (keys like software, source, source_sha256, engine) goes into PNG text
-      chunks, EXIF ImageDescription / Software (JPEG, WebP, PNG with EXIF) or TIFF tags; when
-      omitted it is built from ``source``.
+    * ``provenance`` (keys like software, source, source_sha256, engine, models,
+      digital_source_type, when) goes into PNG text chunks, EXIF ImageDescription / Software
+      (JPEG, WebP, PNG with EXIF) or TIFF tags, and always into an XMP packet
+      (``core.xmp.provenance_xmp``: dc:description, xmpMM:DerivedFrom, xmpMM:History,
+      Iptc4xmpExt:DigitalSourceType) merged with the source's XMP; when omitted it is built
+      from ``source``. The source's IPTC IIM records go into JPEG (APP13) and TIFF (tag 33723).
     * ``quality`` (1..100) is used by JPEG and WebP; WebP at 100 is lossless.
 
     Refuses (ExportError) to write over the source photo, over an existing file unless
@@ -190,6 +194,7 @@ class _Metadata:
         self.exif: Image.Exif | None = None
         self.dpi: tuple[float, float] | None = None
         self.xmp: bytes | None = None
+        self.iptc: bytes | None = None
         self.text: dict[str, str] = {}
         self.software = ""
         self.description = ""
@@ -219,8 +224,11 @@ class _Metadata:
         if isinstance(dpi, tuple) and len(dpi) == 2 and all(isinstance(v, (int, float)) and v > 0 for v in dpi):
             m.dpi = (float(dpi[0]), float(dpi[1]))
         xmp = info.get("xmp")
-        if isinstance(xmp, (bytes, bytearray)) and xmp:
-            m.xmp = bytes(xmp)
+        m.xmp = provenance_xmp(bytes(xmp) if isinstance(xmp, (bytes, bytearray)) else None,
+                               {**prov, "description": m.description})
+        iptc = info.get("iptc")
+        if isinstance(iptc, (bytes, bytearray)) and iptc:
+            m.iptc = bytes(iptc)
         text = info.get("text")
         if isinstance(text, dict):
             m.text.update({str(k): str(v) for k, v in text.items()})
@@ -255,7 +263,7 @@ class _Metadata:
         """(keyword, text) pairs: the source's chunks, then ours (which win)."""
         ours = {"Software": self.software, "Description": self.description}
         for k, v in self.provenance.items():
-            if k != "software":
+            if k not in ("software", "when"):
                 ours[f"colorstudio:{k}"] = v
         merged = {k: v for k, v in self.text.items() if k not in ours and k != "XML:com.adobe.xmp"}
         merged.update(ours)
@@ -263,6 +271,7 @@ class _Metadata:
 
 
 def _describe(prov: dict[str, str]) -> str:
+    """One sentence saying the file is a colorized derivative, of what, by what."""
     parts = [f"Colorized by {prov['software']}"]
     if prov.get("source"):
         parts.append(f"from {prov['source']}")
@@ -270,7 +279,18 @@ def _describe(prov: dict[str, str]) -> str:
         parts.append(f"(sha256 {prov['source_sha256']})")
     if prov.get("engine"):
         parts.append(f"with the {prov['engine']} engine")
-    return " ".join(parts)
+    return " ".join(parts) + ": a colorized derivative; the tones are the source photo's, the colours were added"
+
+
+def _photoshop_iptc(iim: bytes) -> bytes:
+    """A JPEG APP13 segment holding IPTC IIM records as Photoshop resource 0x0404."""
+    block = b"8BIM" + (0x0404).to_bytes(2, "big") + b"\0\0" + len(iim).to_bytes(4, "big") + iim
+    if len(iim) % 2:
+        block += b"\0"
+    payload = b"Photoshop 3.0\0" + block
+    if len(payload) + 2 > 0xFFFF:
+        return b""  # too big for one segment: the XMP still carries the provenance
+    return b"\xff\xed" + (len(payload) + 2).to_bytes(2, "big") + payload
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,6 +324,8 @@ def _write_jpeg(tmp: Path, rgb, alpha, meta: _Metadata, quality: int) -> None:
     kwargs = dict(format="JPEG", quality=quality, icc_profile=meta.icc, exif=meta.exif_bytes(),
                   comment=meta.description.encode("utf-8"),
                   subsampling=0 if quality >= 90 else 2)
+    if meta.iptc:
+        kwargs["extra"] = _photoshop_iptc(meta.iptc)
     if meta.dpi:
         kwargs["dpi"] = meta.dpi
     if meta.xmp:
@@ -440,6 +462,8 @@ def _write_tiff(tmp: Path, rgb, alpha, meta: _Metadata, quality: int) -> None:
     extratags = [(34675, "B", len(meta.icc), meta.icc, True)]
     if meta.xmp:
         extratags.append((700, "B", len(meta.xmp), meta.xmp, True))
+    if meta.iptc:
+        extratags.append((33723, "B", len(meta.iptc), meta.iptc, True))
     kwargs = dict(photometric="rgb", compression="zlib", metadata=None,
                   description=_ascii(meta.description), software=_ascii(meta.software),
                   datetime=_dt.datetime.now().strftime("%Y:%m:%d %H:%M:%S"), extratags=extratags)

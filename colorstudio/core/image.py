@@ -626,6 +626,9 @@ def _pil_metadata(im: Image.Image, dec: _Decoded) -> None:
         out["description"] = comment
     if "frames" in info:
         out["frames"] = info["frames"]
+    iptc = _iptc_from_app13(getattr(im, "applist", None) or ())
+    if iptc:
+        out["iptc"] = iptc
     try:
         exif = im.getexif()
     except Exception:  # a broken EXIF block costs the EXIF, not the photo
@@ -851,7 +854,28 @@ def _tifffile_metadata(page, dec: _Decoded) -> None:
     xmp = value(700)
     if xmp:
         info["xmp"] = bytes(xmp) if not isinstance(xmp, str) else xmp.encode("utf-8")
+    iptc = value(33723)  # IPTC-NAA: the IIM records as they are
+    if isinstance(iptc, (bytes, bytearray)) and iptc:
+        info["iptc"] = bytes(iptc)
     dec.info = info
+
+
+def _iptc_from_app13(applist) -> bytes | None:
+    """The IPTC IIM records (Photoshop resource 0x0404) of a JPEG's APP13 segment, or None."""
+    for marker, data in applist:
+        if marker != "APP13" or not data.startswith(b"Photoshop 3.0\0"):
+            continue
+        pos = len(b"Photoshop 3.0\0")
+        while pos + 12 <= len(data) and data[pos:pos + 4] == b"8BIM":
+            rid = int.from_bytes(data[pos + 4:pos + 6], "big")
+            nlen = data[pos + 6]
+            pos += 7 + nlen + ((nlen + 1) % 2)  # the Pascal name is padded to an even length
+            size = int.from_bytes(data[pos:pos + 4], "big")
+            pos += 4
+            if rid == 0x0404:
+                return bytes(data[pos:pos + size]) or None
+            pos += size + (size % 2)
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,257 @@
+"""Running a batch: walk, plan, overlap decoding, colorizing and encoding, record each photo.
+
+One coordinator (the calling thread) walks SOURCE_DIR, owns the manifest and hands photos to
+an executor, a few at a time, so memory stays bounded whatever the folder's size:
+
+* ``LocalPipeline``: decoding and encoding on a small I/O thread pool, colorizing on ``jobs``
+  compute threads, each with its own runtime (engines built once per worker, reused for
+  every photo). numpy, scipy, zlib and Pillow release the GIL in their heavy loops, so the
+  stages overlap on separate cores.
+* ``colorstudio.core.batch.cluster.RayPool``: the same per-photo function on a Ray actor pool.
+
+Nothing is written when ``dry_run``; otherwise OUTPUT_DIR is locked for the run.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+from . import step
+from .manifest import BatchLock, Manifest
+from .plan import MANIFEST_NAME, BatchError, Entry, check_folders, output_names, walk
+from .step import BatchSettings, EngineCache, PhotoTask
+
+OnRecord = Callable[[dict], None]
+
+
+@dataclass
+class Summary:
+    """What a batch did. ``counts``: done (colorized now), up_to_date, failed, skipped, and
+    planned (a dry run's would-be work)."""
+
+    manifest: Path
+    total: int = 0
+    counts: dict = field(default_factory=lambda: {"done": 0, "up_to_date": 0, "failed": 0, "skipped": 0,
+                                                  "planned": 0})
+    seconds: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def failed(self) -> int:
+        return self.counts["failed"]
+
+    def add(self, record: dict) -> None:
+        if record.get("up_to_date"):
+            self.counts["up_to_date"] += 1
+        else:
+            self.counts[record["status"]] = self.counts.get(record["status"], 0) + 1
+
+    def sentence(self) -> str:
+        c = self.counts
+        if self.dry_run:
+            return (f"dry run: {c['planned']} photos would be colorized, {c['up_to_date']} are up to date, "
+                    f"{c['skipped']} would be skipped, {c['failed']} cannot be done; nothing was written")
+        return (f"{c['done']} colorized, {c['up_to_date']} up to date, {c['skipped']} skipped, {c['failed']} failed "
+                f"in {self.seconds:.1f} s; the manifest is {self.manifest}")
+
+
+class LocalPipeline:
+    """Decode and encode on ``io_threads`` threads, colorize on ``jobs`` threads with a runtime each."""
+
+    def __init__(self, settings: BatchSettings, *, jobs: int = 1, io_threads: int = 2,
+                 runtime_factory: Callable[[], object] = EngineCache, runtime=None):
+        self.settings = settings
+        self.jobs = max(1, int(jobs))
+        self._local = threading.local()
+        self._factory = runtime_factory
+        self._shared = runtime
+        self._runtimes: list = []
+        self._lock = threading.Lock()
+        self.io = ThreadPoolExecutor(max(1, io_threads), thread_name_prefix="batch-io")
+        self.compute = ThreadPoolExecutor(self.jobs, thread_name_prefix="batch-compute")
+        # A driver per photo in flight: it only waits on the stage pools.
+        self.in_flight = self.jobs + max(1, io_threads) + 1
+        self.drivers = ThreadPoolExecutor(self.in_flight, thread_name_prefix="batch-photo")
+
+    def _runtime(self):
+        if self._shared is not None:
+            return self._shared
+        rt = getattr(self._local, "runtime", None)
+        if rt is None:
+            rt = self._local.runtime = self._factory()
+            with self._lock:
+                self._runtimes.append(rt)
+        return rt
+
+    def _one(self, task: PhotoTask) -> dict:
+        s = self.settings
+        w = self.io.submit(step.load, task, s).result()
+        if not w.done:
+            w = self.compute.submit(lambda: step.colorize(w, s, self._runtime())).result()
+        if not w.done:
+            w = self.io.submit(step.save, w, s).result()
+        return w.record
+
+    def submit(self, task: PhotoTask) -> Future:
+        return self.drivers.submit(self._one, task)
+
+    @property
+    def runtimes(self) -> list:
+        return list(self._runtimes)
+
+    def close(self, cancel: bool = False) -> None:
+        for pool in (self.drivers, self.compute, self.io):
+            pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+def count_photos(source: Path, recursive: bool, avoid: Optional[Path] = None) -> int:
+    """How many candidate photos a walk meets (a second, cheap pass for progress totals)."""
+    return sum(1 for e in walk(source, recursive=recursive, avoid=avoid) if not e.skip)
+
+
+def _tasks(entries: Iterator[Entry], src: Path, out: Path, fmt: str, manifest: Optional[Manifest],
+           on_skip: Callable[[dict], None], only: Optional[set] = None) -> Iterator[PhotoTask]:
+    """Tasks from the walk, folder by folder (so clashing stems in a folder are told apart)."""
+    folder: Optional[str] = None
+    batch: list[Entry] = []
+
+    def flush():
+        names = output_names([e.rel for e in batch], fmt)
+        for e in batch:
+            if only is not None and e.rel not in only:
+                continue
+            prior = manifest.get(e.rel) if manifest is not None else None
+            yield PhotoTask(str(e.path), e.rel, str(out / names[e.rel]), names[e.rel], prior)
+
+    for e in entries:
+        if e.skip:
+            if only is None:
+                on_skip({"source": e.rel, "status": "skipped", "error": e.skip})
+            continue
+        parent = e.rel.rpartition("/")[0]
+        if parent != folder and batch:
+            yield from flush()
+            batch = []
+        folder = parent
+        batch.append(e)
+    if batch:
+        yield from flush()
+
+
+def _clean_partials(folder: Path, cleaned: set) -> None:
+    """Remove temporaries a killed batch left in an output folder (we hold the lock)."""
+    if folder in cleaned:
+        return
+    cleaned.add(folder)
+    if folder.is_dir():
+        for part in folder.glob(".*.part"):
+            part.unlink(missing_ok=True)
+
+
+def run_batch(source, output, settings: BatchSettings, *, recursive: bool = False, jobs: int = 1,
+              dry_run: bool = False, retry_failed: bool = False, on_record: Optional[OnRecord] = None,
+              on_start: Optional[Callable[[int], None]] = None, cluster: Optional[str] = None,
+              runtime=None, should_stop: Optional[Callable[[], bool]] = None) -> Summary:
+    """Colorize every photo of ``source`` into ``output`` (see the package's docstring).
+
+    ``on_record(record)`` is called as each photo finishes (also for files skipped by the
+    walk and photos already up to date); ``on_start(total)`` once the number of candidate
+    photos is known. ``cluster``: "ray" or "ray:ADDRESS" to run the photos on Ray.
+    ``runtime``: one engine provider shared by the workers (else one is built per worker).
+    Raises BatchError (a sentence) when the batch cannot start.
+    """
+    t0 = time.perf_counter()
+    src, out = check_folders(source, output)
+    settings = step.settings_for_start(settings)
+    summary = Summary(out / MANIFEST_NAME, dry_run=dry_run)
+
+    def emit(record: dict) -> None:
+        summary.add(record)
+        if on_record is not None:
+            on_record(record)
+
+    if dry_run:
+        manifest = Manifest.open(out, readonly=True) if out.is_dir() else None
+        try:
+            if manifest is not None:
+                manifest.claim(src)
+            only = manifest.failed_sources() if (retry_failed and manifest is not None) else (
+                set() if retry_failed else None)
+            summary.total = count_photos(src, recursive, out) if only is None else len(only)
+            if on_start:
+                on_start(summary.total)
+            for task in _tasks(walk(src, recursive=recursive, avoid=out), src, out, settings.fmt, manifest, emit, only):
+                emit(step.load(task, settings, decide_only=True).record)
+        finally:
+            if manifest is not None:
+                manifest.close()
+        summary.seconds = time.perf_counter() - t0
+        return summary
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BatchError(f"could not create the output folder {out}: {exc.strerror or exc}") from None
+    with BatchLock(out):
+        manifest = Manifest.open(out)
+        try:
+            manifest.claim(src)
+            only = manifest.failed_sources() if retry_failed else None
+            summary.total = count_photos(src, recursive, out) if only is None else len(only)
+            if on_start:
+                on_start(summary.total)
+            if cluster:
+                from .cluster import RayPool
+                executor = RayPool(settings, cluster, jobs=jobs)
+            else:
+                executor = LocalPipeline(settings, jobs=jobs, runtime=runtime)
+            cleaned: set = set()
+
+            def skipped(record: dict) -> None:
+                manifest.put(record)
+                emit(record)
+
+            def finished(fut: Future) -> None:
+                record = fut.result()
+                if not record.get("up_to_date"):
+                    manifest.put(record)
+                emit(record)
+
+            pending: set = set()
+            stopped = False
+            try:
+                for task in _tasks(walk(src, recursive=recursive, avoid=out), src, out, settings.fmt, manifest,
+                                   skipped, only):
+                    if should_stop is not None and should_stop():
+                        stopped = True
+                        break
+                    _clean_partials(Path(task.output).parent, cleaned)
+                    foreign = Path(task.output).exists() and not settings.overwrite
+                    if (task.prior is None or task.prior.get("output") != task.output_rel) and not foreign:
+                        # Claim the output name before any file appears under it (a file already
+                        # there that this batch did not make is left alone, and the photo fails).
+                        manifest.mark_running(task.rel, task.output_rel)
+                        task = PhotoTask(task.source, task.rel, task.output, task.output_rel,
+                                         manifest.get(task.rel) if task.prior else
+                                         {"output": task.output_rel, "status": "running"})
+                    while len(pending) >= executor.in_flight:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            finished(fut)
+                    pending.add(executor.submit(task))
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        finished(fut)
+            except BaseException:
+                executor.close(cancel=True)
+                raise
+            executor.close(cancel=stopped)
+        finally:
+            manifest.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary

@@ -1,0 +1,401 @@
+"""The per-photo step of a batch: (source, settings, document) -> record.
+
+``process_photo`` is a pure function of its arguments: it reads the source (read-only),
+finds the photo's saved edit document by content hash in the autosave folder the settings
+name, colorizes with an engine from the ``runtime`` it is given, writes the result
+atomically beside nothing but other results, and returns the manifest record. No global
+state: a thread, a process or a Ray actor can run it, each with its own runtime.
+
+The step comes in three stages so that a pipeline can overlap them (decode and encode on I/O
+threads, colorize on the compute workers): ``load`` -> ``colorize`` -> ``save``.
+
+A *runtime* is anything with ``engine(name, device) -> Engine`` that keeps its engines: the
+batch builds one per worker (``EngineCache``) and reuses it for every photo that worker
+colorizes, so a network's weights are loaded once per worker, never once per photo. The
+app's shared runtime (``core/runtime``) can be passed in the same way.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Optional
+
+from .plan import BatchError
+
+#: Batch modes: the engine modes, plus "document" (only photos with a saved edit document).
+MODES = ("auto", "hints", "reference", "palette", "style", "document")
+_NEEDS_REFERENCE = ("reference", "palette", "style")
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """What a batch does to every photo; frozen, so it can be hashed, pickled and shipped."""
+
+    mode: str = "auto"
+    engine: Optional[str] = None          # None: the best available for the mode (resolved at start)
+    device: str = "auto"
+    fmt: str = "same"                     # same | png | tiff | jpeg
+    quality: int = 95
+    saturation: float = 1.0
+    references: tuple = ()                # reference picture paths
+    reference_sha256: tuple = ()          # their content hashes (filled in at start)
+    use_documents: bool = True            # a saved edit document wins over the batch's mode
+    autosave: Optional[str] = None        # the autosave folder; None: the user's
+    overwrite: bool = False               # replace outputs this batch did not make
+    sign: Optional[tuple] = None          # (certificate chain PEM, private key PEM) for C2PA
+    max_pixels: Optional[int] = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PhotoTask:
+    """One photo to do: where it is, its manifest key, where its result goes, what is known of it."""
+
+    source: str
+    rel: str
+    output: str
+    output_rel: str
+    prior: Optional[dict] = None          # the manifest's row from an earlier run, if any
+
+
+class EngineCache:
+    """The simplest runtime: engines built on first use and kept (one per name and device)."""
+
+    def __init__(self):
+        self._engines: dict[tuple[str, str], Any] = {}
+        self.built = 0
+
+    def engine(self, name: str, device: str = "auto"):
+        key = (name, device)
+        eng = self._engines.get(key)
+        if eng is None:
+            from ...engines.registry import create_engine, get_spec
+            spec = get_spec(name)
+            eng = create_engine(name, **({"device": device} if spec.needs_weights else {}))
+            self._engines[key] = eng
+            self.built += 1
+        return eng
+
+    def close(self) -> None:
+        for eng in self._engines.values():
+            close = getattr(eng, "close", None)
+            if close:
+                close()
+        self._engines.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# What the batch knows of engines (read from their specs)
+
+
+def engine_facts(name: str) -> tuple[dict, bool]:
+    """(model file hashes by model name, trained?) for engine ``name``, from its spec."""
+    from ...engines.registry import get_spec
+    spec = get_spec(name)
+    models = {m.name: [f.sha256 for f in m.files] for m in spec.models}
+    return models, bool(spec.models)
+
+
+def resolve_engine(mode: str, engine: Optional[str]) -> str:
+    """The engine a batch uses for photos without a document: the one named, else the best
+    one that can run here. BatchError (a sentence) when none can."""
+    from ...engines.registry import ENGINES, engines_by_preference
+    from ...models.store import is_installed
+    if engine:
+        spec = ENGINES.get(engine)
+        if spec is None:
+            raise BatchError(f"there is no engine called {engine!r}; choose one of: {', '.join(ENGINES)}")
+        if mode not in [str(m) for m in spec.modes]:
+            raise BatchError(f"the {engine} engine does not do {mode} mode; it does: "
+                             f"{', '.join(str(m) for m in spec.modes)}")
+        return engine
+    try:
+        names = engines_by_preference(mode)
+    except ValueError as exc:
+        raise BatchError(str(exc)) from None
+    if not names:
+        raise BatchError(f"no engine of this Colorstudio does {mode} mode yet")
+    for name in names:
+        if not ENGINES[name].needs_weights or all(is_installed(m.name) for m in ENGINES[name].models):
+            return name
+    raise BatchError(f"{'automatic' if mode == 'auto' else mode} mode needs a neural model, and none is "
+                     f"installed; install one with `colorstudio models install {names[0]}`, or use "
+                     "--mode document to render only the photos you edited in the app")
+
+
+# ---------------------------------------------------------------------------------------------
+# Hashes
+
+
+def file_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _json_hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# The stages
+
+
+@dataclass
+class _Work:
+    """A photo between stages (holds its pixels: a few of these at a time, never more)."""
+
+    task: PhotoTask
+    record: dict
+    photo: Any = None
+    hints: Any = None
+    engine: str = ""
+    saturation: float = 1.0
+    references: tuple = ()
+    trained: bool = False
+    result: Any = None
+    done: bool = False                    # the record is final (skipped, failed or up to date)
+    extra: dict = field(default_factory=dict)
+
+
+def _record(task: PhotoTask) -> dict:
+    return {"source": task.rel, "output": task.output_rel, "status": "failed", "error": None,
+            "seconds_read": 0.0, "seconds_colorize": 0.0, "seconds_write": 0.0}
+
+
+def _finish(w: _Work, status: str, error: Optional[str] = None) -> _Work:
+    w.record["status"] = status
+    w.record["error"] = error
+    w.record["finished_at"] = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+    w.done = True
+    w.photo = w.result = None
+    return w
+
+
+def describe_error(exc: BaseException) -> str:
+    """One sentence for a photo's failure (the record's ``error``)."""
+    from ..atomic import WriteError
+    from ..document import DocumentError
+    from ..export import ExportError
+    from ..hints import HintsError
+    from ..image import ImageError
+    from ..reference import ReferenceError
+    from ...engines.base import EngineError
+    from ...models.errors import ModelError
+    if isinstance(exc, (ImageError, ExportError, WriteError, DocumentError, HintsError, ReferenceError,
+                        EngineError, ModelError, BatchError)):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "not enough memory for this photo"
+    if isinstance(exc, OSError):
+        return f"could not be read or written: {exc.strerror or exc}"
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def load(task: PhotoTask, settings: BatchSettings, document=None, *, decide_only: bool = False) -> _Work:
+    """Stage 1 (I/O): identify the photo, find its document, decide whether it needs doing,
+    decode it. ``document``: the photo's edit document when the caller already has it (else
+    it is looked up by content hash in ``settings.autosave``). ``decide_only`` (a dry run):
+    stop before decoding, with the status "planned" for a photo that would be colorized."""
+    t0 = time.perf_counter()
+    w = _Work(task, _record(task))
+    try:
+        _load(w, settings, document, decide_only)
+    except Exception as exc:  # noqa: BLE001 - a photo's failure is recorded, the batch goes on
+        _finish(w, "failed", describe_error(exc))
+    w.record["seconds_read"] = round(time.perf_counter() - t0, 4)
+    return w
+
+
+def _load(w: _Work, settings: BatchSettings, document, decide_only: bool = False) -> None:
+    from ..document import AutosaveStore
+    from ..image import open_image
+    task, rec, prior = w.task, w.record, w.task.prior or {}
+    st = os.stat(task.source)
+    rec["size"], rec["mtime_ns"] = st.st_size, st.st_mtime_ns
+    if prior.get("sha256") and prior.get("size") == st.st_size and prior.get("mtime_ns") == st.st_mtime_ns:
+        sha = prior["sha256"]  # unchanged size and time: the hash recorded last time stands (as rsync and git)
+    else:
+        sha = file_sha256(task.source)
+    rec["sha256"] = sha
+
+    if document is None and settings.use_documents:
+        document = AutosaveStore(settings.autosave).load(sha)
+    if document is not None:
+        rec["document"] = _json_hash(document.to_dict())
+        mode, engine, saturation = str(document.mode), document.engine, float(document.saturation)
+        refs = (document.reference,) if document.reference else ()
+        w.hints = document.hints
+    elif settings.mode == "document":
+        _finish(w, "skipped", "no saved edit document for this photo (open it in the app to make one)")
+        return
+    elif settings.mode == "hints":
+        _finish(w, "skipped", "no hints for this photo: it has no saved edit document")
+        return
+    else:
+        mode, engine, saturation = settings.mode, settings.engine, settings.saturation
+        refs = settings.references
+        w.hints = None
+    models, w.trained = engine_facts(engine)
+    ref_hashes = list(settings.reference_sha256) if refs == settings.references else [
+        file_sha256(r) for r in refs if Path(r).exists()]
+    rec.update(mode=mode, engine=engine, models=json.dumps(models, sort_keys=True))
+    rec["settings_hash"] = _json_hash({
+        "mode": mode, "engine": engine, "device": settings.device, "models": models,
+        "format": settings.fmt, "quality": settings.quality, "saturation": round(saturation, 4),
+        "document": rec.get("document"), "references": ref_hashes, "signed": bool(settings.sign)})
+    w.engine, w.saturation = engine, saturation
+
+    out = Path(task.output)
+    if (prior.get("status") == "done" and prior.get("sha256") == sha
+            and prior.get("settings_hash") == rec["settings_hash"] and out.is_file()
+            and out.stat().st_size == prior.get("output_size")):
+        rec.update({k: prior.get(k) for k in ("output_sha256", "output_size", "finished_at")})
+        rec.update(status="done", error=None, up_to_date=True)
+        w.done = True
+        return
+    if decide_only:
+        rec.update(status="planned", error=None)
+        w.done = True
+        return
+
+    photo = open_image(task.source, max_pixels=settings.max_pixels)
+    rec["sha256"] = photo.content_hash or sha
+    w.photo = photo
+    if refs:
+        from ..reference import load_reference
+        w.references = tuple(load_reference(r, need_color=mode == "reference") for r in refs)
+
+
+def colorize(w: _Work, settings: BatchSettings, runtime) -> _Work:
+    """Stage 2 (compute): the engine's chroma joined with the photo's own L, at full size."""
+    if w.done:
+        return w
+    t0 = time.perf_counter()
+    try:
+        from ..hints import Hints, HintsError
+        photo = w.photo
+        hints = (w.hints or Hints()).scaled_to(photo.width, photo.height)
+        problems = hints.problems_outside(photo.width, photo.height)
+        if problems:
+            raise HintsError("the saved hints do not fit the photo: " + "; ".join(problems))
+        engine = runtime.engine(w.engine, settings.device)
+        w.result = render(engine, photo, hints, saturation=w.saturation, references=w.references)
+    except Exception as exc:  # noqa: BLE001
+        _finish(w, "failed", describe_error(exc))
+    w.record["seconds_colorize"] = round(time.perf_counter() - t0, 4)
+    return w
+
+
+def render(engine, photo, hints, *, saturation: float = 1.0, references: tuple = (), options=None):
+    """Full-resolution (rgb, alpha, info) for ``photo`` with ``engine`` (an Engine instance).
+
+    Without references this is ``ColorizeSession.render``; with them the engine gets the
+    decoded ReferencePictures, as the engine interface says, and the chroma is composed the
+    same way (the photo's own L, its bit depth).
+    """
+    from ..session import ColorizeSession
+    if not references and not options:
+        result = ColorizeSession(photo, engine).render(hints, saturation=saturation)
+        return result.rgb, result.alpha, dict(result.info)
+    from ..compose import chroma_field, compose
+    chroma = engine.start(photo.lightness, photo).chroma(hints, quality="render", references=tuple(references),
+                                                          options=dict(options or {}))
+    field_ = chroma_field(chroma.ab, chroma.lightness)
+    rgb = compose(photo.lightness, field_, saturation=saturation,
+                  bit_depth=16 if getattr(photo, "bit_depth", 8) == 16 else 8)
+    return rgb, getattr(photo, "alpha", None), dict(chroma.info)
+
+
+def save(w: _Work, settings: BatchSettings) -> _Work:
+    """Stage 3 (I/O): write the result atomically (signed when asked), hash it, finish the record."""
+    if w.done:
+        return w
+    t0 = time.perf_counter()
+    try:
+        _save(w, settings)
+        _finish(w, "done")
+    except Exception as exc:  # noqa: BLE001
+        _finish(w, "failed", describe_error(exc))
+    w.record["seconds_write"] = round(time.perf_counter() - t0, 4)
+    return w
+
+
+def _save(w: _Work, settings: BatchSettings) -> None:
+    from ... import __version__
+    from ..export import format_for_path, write_image
+    from ..xmp import digital_source_type
+    task, rec = w.task, w.record
+    out = Path(task.output)
+    replace_ok = settings.overwrite or (task.prior or {}).get("output") == task.output_rel
+    if out.exists() and not replace_ok:
+        raise BatchError(f"{task.output_rel} already exists in the output folder and this batch did not make "
+                         "it; use --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rgb, alpha, _info = w.result
+    prov = {"software": f"Colorstudio {__version__}", "engine": w.engine,
+            "digital_source_type": digital_source_type(w.trained),
+            "source": Path(task.source).name, "source_sha256": rec["sha256"], "hints": str(len(w.hints or ()))}
+    if rec.get("models") and rec["models"] != "{}":
+        prov["models"] = rec["models"]
+    fmt = format_for_path(out)
+    if settings.sign:
+        from .sign import sign_file
+        unsigned = out.with_name(f".{out.name}.unsigned.part")
+        try:
+            write_image(unsigned, rgb, alpha=alpha, source=w.photo, fmt=fmt, quality=settings.quality,
+                        overwrite=True, provenance=prov)
+            sign_file(unsigned, out, fmt, settings.sign, engine=w.engine, trained=w.trained,
+                      source_name=Path(task.source).name, source_sha256=rec["sha256"], source_path=task.source)
+        finally:
+            unsigned.unlink(missing_ok=True)
+    else:
+        write_image(out, rgb, alpha=alpha, source=w.photo, fmt=fmt, quality=settings.quality,
+                    overwrite=True, provenance=prov)
+    rec["output_sha256"] = file_sha256(out)
+    rec["output_size"] = out.stat().st_size
+
+
+def process_photo(task: PhotoTask, settings: BatchSettings, runtime=None, document=None) -> dict:
+    """Do one photo from start to end and return its manifest record (never raises for a
+    photo's own trouble: a failure is a record with ``status`` "failed" and the reason).
+
+    ``runtime`` provides engines (see the module's docstring); None builds a private one.
+    """
+    runtime = runtime if runtime is not None else EngineCache()
+    return save(colorize(load(task, settings, document), settings, runtime), settings).record
+
+
+def settings_for_start(settings: BatchSettings) -> BatchSettings:
+    """Validate what can be checked before any photo: the mode, the engine, the references."""
+    if settings.mode not in MODES:
+        raise BatchError(f"{settings.mode!r} is not a batch mode; choose one of: {', '.join(MODES)}")
+    if not isinstance(settings.quality, int) or not 1 <= settings.quality <= 100:
+        raise BatchError(f"--quality must be a whole number from 1 to 100, not {settings.quality!r}")
+    if settings.mode in _NEEDS_REFERENCE and not settings.references:
+        raise BatchError(f"{settings.mode} mode needs a reference picture: give one with --reference REF")
+    hashes = []
+    for ref in settings.references:
+        from ..reference import ReferenceError, load_reference
+        try:
+            pic = load_reference(ref, need_color=settings.mode == "reference")
+        except ReferenceError as exc:
+            raise BatchError(str(exc)) from None
+        hashes.append(pic.content_hash)
+    engine = settings.engine
+    if settings.mode not in ("document", "hints") or settings.engine:
+        engine = resolve_engine("hints" if settings.mode == "document" else settings.mode, settings.engine)
+    if settings.sign:
+        from .sign import check_signing
+        check_signing(settings.sign)
+    return replace(settings, engine=engine, reference_sha256=tuple(hashes),
+                   references=tuple(str(Path(r).resolve()) for r in settings.references))

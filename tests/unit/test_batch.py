@@ -1,0 +1,245 @@
+"""Batch runs without a subprocess: the walk, the plan, the per-photo step, the manifest, resume."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, IptcImagePlugin
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from batch_tree import PHOTOS, build_batch_tree, tree_hashes  # noqa: E402
+from colorstudio.core.batch import (MANIFEST_NAME, BatchError, BatchLock, BatchSettings, EngineCache, check_folders,
+                                    run_batch, walk)
+from colorstudio.core.batch.plan import output_names
+from colorstudio.core.image import open_image
+from colorstudio.core.xmp import SYNTHETIC, read_xmp
+
+pytestmark = pytest.mark.skipif(not PHOTOS.is_dir(), reason="the shared test photos are absent")
+
+
+@pytest.fixture
+def tree(tmp_path):
+    t = build_batch_tree(tmp_path, autosave=tmp_path / "autosave")
+    t["autosave"] = tmp_path / "autosave"
+    t["out"] = tmp_path / "out"
+    return t
+
+
+def settings(tree, **kw) -> BatchSettings:
+    return BatchSettings(mode=kw.pop("mode", "hints"), autosave=str(tree["autosave"]), **kw)
+
+
+def batch(tree, **kw) -> tuple:
+    records = []
+    s = settings(tree, **{k: kw.pop(k) for k in list(kw) if k in BatchSettings.__dataclass_fields__})
+    summary = run_batch(tree["src"], tree["out"], s, recursive=kw.pop("recursive", True), on_record=records.append,
+                        **kw)
+    return summary, {r["source"]: r for r in records}
+
+
+def manifest_rows(out: Path) -> dict:
+    db = sqlite3.connect(out / MANIFEST_NAME)
+    db.row_factory = sqlite3.Row
+    rows = {r["source"]: dict(r) for r in db.execute("SELECT * FROM photos")}
+    db.close()
+    return rows
+
+
+def test_the_walk_meets_every_file_once_and_ends_in_a_symlink_loop(tree):
+    entries = list(walk(tree["src"], recursive=True))
+    rels = [e.rel for e in entries]
+    assert len(rels) == len(set(rels))
+    assert "nested/c.png" in rels and "nested/deep16.tif" in rels
+    assert not any("loop" in r for r in rels)  # the loop points back at the source: entered once only
+    skipped = {e.rel: e.skip for e in entries if e.skip}
+    assert set(skipped) == {"notes.txt"} and "not a photo" in skipped["notes.txt"]
+    flat = [e.rel for e in walk(tree["src"], recursive=False)]
+    assert "nested/c.png" not in flat and "a_colour.jpg" in flat
+
+
+def test_outputs_mirror_the_tree_and_clashing_stems_are_told_apart():
+    names = output_names(["d/a.jpg", "d/a.tif", "d/b.jpg"], "png")
+    assert names == {"d/a.jpg": "d/a.jpg.png", "d/a.tif": "d/a.tif.png", "d/b.jpg": "d/b.png"}
+    assert output_names(["x.jpeg", "y.tiff", "z.gif"], "same") == {"x.jpeg": "x.jpeg", "y.tiff": "y.tiff",
+                                                                    "z.gif": "z.png"}
+    assert output_names(["x.png"], "tiff") == {"x.png": "x.tif"}
+
+
+def test_output_inside_or_equal_to_or_linked_to_the_source_is_refused(tree, tmp_path):
+    src = tree["src"]
+    for bad in (src, src / "results", src / "nested"):
+        with pytest.raises(BatchError, match="source folder"):
+            check_folders(src, bad)
+    link = tmp_path / "link-to-src"
+    link.symlink_to(src, target_is_directory=True)
+    with pytest.raises(BatchError, match="source folder"):
+        check_folders(src, link)
+    with pytest.raises(BatchError, match="source folder"):
+        check_folders(src, link / "out")
+    with pytest.raises(BatchError, match="inside the output folder"):
+        check_folders(src, tmp_path)
+    before = tree_hashes(src)
+    with pytest.raises(BatchError):
+        run_batch(src, src / "results", settings(tree), recursive=True)
+    assert tree_hashes(src) == before and not (src / "results").exists()
+
+
+def test_a_batch_does_the_right_thing_with_each_file_and_never_touches_the_source(tree):
+    before = tree_hashes(tree["src"])
+    summary, recs = batch(tree)
+    assert tree_hashes(tree["src"]) == before  # not a byte changed, no file added
+    assert recs["notes.txt"]["status"] == "skipped"
+    assert recs["b_grey.png"]["status"] == "skipped" and "no saved edit document" in recs["b_grey.png"]["error"]
+    assert recs["truncated.jpg"]["status"] == "failed" and "truncated" in recs["truncated.jpg"]["error"]
+    assert recs["fake.png"]["status"] == "failed" and "not an image" in recs["fake.png"]["error"]
+    for rel in tree["documented"]:
+        assert recs[rel]["status"] == "done", recs[rel]
+    assert summary.counts["done"] == len(tree["documented"]) and summary.failed == 2
+    out = tree["out"]
+    assert not (out / "truncated.jpg").exists() and not list(out.rglob(".*.part"))
+    rows = manifest_rows(out)
+    assert set(rows) == set(recs)
+    for rel in tree["documented"]:
+        row = rows[rel]
+        assert row["engine"] == "propagation" and row["mode"] == "hints" and row["document"]
+        assert row["sha256"] == open_image(tree["src"] / rel).content_hash
+        import hashlib
+        assert row["output_sha256"] == hashlib.sha256((out / row["output"]).read_bytes()).hexdigest()
+
+
+def test_full_fidelity_size_depth_and_lightness(tree):
+    batch(tree)
+    out = tree["out"]
+    for rel in tree["documented"]:
+        src, res = open_image(tree["src"] / rel), open_image(out / rel)
+        assert res.size == src.size, rel
+        tol = 0.6 if rel.endswith(".jpg") else 0.05  # JPEG re-encodes; PNG and TIFF keep L exactly (to rounding)
+        if not rel.endswith(".jpg"):
+            assert np.abs(res.lightness - src.lightness).max() < tol + (0.3 if src.bit_depth == 8 else 0), rel
+        assert res.was_color, rel
+    deep = open_image(out / tree["deep16"])
+    assert deep.bit_depth == 16 and deep.format == "TIFF"
+    import tifffile
+    with tifffile.TiffFile(out / tree["deep16"]) as tf:
+        assert tf.pages[0].dtype == np.uint16 and 34675 in tf.pages[0].tags
+    rot_src = Image.open(tree["src"] / tree["rotated"])
+    rot_out = Image.open(out / tree["rotated"])
+    assert rot_src.size == (40, 30) and rot_out.size == (30, 40)  # upright, and says so
+    assert rot_out.getexif().get(0x0112, 1) == 1
+    assert rot_out.getexif().get(0x010F) == "Archive Scanner Co"
+
+
+def test_metadata_and_provenance_read_back(tree):
+    batch(tree)
+    out = tree["out"]
+    src_sha = open_image(tree["src"] / tree["rotated"]).content_hash
+    im = Image.open(out / tree["rotated"])
+    iptc = IptcImagePlugin.getiptcinfo(im)
+    assert iptc and iptc[(2, 120)] == "Harbour, 1931".encode()
+    xmp = read_xmp(im.info["xmp"])
+    assert b"Town Archive" in im.info["xmp"]  # the source's own XMP kept
+    assert xmp["digital_source_type"] == SYNTHETIC
+    assert xmp["derived_from"] == {"filePath": "rotated.jpg", "documentID": f"sha256:{src_sha}"}
+    assert "colorized derivative" in xmp["description"]
+    (event,) = xmp["history"]
+    assert event["action"] == "derived" and "propagation" in event["parameters"]
+    assert event["softwareAgent"].startswith("Colorstudio ") and event["when"]
+    png = Image.open(out / "edited.png")
+    assert read_xmp(png.info["xmp"].encode() if isinstance(png.info["xmp"], str) else png.info["xmp"])[
+        "derived_from"]["filePath"] == "edited.png"
+    import tifffile
+    with tifffile.TiffFile(out / tree["deep16"]) as tf:
+        packet = tf.pages[0].tags[700].value
+    assert read_xmp(bytes(packet))["digital_source_type"] == SYNTHETIC
+
+
+def test_a_second_run_does_nothing_and_a_changed_document_redoes_only_its_photo(tree):
+    batch(tree)
+    out = tree["out"]
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.*") if not p.name.startswith("colorstudio-batch")}
+    summary, recs = batch(tree)
+    assert summary.counts["done"] == 0 and summary.counts["up_to_date"] == len(tree["documented"])
+    assert summary.failed == 2  # the broken files fail again (their reason stands)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    # The archivist fixes one photo in the app: its autosaved document changes.
+    from colorstudio.core.document import AutosaveStore
+    store = AutosaveStore(tree["autosave"])
+    sha = open_image(tree["src"] / "edited.png").content_hash
+    doc = store.load(sha)
+    store.save(doc.with_saturation(0.5))
+    summary, recs = batch(tree)
+    assert [r for r, v in recs.items() if v["status"] == "done" and not v.get("up_to_date")] == ["edited.png"]
+    # A changed source is redone too; a changed batch setting redoes everything it touches.
+    src = tree["src"] / "nested" / "c.png"
+    Image.fromarray(np.roll(np.asarray(Image.open(src)), 5, axis=1)).save(src)
+    summary, recs = batch(tree)
+    assert summary.counts["done"] == 0  # its new content has no document: nothing to render it with
+    assert recs["nested/c.png"]["status"] == "skipped"
+    summary, recs = batch(tree, quality=80)
+    assert summary.counts["done"] == 4
+
+
+def test_retry_failed_retries_only_those(tree):
+    batch(tree)
+    (tree["src"] / "truncated.jpg").write_bytes((tree["src"] / "a_colour.jpg").read_bytes())
+    # The repaired file has new content: give it a document as the app would.
+    from colorstudio.core.document import AutosaveStore, Document, PhotoRef
+    from colorstudio.core.hints import Hints, PointHint
+    sha = open_image(tree["src"] / "truncated.jpg").content_hash
+    AutosaveStore(tree["autosave"]).save(Document(hints=Hints(points=(PointHint(10, 10, "#aa3322", 3),)),
+                                                  photo=PhotoRef("", sha, 96, 64)))
+    summary, recs = batch(tree, retry_failed=True)
+    assert set(recs) == {"truncated.jpg", "fake.png"}
+    assert recs["truncated.jpg"]["status"] == "done" and recs["fake.png"]["status"] == "failed"
+
+
+def test_dry_run_writes_nothing(tree):
+    summary, recs = batch(tree, dry_run=True)
+    assert not tree["out"].exists()
+    # A dry run does not decode: the two broken files (they have documents) show up as planned.
+    assert {r for r, v in recs.items() if v["status"] == "planned"} == {*tree["documented"], "truncated.jpg", "fake.png"}
+    batch(tree)
+    before = tree_hashes(tree["out"])
+    summary, recs = batch(tree, dry_run=True)
+    assert summary.counts["planned"] == 2 and summary.counts["up_to_date"] == len(tree["documented"])
+    summary, recs = batch(tree, dry_run=True, quality=70)
+    assert summary.counts["planned"] == 7 and tree_hashes(tree["out"]) == before
+
+
+def test_a_second_batch_on_the_same_output_refuses(tree):
+    tree["out"].mkdir()
+    with BatchLock(tree["out"]):
+        with pytest.raises(BatchError, match="another batch is writing to"):
+            batch(tree)
+    batch(tree)  # the lock is gone with its holder
+
+
+def test_one_engine_per_worker_never_one_per_photo(tree):
+    class Counting(EngineCache):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def engine(self, name, device="auto"):
+            self.calls += 1
+            return super().engine(name, device)
+
+    rt = Counting()
+    summary, _ = batch(tree, runtime=rt)
+    assert rt.calls == len(tree["documented"]) and rt.built == 1
+
+
+def test_the_output_of_another_run_is_not_replaced_unless_asked(tree):
+    tree["out"].mkdir()
+    (tree["out"] / "edited.png").write_bytes(b"someone else's file")
+    summary, recs = batch(tree)
+    assert recs["edited.png"]["status"] == "failed" and "--overwrite" in recs["edited.png"]["error"]
+    assert (tree["out"] / "edited.png").read_bytes() == b"someone else's file"
+    summary, recs = batch(tree, overwrite=True)
+    assert recs["edited.png"]["status"] == "done"
