@@ -118,10 +118,10 @@ class Runtime:
             engine = self._engines.pop(choice, None)
         close_quietly(engine)
 
-    def engine(self, choice) -> Any:
-        """The engine for ``choice`` (an EngineChoice or an engine name), built once."""
+    def engine(self, choice, device: Optional[str] = None) -> Any:
+        """The engine for ``choice`` (an EngineChoice, or an engine name and a device), built once."""
         if isinstance(choice, str):
-            choice = EngineChoice(choice)
+            choice = EngineChoice(choice, device or "auto")
         self.tidy()
         if self._injected is not None:
             return self._injected

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .plan import BatchError
+from ..runtime import Runtime
 
 #: Batch modes: the engine modes, plus "document" (only photos with a saved edit document).
 MODES = ("auto", "hints", "reference", "palette", "style", "document")
@@ -65,30 +66,13 @@ class PhotoTask:
     prior: Optional[dict] = None          # the manifest's row from an earlier run, if any
 
 
-class EngineCache:
-    """The simplest runtime: engines built on first use and kept (one per name and device)."""
+class EngineCache(Runtime):
+    """A worker's runtime (:class:`colorstudio.core.runtime.Runtime`): engines built on first
+    use and kept, one per name, whatever the number of photos."""
 
-    def __init__(self):
-        self._engines: dict[tuple[str, str], Any] = {}
-        self.built = 0
-
-    def engine(self, name: str, device: str = "auto"):
-        key = (name, device)
-        eng = self._engines.get(key)
-        if eng is None:
-            from ...engines.registry import create_engine, get_spec
-            spec = get_spec(name)
-            eng = create_engine(name, **({"device": device} if spec.needs_weights else {}))
-            self._engines[key] = eng
-            self.built += 1
-        return eng
-
-    def close(self) -> None:
-        for eng in self._engines.values():
-            close = getattr(eng, "close", None)
-            if close:
-                close()
-        self._engines.clear()
+    @property
+    def built(self) -> int:
+        return sum(self.engines_built.values())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,6 +145,9 @@ class _Work:
     engine: str = ""
     saturation: float = 1.0
     references: tuple = ()
+    strength: float = 1.0
+    look: str = "tones"
+    options: tuple = ()
     trained: bool = False
     result: Any = None
     done: bool = False                    # the record is final (skipped, failed or up to date)
@@ -233,8 +220,9 @@ def _load(w: _Work, settings: BatchSettings, document, decide_only: bool = False
     if document is not None:
         rec["document"] = _json_hash(document.to_dict())
         mode, engine, saturation = str(document.mode), document.engine, float(document.saturation)
-        refs = (document.reference,) if document.reference else ()
+        refs = tuple(r.path for r in document.references)
         w.hints = document.hints
+        w.strength, w.look, w.options = float(document.strength), document.look, tuple(document.options)
     elif settings.mode == "document":
         _finish(w, "skipped", "no saved edit document for this photo (open it in the app to make one)")
         return
@@ -289,31 +277,25 @@ def colorize(w: _Work, settings: BatchSettings, runtime) -> _Work:
         if problems:
             raise HintsError("the saved hints do not fit the photo: " + "; ".join(problems))
         engine = runtime.engine(w.engine, settings.device)
-        w.result = render(engine, photo, hints, saturation=w.saturation, references=w.references)
+        w.result = render(engine, photo, hints, saturation=w.saturation, references=w.references,
+                          options=dict(w.options), strength=w.strength, look=w.look)
     except Exception as exc:  # noqa: BLE001
         _finish(w, "failed", describe_error(exc))
     w.record["seconds_colorize"] = round(time.perf_counter() - t0, 4)
     return w
 
 
-def render(engine, photo, hints, *, saturation: float = 1.0, references: tuple = (), options=None):
+def render(engine, photo, hints, *, saturation: float = 1.0, references: tuple = (), options=None,
+           strength: float = 1.0, look: str = "tones"):
     """Full-resolution (rgb, alpha, info) for ``photo`` with ``engine`` (an Engine instance).
 
-    Without references this is ``ColorizeSession.render``; with them the engine gets the
-    decoded ReferencePictures, as the engine interface says, and the chroma is composed the
-    same way (the photo's own L, its bit depth).
+    This is ``ColorizeSession.render``: the engine gets the decoded ReferencePictures and
+    options, and strength, saturation and look are applied at composition.
     """
     from ..session import ColorizeSession
-    if not references and not options:
-        result = ColorizeSession(photo, engine).render(hints, saturation=saturation)
-        return result.rgb, result.alpha, dict(result.info)
-    from ..compose import chroma_field, compose
-    chroma = engine.start(photo.lightness, photo).chroma(hints, quality="render", references=tuple(references),
-                                                          options=dict(options or {}))
-    field_ = chroma_field(chroma.ab, chroma.lightness)
-    rgb = compose(photo.lightness, field_, saturation=saturation,
-                  bit_depth=16 if getattr(photo, "bit_depth", 8) == 16 else 8)
-    return rgb, getattr(photo, "alpha", None), dict(chroma.info)
+    result = ColorizeSession(photo, engine).render(hints, saturation=saturation, references=tuple(references),
+                                                   options=dict(options or {}) or None, strength=strength, look=look)
+    return result.rgb, result.alpha, dict(result.info)
 
 
 def save(w: _Work, settings: BatchSettings) -> _Work:
