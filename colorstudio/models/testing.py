@@ -95,9 +95,18 @@ def random_microast(seed: int = 0) -> nn.Module:
 
 
 def random_adain(seed: int = 0) -> nn.Module:
+    """AdaIN with random weights whose features neither vanish nor explode (He-like
+    scale), and a decoder that answers around mid-grey, so alpha and styles show."""
     from .style_networks import AdaINNet
     torch.manual_seed(seed)
-    return AdaINNet().eval()
+    net = AdaINNet().eval()
+    with torch.no_grad():
+        for m in list(net.vgg) + list(net.decoder):
+            if isinstance(m, nn.Conv2d):
+                m.weight.mul_(2.45)
+        net.decoder[28].bias.fill_(0.5)
+        net.decoder[28].weight.mul_(0.3)
+    return net
 
 
 def style_checkpoints(folder: Path, name: str, seed: int = 0) -> Path:
