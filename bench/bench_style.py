@@ -193,7 +193,9 @@ def contact_sheet(photos: list[Path], styles: list[Path], cell: int = 150) -> Pa
                     sheet.paste(fit(lab_to_rgb(np.dstack([Lb, ab]))), ((2 + j * len(strengths) + k) * cell, y))
             row += 1
     with atomic_path(SHEET) as tmp:
-        sheet.save(tmp, format="PNG")
+        # 256 colours keep the file small enough for the repository; the look is unchanged.
+        sheet.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(tmp, format="PNG",
+                                                                                              optimize=True)
     return SHEET
 
 
