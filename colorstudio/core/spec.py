@@ -90,6 +90,7 @@ class ModelFile:
     url: str               # where `models install` downloads it from
     sha256: str            # the full hex SHA-256, or the published leading digits of it
     size: int = 0          # about how many bytes (messages, progress); 0 when unknown
+    part: str = ""         # multi-file models: the sub-module of the network it loads into
 
     @property
     def host(self) -> str:
@@ -109,6 +110,11 @@ class ModelSpec:
     citation: str
     architecture: str      # which network definition reads these weights
     bundled: bool = False  # shipped inside the package (resources/models/NAME/): always installed
+
+    @property
+    def multi_file(self) -> bool:
+        """Several files, installed together in a folder of their own (models/NAME/)."""
+        return len(self.files) > 1
 
     def __post_init__(self):
         if not self.files:

@@ -69,6 +69,20 @@ def check_hash(path: Path | str, info: ModelInfo, *, progress: Progress = None,
     return digest
 
 
+def check_file_hash(path: Path | str, info: ModelInfo, file, *, progress: Progress = None,
+                    should_stop: ShouldStop = None, label: Optional[str] = None,
+                    advice: str = "the download may be damaged: delete it and install again") -> str:
+    """Raise ModelError unless ``path`` has the published checksum of ``file`` (one
+    ModelFile of the model ``info``, which has several)."""
+    digest = sha256_file(path, progress, should_stop)
+    if not hash_matches(digest, file.sha256):
+        what = label or str(Path(path))
+        raise ModelError(
+            f"{what} does not match the published checksum of {file.filename} of the {info.name} model "
+            f"(SHA-256 starts with {digest[:len(file.sha256)][:16]}, expected {file.sha256[:16]}); {advice}")
+    return digest
+
+
 def read_state_dict(path: Path | str, label: Optional[str] = None) -> dict[str, torch.Tensor]:
     """Read a checkpoint safely (tensors and plain containers only) into a flat state dict.
 
@@ -151,3 +165,17 @@ def load_network(architecture: str, path: Path | str, label: Optional[str] = Non
     """Read ``path`` safely and load it strictly into a fresh ``architecture`` module."""
     label = label or str(Path(path))
     return build_network(architecture, read_state_dict(path, label), label)
+
+
+def load_model(info: ModelInfo, paths: Mapping[str, Path], label: Optional[str] = None) -> nn.Module:
+    """``info``'s network loaded strictly from its files (published name -> path), each read
+    safely; a file whose ModelFile names a ``part`` loads into that sub-module. One-file
+    models load as with :func:`load_network`."""
+    if len(info.files) == 1 and not info.files[0].part:
+        return load_network(info.architecture, paths[info.files[0].filename], label)
+    state: dict[str, torch.Tensor] = {}
+    for f in info.files:
+        where = f"{f.filename} from {label}" if label else str(Path(paths[f.filename]))
+        for key, value in read_state_dict(paths[f.filename], where).items():
+            state[f"{f.part}.{key}" if f.part else key] = value
+    return build_network(info.architecture, state, label or f"the {info.name} files")

@@ -50,7 +50,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                    "access). The file is checked against the published checksum and "
                                    "loaded safely before it is copied into the models folder.")
     p.add_argument("name", metavar="NAME", help=f"the model the file holds ({names})")
-    p.add_argument("file", metavar="FILE", help="the downloaded .pth file")
+    p.add_argument("file", metavar="FILE", help="the downloaded .pth file (for a model of several files, "
+                                                "the folder that holds them)")
 
     p = sub.add_parser("remove", help="delete an installed model",
                        description="Delete an installed model (and any interrupted download of it).")
@@ -112,14 +113,15 @@ def _list(args, out: TextIO) -> int:
     from .store import list_models, models_path
     print(f"models folder: {models_path()}", file=out)
     for st in list_models():
-        state = "installed" if st.installed else "not installed"
+        state = ("bundled" if getattr(st, "bundled", False) else "installed") if st.installed else "not installed"
         if not st.installed and st.partial:
             state += f" (partial download {_size(st.partial)}, `install` resumes it)"
         size = _size(st.size) if st.installed else f"about {_size(st.info.approx_bytes)}"
         print(f"{st.name:<11} {state:<14} {size:>14}  {st.info.purpose}", file=out)
         print(f"{'':<11} {st.path}  [{st.info.licence}]", file=out)
         if args.verbose:
-            print(f"{'':<11} {st.info.url} (SHA-256 {st.info.sha256_prefix}...)", file=out)
+            for f in st.info.files:
+                print(f"{'':<11} {f.url} (SHA-256 {f.sha256[:16]}...)", file=out)
             print(f"{'':<11} {st.info.citation}", file=out)
     return EXIT_OK
 

@@ -46,6 +46,8 @@ def install(name: str, progress: Progress = None, should_stop: ShouldStop = None
     failure a user can meet.
     """
     info = get_model(name)
+    if info.multi_file:
+        return _install_files(info, progress, should_stop, timeout, url, force)
     url = url or info.url
     folder = ensure_models_path()
     final = folder / info.filename
@@ -85,6 +87,70 @@ def install(name: str, progress: Progress = None, should_stop: ShouldStop = None
     except WriteError as exc:
         raise ModelError(str(exc)) from None
     return final
+
+
+def _install_files(info: ModelInfo, progress: Progress, should_stop: ShouldStop, timeout: float,
+                   base_url: Optional[str], force: bool) -> Path:
+    """``install`` for a model of several files: each is downloaded (resumably) beside its
+    final place in ``<models folder>/<name>/``, all are verified together (checksums, then a
+    strict safe load of the whole network), and only then renamed in. ``base_url`` (a
+    mirror) is a folder address the published file names are appended to."""
+    from .store import user_files, verify_files
+    ensure_models_path()
+    finals = user_files(info)
+    folder = next(iter(finals.values())).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"could not create {folder}: {exc.strerror or exc}; set COLORSTUDIO_MODELS to a "
+                         f"folder you can write") from None
+    if all(p.is_file() for p in finals.values()) and not force:
+        try:
+            verify_files(info.name, finals, should_stop=should_stop)
+            return folder
+        except ModelError:
+            log.warning("the installed %s files are damaged; downloading them again", info.name)
+    parts = {k: p.with_name(p.name + PART_SUFFIX) for k, p in finals.items()}
+    expected = {f.filename: f.size for f in info.files}
+    finished = 0
+    for f in info.files:
+        url = (base_url.rstrip("/") + "/" + f.filename) if base_url else f.url
+        part = parts[f.filename]
+        base = finished
+        later = sum(expected[g.filename] for g in info.files[info.files.index(f) + 1:])
+
+        def sub(done: int, total: int, base=base, later=later, f=f) -> None:
+            if progress is not None:
+                progress(base + done, base + (total or f.size) + later)
+
+        last_cut: Optional[str] = None
+        for attempt in range(ATTEMPTS):
+            try:
+                _fetch(info, url, part, sub, should_stop, timeout)
+                break
+            except _Cut as cut:
+                last_cut = str(cut)
+                log.info("download of %s cut short (%s); resuming (attempt %d)", f.filename, cut, attempt + 2)
+        else:
+            raise ModelError(f"the download of {info.name} ({f.filename}) kept being cut off ({last_cut}); run "
+                             f"`colorstudio models install {info.name}` again to resume, or download the files "
+                             f"elsewhere and run `colorstudio models import {info.name} FOLDER`")
+        finished += part.stat().st_size
+    try:
+        verify_files(info.name, parts, should_stop=should_stop, label=f"the downloaded files for {info.name}",
+                     advice=f"the download may be damaged, so it was deleted: run `colorstudio models install "
+                            f"{info.name}` again")
+    except ModelError:
+        for p in parts.values():
+            _unlink(p)
+        raise
+    try:
+        for k, p in parts.items():
+            with atomic_path(finals[k]) as tmp:
+                os.replace(p, tmp)
+    except WriteError as exc:
+        raise ModelError(str(exc)) from None
+    return folder
 
 
 def _fetch(info: ModelInfo, url: str, part: Path, progress: Progress, should_stop: ShouldStop,

@@ -175,4 +175,6 @@ class Eccv16Net(nn.Module):
         return F.interpolate(ab, scale_factor=4, mode="bilinear", align_corners=False) * AB_NORM
 
 
-ARCHITECTURES = {"siggraph17": Siggraph17Net, "eccv16": Eccv16Net}
+from .style_networks import AdaINNet, MicroASTNet  # noqa: E402  (the style networks)
+
+ARCHITECTURES = {"siggraph17": Siggraph17Net, "eccv16": Eccv16Net, "microast": MicroASTNet, "adain": AdaINNet}

@@ -59,3 +59,70 @@ def test_checkpoint(folder: Path, name: str) -> Path:
 
 
 test_checkpoint.__test__ = False  # a helper, not a test, when pytest imports it by name
+
+
+# -- the style networks, in their published multi-file layouts ---------------------------------
+
+def _save(state: dict, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _split(net: nn.Module, parts: dict) -> dict:
+    """{filename: state_dict of the sub-module named parts[filename]}."""
+    return {filename: getattr(net, part).state_dict() for filename, part in parts.items()}
+
+
+MICROAST_PARTS = {
+    "content_encoder_iter_160000.pth.tar": "content_encoder",
+    "style_encoder_iter_160000.pth.tar": "style_encoder",
+    "modulator_iter_160000.pth.tar": "modulator",
+    "decoder_iter_160000.pth.tar": "decoder",
+}
+ADAIN_PARTS = {"vgg_normalised.pth": "vgg", "decoder.pth": "decoder"}
+
+
+def random_microast(seed: int = 0) -> nn.Module:
+    """MicroAST with random weights that still paints: a small positive bias on the last
+    layer keeps the output inside 0..1 for most pixels."""
+    from .style_networks import MicroASTNet
+    torch.manual_seed(seed)
+    net = MicroASTNet().eval()
+    with torch.no_grad():
+        net.decoder.dec3[-1].conv_layer.bias.fill_(0.5)
+    return net
+
+
+def random_adain(seed: int = 0) -> nn.Module:
+    """AdaIN with random weights whose features neither vanish nor explode (He-like
+    scale), and a decoder that answers around mid-grey, so alpha and styles show."""
+    from .style_networks import AdaINNet
+    torch.manual_seed(seed)
+    net = AdaINNet().eval()
+    with torch.no_grad():
+        for m in list(net.vgg) + list(net.decoder):
+            if isinstance(m, nn.Conv2d):
+                m.weight.mul_(2.45)
+        net.decoder[28].bias.fill_(0.5)
+        net.decoder[28].weight.mul_(0.3)
+    return net
+
+
+def style_checkpoints(folder: Path, name: str, seed: int = 0) -> Path:
+    """``folder`` holding ``microast`` or ``adain`` with random weights, one file per part
+    under its published name (plain state_dicts, as released); written once. Returns it."""
+    folder = Path(folder)
+    builders = {"microast": (random_microast, MICROAST_PARTS), "adain": (random_adain, ADAIN_PARTS)}
+    if name not in builders:
+        raise ValueError(f"no test style network called {name!r}")
+    build, parts = builders[name]
+    if all((folder / f).is_file() for f in parts):
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for filename, state in _split(build(seed), parts).items():
+        _save(state, folder / filename)
+    return folder
+
+
+style_checkpoints.__test__ = False

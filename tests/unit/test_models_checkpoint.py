@@ -137,9 +137,15 @@ def test_sha256_and_hub_style_prefix_check(tmp_path, monkeypatch):
 def test_registry_entries_carry_the_published_facts():
     for name, info in MODELS.items():
         assert info.name == name
-        # The hash prefix is the one in the published file name, as torch.hub reads it.
-        assert f"-{info.sha256_prefix}." in info.filename
-        assert info.url.endswith("/" + info.filename) and info.url.startswith("https://")
-        assert info.licence == "BSD-2-Clause" and info.citation and info.purpose
+        for f in info.files:
+            # A short hash prefix is the one in the published file name, as torch.hub reads
+            # it; files without one in their names carry the full SHA-256.
+            if len(f.sha256) < 64:
+                assert f"-{f.sha256}." in f.filename
+            else:
+                assert all(c in "0123456789abcdef" for c in f.sha256)
+            assert f.url.endswith("/" + f.filename) and f.url.startswith("https://")
+            assert not info.multi_file or f.part, "each file of a multi-file model names its part"
+        assert info.licence in ("BSD-2-Clause", "MIT") and info.citation and info.purpose
     with pytest.raises(ModelError, match="no model called 'nope'.*siggraph17"):
         get_model("nope")

@@ -1,0 +1,253 @@
+"""Style mode (MicroAST, the bundled weights): live preview, strength steps, renders, seams.
+
+    python bench/bench_style.py [--sizes 1,12,50] [--skip-sheet]
+
+Measures, on the shared photos and paintings:
+
+* a new style picture to a 512-px preview (style branch + decoder; the photo's content
+  features already cached), and a cold preview (new photo and new style), against the
+  authors' whole forward pass at the same size measured in the same run (ratio);
+* a strength step: ``blend_style`` alone, and blend + composition of the 512-px preview;
+* full renders at 1, 12 and 50 megapixels, each in a fresh subprocess: engine (stylization
+  at up to 4 MP, tiled) + blend + full-resolution composition to 8-bit RGB; wall time and
+  peak RSS (``resource.getrusage``);
+* seams: a 2-megapixel render tiled vs untiled (max |difference| in 8-bit RGB, 16 px away
+  from the borders);
+* a contact sheet PNG: photos x paintings at strengths 0, 0.25, 0.5, 0.75, 1 in both looks.
+
+The machine is shared; timings are medians of a few runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._common import PHOTOS, table, write_results  # noqa: E402
+
+STYLES = ROOT.parent / "shared" / "data" / "styles"
+SHEET = ROOT / "bench" / "results" / "style_contact_sheet.png"
+
+
+def cpu_flags() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                keep = [f for f in flags if f.startswith(("avx", "amx", "fma", "f16c")) or "bf16" in f]
+                return " ".join(sorted(set(keep)))
+    except OSError:
+        pass
+    return "unknown"
+
+
+def photo_lightness(path: Path) -> np.ndarray:
+    from colorstudio.core.image import open_image
+    return open_image(path).lightness
+
+
+def median_time(fn, runs: int = 3) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def live(photo: Path, style: Path, style2: Path) -> list:
+    import torch
+
+    from colorstudio.core.compose import chroma_field, compose
+    from colorstudio.core.reference import load_reference
+    from colorstudio.core.style_blend import blend_style
+    from colorstudio.engines._microast import MicroASTEngine
+    from colorstudio.engines._style import grey_rgb, style_tensor
+    rows = []
+    L = photo_lightness(photo)
+    refs = [load_reference(style), load_reference(style2)]
+    engine = MicroASTEngine(device="cpu")
+    engine.load()
+    t = time.perf_counter()
+    session = engine.start(L)
+    chroma = session.chroma(None, quality="preview", references=(refs[0],))
+    cold = time.perf_counter() - t
+    h, w = chroma.ab.shape[:2]
+
+    def new_style():
+        engine._styles.clear()
+        session._results.clear()
+        session.chroma(None, quality="preview", references=(refs[1],))
+    new = median_time(new_style)
+    content = grey_rgb(chroma.lightness)
+    st = style_tensor(refs[1].rgb)
+    reference = median_time(lambda: engine.stylize(content, st))
+    rows.append([f"cold preview (new photo, new style), {w}x{h}", f"{cold * 1000:.0f} ms", ""])
+    rows.append([f"new style picture to a {w}x{h} preview", f"{new * 1000:.0f} ms",
+                 f"{new / reference:.2f}x the authors' whole forward ({reference * 1000:.0f} ms)"])
+    blend = median_time(lambda: blend_style(chroma.lightness, chroma, 0.6, "painting"), 20)
+
+    def step():
+        Lb, ab = blend_style(chroma.lightness, chroma, 0.6, "tones")
+        compose(Lb, chroma_field(ab, chroma.lightness))
+    step_t = median_time(step, 10)
+    rows.append(["strength step: blend_style only", f"{blend * 1000:.2f} ms", "no network run"])
+    rows.append([f"strength step: blend + compose {w}x{h}", f"{step_t * 1000:.1f} ms", "no network run"])
+    del torch
+    return rows
+
+
+def render_child(mp: float, photo: str, style: str, tile_above: int | None) -> dict:
+    """Run in a subprocess: one full render; prints JSON."""
+    from PIL import Image
+
+    from colorstudio.core.compose import chroma_field, compose
+    from colorstudio.core.reference import load_reference
+    from colorstudio.core.style_blend import blend_style, painted_lightness_full
+    from colorstudio.engines._microast import MicroASTEngine
+    L0 = photo_lightness(Path(photo))
+    H0, W0 = L0.shape
+    scale = (mp * 1e6 / (H0 * W0)) ** 0.5
+    W, H = int(W0 * scale), int(H0 * scale)
+    im = Image.fromarray(L0).resize((W, H), Image.Resampling.BILINEAR)
+    L = np.asarray(im, np.float32)
+    del im
+    ref = load_reference(style)
+    opts = {} if tile_above is None else {"tile_above": tile_above}
+    engine = MicroASTEngine(device="cpu", **opts)
+    engine.load()
+    t0 = time.perf_counter()
+    chroma = engine.start(L).chroma(None, quality="render", references=(ref,))
+    t1 = time.perf_counter()
+    Lb, ab = blend_style(chroma.lightness, chroma, 1.0, "painting")
+    full_L = painted_lightness_full(L, chroma, 1.0)
+    out = compose(full_L, chroma_field(ab, chroma.lightness))
+    t2 = time.perf_counter()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux reports KiB)
+    result = {"size": f"{W}x{H}", "work": "x".join(map(str, chroma.ab.shape[1::-1])), "engine_s": t1 - t0,
+              "compose_s": t2 - t1, "rss_mib": rss}
+    if tile_above is not None or mp == 2.0:
+        np.save(f"/tmp/style_seam_{tile_above}.npy", out)
+    return result
+
+
+def render(mp: float, photo: Path, style: Path, tile_above=None, timeout=300) -> dict | None:
+    cmd = [sys.executable, __file__, "--child", str(mp), str(photo), str(style), str(tile_above)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return None
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def contact_sheet(photos: list[Path], styles: list[Path], cell: int = 150) -> Path:
+    from PIL import Image, ImageDraw
+
+    from colorstudio.core.atomic import atomic_path
+    from colorstudio.core.color import lab_to_rgb
+    from colorstudio.core.reference import load_reference
+    from colorstudio.core.style_blend import blend_style
+    from colorstudio.engines._microast import MicroASTEngine
+    strengths = (0.0, 0.25, 0.5, 0.75, 1.0)
+    engine = MicroASTEngine(device="cpu", preview_side=cell * 2)
+    cols = 2 + 2 * len(strengths)
+    head = 22
+    sheet = Image.new("RGB", (cols * cell, head + len(photos) * len(styles) * cell), "white")
+    draw = ImageDraw.Draw(sheet)
+    labels = ["photo", "style"] + [f"tones {s:g}" for s in strengths] + [f"painting {s:g}" for s in strengths]
+    for i, text in enumerate(labels):
+        draw.text((i * cell + 4, 5), text, fill="black")
+
+    def fit(rgb: np.ndarray) -> Image.Image:
+        im = Image.fromarray(np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8))
+        im.thumbnail((cell, cell), Image.Resampling.LANCZOS)
+        return im
+
+    row = 0
+    for p in photos:
+        L = photo_lightness(p)
+        session = engine.start(L)
+        for s in styles:
+            ref = load_reference(s)
+            c = session.chroma(None, quality="preview", references=(ref,))
+            y = head + row * cell
+            grey = np.repeat(lab_to_rgb(np.dstack([c.lightness, np.zeros_like(c.ab)]))[..., :1], 3, -1)
+            sheet.paste(fit(grey), (0, y))
+            sheet.paste(fit(ref.rgb), (cell, y))
+            for j, look in enumerate(("tones", "painting")):
+                for k, strength in enumerate(strengths):
+                    Lb, ab = blend_style(c.lightness, c, strength, look)
+                    sheet.paste(fit(lab_to_rgb(np.dstack([Lb, ab]))), ((2 + j * len(strengths) + k) * cell, y))
+            row += 1
+    with atomic_path(SHEET) as tmp:
+        # 256 colours keep the file small enough for the repository; the look is unchanged.
+        sheet.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(tmp, format="PNG",
+                                                                                              optimize=True)
+    return SHEET
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1,12,50")
+    ap.add_argument("--skip-sheet", action="store_true")
+    ap.add_argument("--child", nargs=4)
+    args = ap.parse_args()
+    if args.child:
+        mp, photo, style, tile = args.child
+        print(json.dumps(render_child(float(mp), photo, style, None if tile == "None" else int(tile))))
+        return 0
+    photos = sorted(PHOTOS.glob("*.png"))
+    styles = sorted(p for p in STYLES.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+    photo = PHOTOS / "kodim05.png"
+    body = [f"CPU flags: `{cpu_flags()}`", ""]
+    rows = live(photo, styles[0], styles[1])
+    body += ["### Live", "", table(["what", "time", "note"], rows), ""]
+    print(body[-2])
+    rrows = []
+    for mp in [float(s) for s in args.sizes.split(",") if s]:
+        r = render(mp, photo, styles[1])
+        if r is None:
+            rrows.append([f"{mp:g} MP", "did not finish within 5 minutes", "", "", ""])
+        else:
+            rrows.append([f"{mp:g} MP ({r['size']})", r["work"], f"{r['engine_s']:.1f} s", f"{r['compose_s']:.1f} s",
+                          f"{r['rss_mib']:.0f} MiB"])
+        print(rrows[-1], flush=True)
+    body += ["### Full renders (full painting look, strength 1; a fresh process each)", "",
+             table(["photo", "stylized at", "engine", "blend + compose", "peak RSS"], rrows), ""]
+    tiled = render(2.0, photo, styles[1], tile_above=0)
+    whole = render(2.0, photo, styles[1], tile_above=10**9)
+    if tiled and whole:
+        a = np.load("/tmp/style_seam_0.npy").astype(np.int16)
+        b = np.load(f"/tmp/style_seam_{10**9}.npy").astype(np.int16)
+        inner = np.abs(a - b)[16:-16, 16:-16]
+        body += ["### Seams", "",
+                 f"2-megapixel render ({tiled['size']}) in 512-px tiles with a 32-px margin vs untiled: "
+                 f"max |difference| {int(inner.max())}/255 away from the borders "
+                 f"({int((inner > 0).sum())} of {inner[..., 0].size} pixels differ by any amount); "
+                 f"untiled peak RSS {whole['rss_mib']:.0f} MiB, tiled {tiled['rss_mib']:.0f} MiB.", ""]
+        print(body[-2])
+    if not args.skip_sheet:
+        pick = [p for p in photos if p.name in ("kodim05.png", "kodim23.png", "old_tom_morris_bw.png")] or photos[:3]
+        sheet = contact_sheet(pick, styles)
+        body += ["### Contact sheet", "", f"`{sheet.relative_to(ROOT)}`: {', '.join(p.name for p in pick)} x "
+                 f"{', '.join(s.name for s in styles)}; columns: the grey photo, the painting, then strengths "
+                 f"0, 0.25, 0.5, 0.75, 1 with the photo's tones, then the same as a full painting.", ""]
+    write_results("style", "Style (MicroAST, bundled weights)", "\n".join(body))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
