@@ -25,11 +25,10 @@ import numpy as np
 from .compose import chroma_field, compose
 from .hints import Hints, HintsError
 from .jobs import Progress, ShouldStop, check_stop
-from .resample import downsample_lightness_bands, fit_size, resize_bilinear
+from .resample import downsample_lightness_bands, fit_size
+from .style_blend import blend_style, painted_lightness_full
 
 DEFAULT_ENGINE = "propagation"
-#: The looks of style mode: the photo's own tones (everywhere else too), or the painting's.
-LOOKS = ("tones", "painting")
 
 
 class Picture(np.ndarray):
@@ -187,21 +186,6 @@ class ColorizeSession:
             self._answers.popitem(last=False)
         return answer
 
-    @staticmethod
-    def _blend(answer, L: np.ndarray, strength: float, look: str):
-        """(target L, ab) at the answer's working size with strength and look applied."""
-        ab = answer.ab
-        if strength < 1.0:
-            base = getattr(answer, "base_ab", None)
-            ab = ab * np.float32(strength) if base is None else base + np.float32(strength) * (ab - base)
-        target_L = L
-        painted = getattr(answer, "painted_lightness", None)
-        if look == "painting" and painted is not None and strength > 0:
-            h, w = L.shape
-            P = painted if painted.shape == (h, w) else resize_bilinear(painted.astype(np.float32), h, w)
-            target_L = np.clip(L + np.float32(strength) * (P - L), 0.0, 100.0).astype(np.float32)
-        return target_L, ab
-
     def preview(self, hints: Optional[Hints] = None, max_side: int = 1024, saturation: float = 1.0, *,
                 draft: bool = False, references: tuple = (), options: Optional[dict] = None,
                 strength: float = 1.0, look: str = "tones", should_stop: Optional[ShouldStop] = None) -> Picture:
@@ -214,25 +198,25 @@ class ColorizeSession:
         L = self.preview_lightness(max_side)
         answer = self.chroma(hints, draft=draft, max_side=max_side, references=references, options=options,
                              should_stop=should_stop)
-        target_L, ab = self._blend(answer, L, float(strength), look)
-        rgb = compose(target_L, chroma_field(ab, answer.lightness), saturation=saturation, bit_depth=8)
+        _, ab = blend_style(answer.lightness, answer, strength, look)
+        if look == "painting":
+            L = painted_lightness_full(L, answer, strength)
+        rgb = compose(L, chroma_field(ab, answer.lightness), saturation=saturation, bit_depth=8)
         return Picture(rgb, self.last_info, self.engine_name)
 
     def render(self, hints: Optional[Hints] = None, saturation: float = 1.0, *, references: tuple = (),
                options: Optional[dict] = None, strength: float = 1.0, look: str = "tones", mode: str = "",
                progress: Optional[Progress] = None, should_stop: Optional[ShouldStop] = None) -> ColorizeResult:
         """The converged result at full resolution and the photo's bit depth."""
-        if look not in LOOKS:
-            raise ValueError(f"look must be one of {', '.join(LOOKS)}, not {look!r}")
         hints = hints or Hints()
         t0 = time.perf_counter()
         answer = self.chroma(hints, references=references, options=options, should_stop=should_stop)
-        target_L, ab = self._blend(answer, self.photo.lightness if look == "painting" else answer.lightness,
-                                   float(strength), look)
+        _, ab = blend_style(answer.lightness, answer, strength, look)
         field_ = chroma_field(ab, answer.lightness)
         lightness = self.photo.lightness
         if look == "painting" and getattr(answer, "painted_lightness", None) is not None and strength > 0:
-            lightness = target_L
+            # The one look that changes the photo's tones, on purpose (labelled in provenance).
+            lightness = painted_lightness_full(lightness, answer, strength)
         rgb = compose(lightness, field_, saturation=saturation,
                       bit_depth=16 if getattr(self.photo, "bit_depth", 8) == 16 else 8,
                       progress=progress, should_stop=should_stop)
