@@ -187,3 +187,35 @@ class Tidy:
 
 #: Housekeeping jobs: they do not light the busy indicator and their results are not shown.
 HOUSEKEEPING = (DetectDevices, Tidy)
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """A reference picture, small, for the side panel: (h, w, 3) uint8 sRGB, the size of the
+    decoded picture its pixels map to (regions are given in those), and whether it has colour."""
+
+    path: str
+    rgb: np.ndarray
+    decoded_size: tuple
+    was_color: bool
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class ThumbnailJob:
+    """Decode a reference picture (off the GUI thread) and make its thumbnail."""
+
+    path: str
+    max_side: int = 320
+    long = False
+
+    def run(self, runtime, progress=None, should_stop=None) -> Thumbnail:
+        from .reference import load_reference
+        from .resample import fit_size
+        pic = load_reference(self.path)
+        h, w = pic.rgb.shape[:2]
+        tw, th = fit_size(w, h, self.max_side)
+        step_y, step_x = max(1, h // th), max(1, w // tw)
+        small = pic.rgb[::step_y, ::step_x][:th, :tw]
+        rgb = np.ascontiguousarray(np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8))
+        return Thumbnail(pic.path, rgb, (w, h), pic.was_color, pic.content_hash)

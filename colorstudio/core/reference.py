@@ -114,6 +114,7 @@ def _decode(path: Path, max_side: int) -> tuple[np.ndarray, str]:
 
 _cache_lock = threading.Lock()
 _cache: "OrderedDict[tuple, ReferencePicture]" = OrderedDict()
+_seen: dict = {}     # (path, size, mtime, rect, max_side) -> cache key
 _CACHE_SIZE = 4
 
 
@@ -128,15 +129,26 @@ def load_reference(ref, *, max_side: int = REFERENCE_MAX_SIDE, need_color: bool 
     if not isinstance(ref, Reference):
         ref = Reference(str(ref))
     path = Path(ref.path)
+    # A file seen before (same place, size and time) is not decoded again: previews ask often.
     try:
-        rgb, content_hash = _decode(path, max_side)
-    except ImageError as exc:
-        raise ReferenceError(str(exc)) from None
-    key = (content_hash, ref.rect, max_side)
+        st = path.stat()
+        seen = (str(path.resolve()), st.st_size, st.st_mtime_ns, ref.rect, max_side)
+    except OSError:
+        seen = None
     with _cache_lock:
-        hit = _cache.get(key)
+        hit = _cache.get(_seen.get(seen)) if seen is not None else None
         if hit is not None:
-            _cache.move_to_end(key)
+            _cache.move_to_end((hit.content_hash, ref.rect, max_side))
+    if hit is None:
+        try:
+            rgb, content_hash = _decode(path, max_side)
+        except ImageError as exc:
+            raise ReferenceError(str(exc)) from None
+        key = (content_hash, ref.rect, max_side)
+        with _cache_lock:
+            hit = _cache.get(key)
+            if seen is not None:
+                _seen[seen] = key
     if hit is None:
         rect = None
         if ref.rect is not None:

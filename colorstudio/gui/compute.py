@@ -17,7 +17,8 @@ from typing import Callable, Optional
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from ..core.jobs import (DRAG_PREVIEW_SIDE, FULL_PREVIEW_SIDE, HOUSEKEEPING, Cancelled, DetectDevices,  # noqa: F401 (re-exported for the window)
-                         EngineChoice, Exported, ExportJob, PreviewJob, PreviewResult, SuggestJob, Suggestions, Tidy)
+                         EngineChoice, Exported, ExportJob, PreviewJob, PreviewResult, SuggestJob, Suggestions, Thumbnail,
+                         ThumbnailJob, Tidy)
 from ..core.runtime import Runtime, default_engine_factory  # noqa: F401 (re-exported)
 from ..core.scheduler import Request, Scheduler, SchedulerClosed, serve
 
@@ -131,6 +132,8 @@ class Compute(QObject):
     export_finished = Signal(object)      # Exported
     export_failed = Signal(str)
     busy_changed = Signal(bool)
+    thumbnail_ready = Signal(object)      # Thumbnail
+    thumbnail_failed = Signal(str, str)   # path, a sentence
 
     def __init__(self, engine=None, session_factory: Optional[Callable] = None, parent=None,
                  engine_factory: Optional[Callable] = None):
@@ -146,6 +149,7 @@ class Compute(QObject):
         self._thread.progress.connect(self._on_progress)
         self._busy = False
         self._exports: set[int] = set()
+        self._thumbnails: set[int] = set()
         self._latest_preview: Optional[Request] = None
         self._shown_preview: Optional[Request] = None
         self._thread.start()
@@ -186,6 +190,15 @@ class Compute(QObject):
             return self.scheduler.submit_job(DetectDevices())
         except SchedulerClosed:
             return None
+
+    def thumbnail(self, job: ThumbnailJob) -> Optional[Request]:
+        """Decode a reference picture on the compute thread; answered by ``thumbnail_ready``."""
+        try:
+            req = self.scheduler.submit_job(job)
+        except SchedulerClosed:
+            return None
+        self._thumbnails.add(req.generation)
+        return req
 
     def export(self, job: ExportJob) -> Optional[Request]:
         req = self._submit(lambda: self.scheduler.submit_job(job))
@@ -240,10 +253,16 @@ class Compute(QObject):
             self.export_finished.emit(out)
         elif isinstance(job, DetectDevices):
             self.devices_found.emit(list(out))
+        elif isinstance(job, ThumbnailJob):
+            self._thumbnails.discard(req.generation)
+            self.thumbnail_ready.emit(out)
 
     @Slot(object, str)
     def _on_failed(self, req: Request, message: str) -> None:
-        if req.generation in self._exports:
+        if req.generation in self._thumbnails:
+            self._thumbnails.discard(req.generation)
+            self.thumbnail_failed.emit(req.payload.path, message)
+        elif req.generation in self._exports:
             self._exports.discard(req.generation)
             self.export_failed.emit(message)
         elif self.scheduler.accept(req):

@@ -302,8 +302,30 @@ class Editor(QObject):
             self.push(self._doc.with_engine(engine), "Switch engine")
 
     def set_reference(self, path: Optional[str]) -> None:
-        if (path or None) != self._doc.reference:
-            self.push(self._doc.with_reference(path), "Set reference photo" if path else "Remove reference photo")
+        if (path or None) != self._doc.reference or (path and self._doc.references[0].rect is not None):
+            self.push(self._doc.with_reference(path), "Set reference picture" if path else "Remove reference picture")
+
+    def set_reference_region(self, rect: Optional[tuple]) -> None:
+        """Limit the (first) reference to ``rect`` = (x0, y0, x1, y1) in its decoded pixels, or
+        use all of it (None)."""
+        refs = self._doc.references
+        if not refs or refs[0].rect == rect:
+            return
+        from dataclasses import replace
+        first = replace(refs[0], rect=tuple(int(v) for v in rect) if rect else None)
+        self.push(self._doc.with_references((first, *refs[1:])),
+                  "Choose a region of the reference" if rect else "Use the whole reference")
+
+    def set_strength(self, value: float, merge_key=None) -> None:
+        value = round(min(max(float(value), 0.0), 1.0), 3)
+        if math.isclose(value, self._doc.strength):
+            return
+        self.push(self._doc.with_strength(value), "Change strength",
+                  merge_key=("strength", merge_key) if merge_key is not None else None)
+
+    def set_look(self, look: str) -> None:
+        if look != self._doc.look:
+            self.push(self._doc.with_look(look), "Full painting" if look == "painting" else "Keep the photo's tones")
 
     def replace_document(self, document: Document, text: str = "Open document") -> None:
         self.push(document, text, selection=None)

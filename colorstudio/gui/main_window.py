@@ -21,7 +21,7 @@ from ..core.settings import AppSettings, load_settings
 from ..engines.registry import ENGINES
 from . import dialogs
 from .canvas import DISPLAY_MAX_SIDE, Canvas
-from .compute import Compute, PreviewResult
+from .compute import Compute, PreviewResult, ThumbnailJob
 from .controllers import DeviceController, EngineStatus, ExportController, ModelsController, RecentPhotos, setting_list
 from .editor import Editor
 from .loader import LoadedPhoto, PhotoLoader
@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
                 log.warning("%s", p)
 
         self.editor = Editor(self)
+        self._reference_shown: Optional[str] = None
         self.compute = Compute(engine=engine, session_factory=session_factory, engine_factory=engine_factory,
                                parent=self)
         self.workspace = Workspace(self.editor, self.compute, settings, autosave, parent=self)
@@ -153,7 +154,15 @@ class MainWindow(QMainWindow):
         ref = mp.pages["reference"]
         ref.reference_requested.connect(self.choose_reference)
         ref.reference_cleared.connect(self._clear_reference)
+        ref.reference_dropped.connect(e.set_reference)
+        ref.method_requested.connect(w.switch_mode)
+        ref.strength_changed.connect(e.set_strength)
+        ref.dragging.connect(self._slider_dragging)
+        ref.look_requested.connect(e.set_look)
         ref.view.color_picked.connect(e.set_color)
+        ref.view.region_chosen.connect(e.set_reference_region)
+        self.compute.thumbnail_ready.connect(ref.show_thumbnail)
+        self.compute.thumbnail_failed.connect(ref.show_problem)
         c.tool_changed.connect(self._tool_changed)
         c.view_mode_changed.connect(self._view_mode_changed)
         c.view_changed.connect(self._view_changed)
@@ -319,7 +328,8 @@ class MainWindow(QMainWindow):
         return str(Path.home())
 
     def choose_reference(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a reference photo", self._document_folder(), PHOTO_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a reference picture", self._document_folder(),
+                                              PHOTO_FILTER)
         if path:
             self.editor.set_reference(path)
 
@@ -371,6 +381,12 @@ class MainWindow(QMainWindow):
 
     def _document_changed(self, doc) -> None:
         self.mode_panel.set_document(doc)
+        first = doc.references[0].path if doc.references else None
+        if first != self._reference_shown:
+            self._reference_shown = first
+            if first is not None:
+                # Decoded by core on the compute thread, never here.
+                self.compute.thumbnail(ThumbnailJob(first))
         self.strength.set_value(doc.saturation)
         self._update_lightness()
         if self.workspace.last_preview is None or not self.workspace.last_preview.engine:

@@ -9,10 +9,13 @@ from __future__ import annotations
 import itertools
 from typing import Optional
 
-from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
-                               QSlider, QToolButton, QVBoxLayout, QWidget)
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QRadioButton,
+                               QSizePolicy, QSlider, QToolButton, QVBoxLayout, QWidget)
 
 from ..core.color import color_to_hex
 from ..core.document import Document, MODE_LABELS
@@ -65,6 +68,7 @@ class ModePage(QWidget):
     """One mode's controls. Subclasses set ``mode``, ``title``, ``icon_name`` and ``blurb``."""
 
     mode = ""
+    modes: tuple = ()     # the modes this page serves (default: its own)
     title = ""
     icon_name = ""
     blurb = ""
@@ -82,8 +86,9 @@ class ModePage(QWidget):
 
     def refresh(self, document: Document) -> None:
         """Bring the page up to date with the document (called on every document change)."""
-        available = mode_availability(self.mode)
-        if available.ok and document.mode == self.mode:
+        mode = document.mode if document.mode in (self.modes or (self.mode,)) else self.mode
+        available = mode_availability(mode)
+        if available.ok and document.mode == mode:
             # The mode can run, but perhaps not with the engine chosen for it.
             chosen = engine_availability(document.engine)
             if not chosen.ok:
@@ -121,82 +126,339 @@ class HintsPage(ModePage):
 
 
 class ReferenceView(QLabel):
-    """A thumbnail of the reference photo; clicking it picks its colour (the eyedropper's source)."""
+    """The reference picture's thumbnail. A click takes its colour (for hints); a drag marks
+    a region to take colours from (shown as a frame); a double-click uses all of it again."""
 
     color_picked = Signal(str)
+    region_chosen = Signal(object)     # (x0, y0, x1, y1) in the decoded picture's pixels, or None
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("referenceView")
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumHeight(60)
+        self.setMinimumHeight(120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setCursor(Qt.CursorShape.CrossCursor)
-        self.setToolTip("Click to take a colour from the reference photo")
+        self.setToolTip("Click to take a colour from the reference; drag to use only a region of it; "
+                        "double-click to use all of it")
         self._image: Optional[QImage] = None
+        self._decoded: tuple = (0, 0)
+        self._region: Optional[tuple] = None      # in decoded pixels
+        self._press: Optional[QPointF] = None
+        self._drag: Optional[QPointF] = None
+        self.setText("No reference picture")
 
-    def set_image(self, image: Optional[QImage]) -> None:
-        self._image = image
-        if image is None or image.isNull():
+    def set_thumbnail(self, rgb: Optional[np.ndarray], decoded_size: tuple = (0, 0)) -> None:
+        if rgb is None:
+            self._image = None
             self.clear()
-            self.setText("No reference photo")
+            self.setText("No reference picture")
             return
-        self.setPixmap(QPixmap.fromImage(image.scaled(260, 200, Qt.AspectRatioMode.KeepAspectRatio,
-                                                      Qt.TransformationMode.SmoothTransformation)))
+        h, w = rgb.shape[:2]
+        self._image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        self._decoded = tuple(decoded_size)
+        self.setPixmap(QPixmap.fromImage(self._image.scaled(280, 220, Qt.AspectRatioMode.KeepAspectRatio,
+                                                            Qt.TransformationMode.SmoothTransformation)))
 
-    def color_at(self, pos: QPointF) -> Optional[str]:
+    def set_region(self, rect: Optional[tuple]) -> None:
+        self._region = tuple(rect) if rect else None
+        self.update()
+
+    def _frame(self) -> Optional[tuple]:
         pm = self.pixmap()
         if self._image is None or pm is None or pm.isNull():
             return None
-        x0 = (self.width() - pm.width()) / 2
-        y0 = (self.height() - pm.height()) / 2
-        u, v = (pos.x() - x0) / pm.width(), (pos.y() - y0) / pm.height()
-        if not (0 <= u < 1 and 0 <= v < 1):
+        return (self.width() - pm.width()) / 2, (self.height() - pm.height()) / 2, pm.width(), pm.height()
+
+    def to_picture(self, pos: QPointF) -> Optional[tuple]:
+        """(u, v) in 0..1 over the picture for a widget position, or None outside it."""
+        f = self._frame()
+        if f is None:
             return None
-        c = self._image.pixelColor(int(u * self._image.width()), int(v * self._image.height()))
+        x0, y0, pw, ph = f
+        u, v = (pos.x() - x0) / pw, (pos.y() - y0) / ph
+        return (u, v) if 0 <= u < 1 and 0 <= v < 1 else None
+
+    def color_at(self, pos: QPointF) -> Optional[str]:
+        uv = self.to_picture(pos)
+        if uv is None:
+            return None
+        c = self._image.pixelColor(int(uv[0] * self._image.width()), int(uv[1] * self._image.height()))
         return color_to_hex((c.red(), c.green(), c.blue()))
 
     def mousePressEvent(self, e) -> None:
-        color = self.color_at(e.position())
-        if color is not None:
-            self.color_picked.emit(color)
+        self._press = e.position()
+        self._drag = None
+
+    def mouseMoveEvent(self, e) -> None:
+        if self._press is not None and (e.position() - self._press).manhattanLength() > 4:
+            self._drag = e.position()
+            self.update()
+
+    def mouseReleaseEvent(self, e) -> None:
+        press, drag, self._press, self._drag = self._press, self._drag, None, None
+        if press is None:
+            return
+        if drag is None:
+            color = self.color_at(press)
+            if color is not None:
+                self.color_picked.emit(color)
+            return
+        a, b = self._clamped(press), self._clamped(e.position())
+        if a is None or b is None:
+            self.update()
+            return
+        W, H = self._decoded
+        x0, x1 = sorted((a[0] * W, b[0] * W))
+        y0, y1 = sorted((a[1] * H, b[1] * H))
+        if x1 - x0 >= 4 and y1 - y0 >= 4:
+            self.region_chosen.emit((int(x0), int(y0), int(round(x1)), int(round(y1))))
+        self.update()
+
+    def mouseDoubleClickEvent(self, e) -> None:
+        self.region_chosen.emit(None)
+
+    def _clamped(self, pos: QPointF) -> Optional[tuple]:
+        f = self._frame()
+        if f is None:
+            return None
+        x0, y0, pw, ph = f
+        return min(max((pos.x() - x0) / pw, 0.0), 1.0), min(max((pos.y() - y0) / ph, 0.0), 1.0)
+
+    def paintEvent(self, e) -> None:
+        super().paintEvent(e)
+        f = self._frame()
+        if f is None:
+            return
+        x0, y0, pw, ph = f
+        rect = None
+        if self._press is not None and self._drag is not None:
+            a, b = self._clamped(self._press), self._clamped(self._drag)
+            rect = (min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1]))
+        elif self._region is not None and all(self._decoded):
+            W, H = self._decoded
+            r = self._region
+            rect = (r[0] / W, r[1] / H, r[2] / W, r[3] / H)
+        if rect is None:
+            return
+        p = QPainter(self)
+        pen = QPen(QColor(255, 255, 255), 2)
+        p.setPen(pen)
+        p.drawRect(QRectF(x0 + rect[0] * pw, y0 + rect[1] * ph, (rect[2] - rect[0]) * pw, (rect[3] - rect[1]) * ph))
+        pen.setColor(QColor(0, 0, 0))
+        pen.setStyle(Qt.PenStyle.DashLine)
+        p.setPen(pen)
+        p.drawRect(QRectF(x0 + rect[0] * pw, y0 + rect[1] * ph, (rect[2] - rect[0]) * pw, (rect[3] - rect[1]) * ph))
+        p.end()
+
+
+#: The methods of the Reference & style page, each a mode.
+REFERENCE_METHODS = (("reference", "Reference colours", "The photo takes the colours of like regions of "
+                      "the reference; your hints win where you place them."),
+                     ("palette", "Palette", "A colour photo takes the reference's palette; the photo's own "
+                      "tones are kept."),
+                     ("style", "Style", "A painting's colour and brushwork on the photo."))
 
 
 class ReferencePage(ModePage):
+    """Reference colours, palette transfer and style: one page, the method picks the mode."""
+
     mode = "reference"
-    title = MODE_LABELS["reference"]
+    modes = ("reference", "palette", "style")
+    title = "Reference & style"
     icon_name = "mdi6.image-multiple"
-    blurb = ("Colours come from a reference photo you choose. Load one to pick colours from it; the matching "
-             "engines fill the photo from it once they are installed.")
+    blurb = ("Colour the photo from a reference picture, give it another picture's palette, or a "
+             "painting's style. Open a picture, drop one here, or paste one.")
+
+    last_mode = None
 
     reference_requested = Signal()
     reference_cleared = Signal()
+    reference_dropped = Signal(str)          # a file dropped or pasted
+    method_requested = Signal(str)           # the mode of the chosen method
+    strength_changed = Signal(float, object)  # value, merge token (one per slider drag)
+    dragging = Signal(bool)
+    look_requested = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.method_combo = QComboBox(self)
+        self.method_combo.setObjectName("referenceMethod")
+        for mode, label, tip in REFERENCE_METHODS:
+            self.method_combo.addItem(label, mode)
+            self.method_combo.setItemData(self.method_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.method_combo.currentIndexChanged.connect(self._method_chosen)
         self.view = ReferenceView(self)
-        self.load_button = QPushButton(icon("mdi6.image-plus"), "Load reference…", self)
-        self.load_button.setToolTip("Choose a colour photo to take colours from")
+        self.load_button = QPushButton(icon("mdi6.image-plus"), "Open…", self)
+        self.load_button.setObjectName("referenceOpen")
+        self.load_button.setToolTip("Choose a reference picture (a colour photo, a postcard, a painting)")
         self.load_button.clicked.connect(self.reference_requested)
+        self.paste_button = QPushButton(icon("mdi6.content-paste"), "Paste", self)
+        self.paste_button.setToolTip("Use the picture or file on the clipboard")
+        self.paste_button.clicked.connect(self.paste)
         self.clear_button = QPushButton(icon("mdi6.close"), "Remove", self)
-        self.clear_button.setToolTip("Stop using the reference photo")
+        self.clear_button.setToolTip("Stop using the reference picture")
         self.clear_button.clicked.connect(self.reference_cleared)
-        row = QHBoxLayout()
-        row.addWidget(self.load_button)
-        row.addWidget(self.clear_button)
+        self.name_label = QLabel(self)
+        self.name_label.setObjectName("referenceName")
+        self.name_label.setWordWrap(True)
+        self.strength = QSlider(Qt.Orientation.Horizontal, self)
+        self.strength.setObjectName("referenceStrength")
+        self.strength.setRange(0, 100)
+        self.strength.setValue(100)
+        self.strength.setToolTip("How much of the reference or style: none (0) to all of it (100 %)")
+        self.strength_label = QLabel("100 %", self)
+        self.strength_label.setMinimumWidth(44)
+        self._tokens = itertools.count(1)
+        self._token = None
+        self._updating = False
+        self.strength.sliderPressed.connect(self._pressed)
+        self.strength.sliderReleased.connect(self._released)
+        self.strength.valueChanged.connect(self._strength_moved)
+        self.tones = QRadioButton("Keep the photo's tones", self)
+        self.tones.setObjectName("lookTones")
+        self.tones.setToolTip("Colour and texture on the photo's own lightness, as everywhere else")
+        self.painting = QRadioButton("Full painting (changes the photo's tones)", self)
+        self.painting.setObjectName("lookPainting")
+        self.painting.setToolTip("The painting's own lightness too: the one look that changes the photo's tones; "
+                                 "exports record it")
+        self.tones.setChecked(True)
+        self.tones.toggled.connect(lambda on: on and not self._updating and self.look_requested.emit("tones"))
+        self.painting.toggled.connect(lambda on: on and not self._updating and self.look_requested.emit("painting"))
+        method_row = QHBoxLayout()
+        method_row.addWidget(QLabel("Method", self))
+        method_row.addWidget(self.method_combo, 1)
+        buttons = QHBoxLayout()
+        for b in (self.load_button, self.paste_button, self.clear_button):
+            buttons.addWidget(b)
+        strength_row = QHBoxLayout()
+        strength_row.addWidget(QLabel("Strength", self))
+        strength_row.addWidget(self.strength, 1)
+        strength_row.addWidget(self.strength_label)
+        self.body.addLayout(method_row)
         self.body.addWidget(self.view)
-        self.body.addLayout(row)
-        self._shown: Optional[str] = "\0"
+        self.body.addWidget(self.name_label)
+        self.body.addLayout(buttons)
+        self.body.addLayout(strength_row)
+        self.body.addWidget(self.tones)
+        self.body.addWidget(self.painting)
+        self._shown: tuple = ("\0",)
 
+    # -- from the document ---------------------------------------------------------------
     def refresh(self, document: Document) -> None:
         super().refresh(document)
-        if document.reference != self._shown:
-            self._shown = document.reference
-            img = QImage(document.reference) if document.reference else None
-            self.view.set_image(img)
-            if document.reference and (img is None or img.isNull()):
-                self.view.setText("The reference photo could not be read")
-        self.clear_button.setEnabled(bool(document.reference))
+        if document.mode in self.modes:
+            self.last_mode = document.mode
+        self._updating = True
+        try:
+            idx = self.method_combo.findData(document.mode)
+            if idx >= 0:
+                self.method_combo.setCurrentIndex(idx)
+            self.strength.setValue(round(document.strength * 100))
+            self.strength_label.setText(f"{round(document.strength * 100)} %")
+            (self.painting if document.look == "painting" else self.tones).setChecked(True)
+            is_style = document.mode == "style"
+            self.tones.setVisible(is_style)
+            self.painting.setVisible(is_style)
+        finally:
+            self._updating = False
+        refs = document.references
+        self.view.set_region(refs[0].rect if refs else None)
+        self.clear_button.setEnabled(bool(refs))
+        key = (refs[0].path if refs else None,)
+        if key != self._shown:
+            self._shown = key
+            if not refs:
+                self.view.set_thumbnail(None)
+                self.name_label.setText("")
+            else:
+                self.view.clear()
+                self.view.setText("Opening the reference\u2026")
+                self.name_label.setText(Path(refs[0].path).name)
+
+    def show_thumbnail(self, thumb) -> None:
+        """A decoded thumbnail arrived (from the compute thread)."""
+        if self._shown != (thumb.path,) and Path(self._shown[0] or "") != Path(thumb.path):
+            return   # a reference since replaced
+        self.view.set_thumbnail(thumb.rgb, thumb.decoded_size)
+        w, h = thumb.decoded_size
+        grey = "" if thumb.was_color else " \u2014 grey: no colours to take"
+        self.name_label.setText(f"{Path(thumb.path).name} ({w}\u00d7{h}){grey}")
+
+    def show_problem(self, path: str, message: str) -> None:
+        self.view.set_thumbnail(None)
+        self.view.setText("The reference could not be read")
+        self.name_label.setText(message)
+
+    # -- user ----------------------------------------------------------------------------
+    def _method_chosen(self, index: int) -> None:
+        if not self._updating and index >= 0:
+            self.method_requested.emit(self.method_combo.itemData(index))
+
+    def _pressed(self) -> None:
+        self._token = next(self._tokens)
+        self.dragging.emit(True)
+
+    def _released(self) -> None:
+        self._token = None
+        self.dragging.emit(False)
+
+    def _strength_moved(self, value: int) -> None:
+        self.strength_label.setText(f"{value} %")
+        if not self._updating:
+            self.strength_changed.emit(value / 100.0, self._token)
+
+    def paste(self) -> None:
+        """A file path (or a copied file) from the clipboard becomes the reference."""
+        from PySide6.QtWidgets import QApplication
+        mime = QApplication.clipboard().mimeData()
+        path = _first_local_file(mime)
+        if path is None and mime is not None and mime.hasText():
+            text = mime.text().strip()
+            if text and Path(text).is_file():
+                path = text
+        if path is None and mime is not None and mime.hasImage():
+            path = _save_clipboard_image(QApplication.clipboard().image())
+        if path is not None:
+            self.reference_dropped.emit(path)
+        else:
+            self.name_label.setText("The clipboard holds no picture")
+
+    def dragEnterEvent(self, e) -> None:
+        if _first_local_file(e.mimeData()) is not None:
+            e.acceptProposedAction()
+
+    def dropEvent(self, e) -> None:
+        path = _first_local_file(e.mimeData())
+        if path is not None:
+            e.acceptProposedAction()
+            self.reference_dropped.emit(path)
+
+
+def _first_local_file(mime) -> Optional[str]:
+    if mime is None or not mime.hasUrls():
+        return None
+    for url in mime.urls():
+        if url.isLocalFile() and Path(url.toLocalFile()).is_file():
+            return url.toLocalFile()
+    return None
+
+
+def _save_clipboard_image(image) -> Optional[str]:
+    """A pasted picture (no file behind it) is kept as a PNG in the user's data folder."""
+    if image is None or image.isNull():
+        return None
+    import hashlib
+    from ..core.document import data_dir
+    folder = data_dir() / "references"
+    folder.mkdir(parents=True, exist_ok=True)
+    ptr = image.constBits()
+    digest = hashlib.sha256(bytes(ptr)[: image.sizeInBytes()]).hexdigest()[:16]
+    path = folder / f"pasted-{digest}.png"
+    if not path.exists():
+        image.save(str(path), "PNG")
+    return str(path)
 
 
 MODE_PAGES: list[type[ModePage]] = [AutomaticPage, HintsPage, ReferencePage]
@@ -285,7 +547,8 @@ class ModePanel(QWidget):
         for i, cls in enumerate(MODE_PAGES):
             page = cls(self.stack)
             page.body.addStretch(1)
-            self.pages[cls.mode] = page
+            for mode in (cls.modes or (cls.mode,)):
+                self.pages[mode] = page
             self.stack.addWidget(page)
             page.notice.models_requested.connect(lambda m=cls.mode: self.models_requested.emit(m))
             b = QToolButton(self)
@@ -299,7 +562,8 @@ class ModePanel(QWidget):
             b.setToolTip(f"{cls.title} mode (Alt+{i + 1}): {cls.blurb}")
             b.clicked.connect(lambda _=False, m=cls.mode: self._mode_clicked(m))
             self.group.addButton(b)
-            self.buttons[cls.mode] = b
+            for mode in (cls.modes or (cls.mode,)):
+                self.buttons[mode] = b
             row.addWidget(b)
 
         self.engine_combo = QComboBox(self)
@@ -360,7 +624,7 @@ class ModePanel(QWidget):
             self.engine_combo.setEnabled(self.engine_combo.count() > 1)
         finally:
             self._updating = False
-        for page in self.pages.values():
+        for page in dict.fromkeys(self.pages.values()):
             page.refresh(document)
 
     def set_devices(self, devices: list[str], current: str) -> None:
@@ -374,8 +638,14 @@ class ModePanel(QWidget):
             self._updating = False
 
     def _mode_clicked(self, mode: str) -> None:
-        if mode != self._document.mode:
-            self.mode_requested.emit(mode)
+        page = self.pages[mode]
+        family = page.modes or (mode,)
+        if self._document.mode in family:
+            return
+        # A page of several modes opens on the one last used there, else the first that can run.
+        last = getattr(page, "last_mode", None)
+        target = last or next((m for m in family if engines_for_mode(m)), mode)
+        self.mode_requested.emit(target)
 
     def _engine_chosen(self, index: int) -> None:
         if self._updating or index < 0:

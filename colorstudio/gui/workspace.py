@@ -13,7 +13,7 @@ from typing import Optional
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from ..core.document import DEFAULT_ENGINE, AutosaveStore, Document, DocumentError, PhotoRef
+from ..core.document import DEFAULT_ENGINE, MODE_LABELS, AutosaveStore, Document, DocumentError, PhotoRef
 from ..core.hints import Hints
 from ..core.settings import AppSettings
 from .availability import best_engine, engine_availability, engines_for_mode, start_mode
@@ -207,10 +207,11 @@ class Workspace(QObject):
 
     # -- modes ----------------------------------------------------------------------------
     def switch_mode(self, mode: str) -> None:
-        engine = best_engine(mode, self._chosen_engine.get(mode))
-        if engine is None:
-            names = engines_for_mode(mode)
-            engine = names[0] if names else DEFAULT_ENGINE[mode]
+        names = engines_for_mode(mode)
+        if not names:
+            self.problem.emit(f"no engine of this version of Colorstudio does {MODE_LABELS.get(mode, mode)} mode")
+            return
+        engine = best_engine(mode, self._chosen_engine.get(mode)) or names[0]
         self.editor.set_mode(mode, engine)
 
     # -- persistence -----------------------------------------------------------------------

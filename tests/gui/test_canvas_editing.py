@@ -18,9 +18,9 @@ def at(canvas, x, y) -> QPoint:
     return canvas.photo_to_widget(x, y).toPoint()
 
 
-def wait_full_preview(qtbot, win, action=None):
+def wait_full_preview(qtbot, win, action=None, timeout=WAIT_MS):
     """Run ``action`` and wait for the full-quality preview that follows it."""
-    with qtbot.waitSignal(win.workspace.preview_ready, timeout=WAIT_MS,
+    with qtbot.waitSignal(win.workspace.preview_ready, timeout=timeout,
                           check_params_cb=lambda r: win.compute.preview_up_to_date and not win.editor.interacting
                           ) as blocker:
         if action is not None:
