@@ -83,6 +83,18 @@ class ChromaField:
 _WHOLE_MAP_PIXELS = 4_000_000
 
 
+class FixedChroma:
+    """Chroma already evaluated for a target (2, h, w): compose() joins it with that target's
+    L as it is (a region of an export, cut from the export's own rows)."""
+
+    def __init__(self, ab: np.ndarray):
+        self.ab = np.ascontiguousarray(ab, dtype=np.float32)
+
+    def at(self, lightness: np.ndarray, rows: tuple[int, int] | None = None, full_shape=None) -> np.ndarray:
+        y0, y1 = rows or (0, self.ab.shape[1])
+        return self.ab[:, y0:y1].copy()
+
+
 def chroma_field(ab: np.ndarray, lightness: np.ndarray, radius: int = GUIDE_RADIUS,
                  eps: float = GUIDE_EPS) -> ChromaField:
     """Fit the guided-filter coefficients of ``ab`` (h, w, 2) against ``lightness`` (h, w)."""

@@ -219,3 +219,38 @@ class ThumbnailJob:
         small = pic.rgb[::step_y, ::step_x][:th, :tw]
         rgb = np.ascontiguousarray(np.clip(small * 255.0 + 0.5, 0, 255).astype(np.uint8))
         return Thumbnail(pic.path, rgb, (w, h), pic.was_color, pic.content_hash)
+
+
+@dataclass(frozen=True)
+class Detail:
+    """The export's own pixels for a region of the photo (shown when zoomed to 100 % or more)."""
+
+    rect: tuple          # (x0, y0, x1, y1) in photo pixels
+    rgb: np.ndarray      # (y1 - y0, x1 - x0, 3) uint8
+    key: tuple           # what it was made from (the document's picture), to match it on screen
+
+
+@dataclass(frozen=True)
+class DetailJob:
+    """Compose the export's pixels for the visible region only (not the whole photo)."""
+
+    photo: Any
+    photo_key: str
+    engine: EngineChoice
+    hints: Any
+    saturation: float
+    rect: tuple
+    mode: str = "hints"
+    references: tuple = ()
+    options: tuple = ()
+    strength: float = 1.0
+    look: str = "tones"
+    key: tuple = ()
+    long = False
+
+    def run(self, runtime, progress=None, should_stop=None) -> Detail:
+        s = runtime.session(self.photo, self.engine, self.photo_key)
+        pic = s.render_region(self.hints, self.rect, self.saturation, references=_references(self.references),
+                              options=dict(self.options), strength=self.strength, look=self.look,
+                              should_stop=should_stop)
+        return Detail(tuple(int(v) for v in self.rect), np.ascontiguousarray(np.asarray(pic)), self.key)

@@ -22,7 +22,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .compose import chroma_field, compose
+from .compose import FixedChroma, chroma_field, compose
 from .hints import Hints, HintsError
 from .jobs import Progress, ShouldStop, check_stop
 from .resample import downsample_lightness_bands, fit_size
@@ -231,6 +231,30 @@ class ColorizeSession:
             info["look"] = "painting"
         return ColorizeResult(rgb, getattr(self.photo, "alpha", None), self.photo, self.engine_name, hints,
                               time.perf_counter() - t0, info)
+
+    def render_region(self, hints: Optional[Hints], rect: tuple, saturation: float = 1.0, *,
+                      references: tuple = (), options: Optional[dict] = None, strength: float = 1.0,
+                      look: str = "tones", should_stop: Optional[ShouldStop] = None) -> Picture:
+        """The export's own pixels (8-bit, for the screen) for ``rect`` = (x0, y0, x1, y1) in
+        photo pixels: what a restorer zoomed in to 100 % sees is what will be written. Only
+        the region is composed, from the same engine answer as :meth:`render`."""
+        H, W = self.photo.lightness.shape
+        x0, y0, x1, y1 = (int(v) for v in rect)
+        x0, x1 = max(0, min(W, x0)), max(0, min(W, x1))
+        y0, y1 = max(0, min(H, y0)), max(0, min(H, y1))
+        if x1 <= x0 or y1 <= y0:
+            raise ValueError(f"the region {rect} lies outside the {W}\u00d7{H} photo")
+        answer = self.chroma(hints, references=references, options=options, should_stop=should_stop)
+        _, ab = blend_style(answer.lightness, answer, strength, look)
+        field_ = chroma_field(ab, answer.lightness)
+        L = self.photo.lightness
+        if look == "painting" and getattr(answer, "painted_lightness", None) is not None and strength > 0:
+            L = painted_lightness_full(L, answer, strength)
+        L_region = np.ascontiguousarray(L[y0:y1, x0:x1], dtype=np.float32)
+        # The field evaluated for whole rows of the photo (as the export does), then cut.
+        ab_rows = field_.at(np.asarray(L[y0:y1], np.float32), rows=(y0, y1), full_shape=(H, W))
+        rgb = compose(L_region, FixedChroma(ab_rows[:, :, x0:x1]), saturation=saturation, bit_depth=8)
+        return Picture(rgb, self.last_info, self.engine_name)
 
     def suggest_colors(self, hints: Optional[Hints], x: float, y: float, count: int = 8) -> list:
         """Likely colours at (x, y) from the engine, most likely first; [] when it offers none."""

@@ -52,6 +52,7 @@ class Canvas(QWidget):
         self._gray: Optional[QPixmap] = None
         self._result: Optional[QPixmap] = None
         self._result_rgb: Optional[np.ndarray] = None
+        self._detail: Optional[tuple] = None     # (rect, QPixmap): the export's pixels, zoomed in
         self._gray_arr: Optional[np.ndarray] = None
         self.view = View()
         self._fitted = True
@@ -89,7 +90,31 @@ class Canvas(QWidget):
         self._photo_size = (int(width), int(height))
         self._result = None
         self._result_rgb = None
+        self._detail = None
         self.fit()
+
+    def visible_photo_rect(self) -> Optional[tuple]:
+        """(x0, y0, x1, y1): the part of the photo the widget shows, in whole photo pixels."""
+        if self._gray is None:
+            return None
+        w, h = self._photo_size
+        x0, y0 = self.view.to_photo(0, 0)
+        x1, y1 = self.view.to_photo(self.width(), self.height())
+        r = (max(0, int(np.floor(x0))), max(0, int(np.floor(y0))), min(w, int(np.ceil(x1))), min(h, int(np.ceil(y1))))
+        return r if r[2] > r[0] and r[3] > r[1] else None
+
+    def set_detail(self, rect: Optional[tuple], rgb: Optional[np.ndarray] = None) -> None:
+        """Full-resolution pixels of the export for ``rect`` (photo pixels), drawn over the
+        preview while zoomed in; None clears them."""
+        if rect is None or rgb is None:
+            self._detail = None
+        else:
+            self._detail = (tuple(rect), QPixmap.fromImage(array_to_qimage(np.ascontiguousarray(rgb))))
+        self.update()
+
+    @property
+    def detail_rect(self) -> Optional[tuple]:
+        return self._detail[0] if self._detail is not None else None
 
     def set_result(self, rgb: Optional[np.ndarray]) -> None:
         """Show a preview (an (h, w, 3) uint8 array of the whole photo), or None for the photo itself."""
@@ -219,9 +244,11 @@ class Canvas(QWidget):
             p.drawPixmap(target, self._gray, QRectF(self._gray.rect()))
         elif self._mode == "result":
             p.drawPixmap(target, result, QRectF(result.rect()))
+            self._paint_detail(p)
         else:
             dx = self.divider_x()
             p.drawPixmap(target, result, QRectF(result.rect()))
+            self._paint_detail(p)
             p.save()
             p.setClipRect(QRectF(0, 0, max(dx, 0), self.height()))
             p.drawPixmap(target, self._gray, QRectF(self._gray.rect()))
@@ -236,6 +263,17 @@ class Canvas(QWidget):
         if self._new_result and self._mode != "original":
             self._new_result = False
             self.result_painted.emit()
+
+    def _paint_detail(self, p: QPainter) -> None:
+        if self._detail is None or self._result is None or self.view.scale < 1.0:
+            return
+        (x0, y0, x1, y1), pm = self._detail
+        wx, wy = self.view.to_widget(x0, y0)
+        s = self.view.scale
+        p.save()
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)   # pixels, as written
+        p.drawPixmap(QRectF(wx, wy, (x1 - x0) * s, (y1 - y0) * s), pm, QRectF(pm.rect()))
+        p.restore()
 
     def _paint_divider(self, p: QPainter, dx: float, target: QRectF) -> None:
         top, bottom = max(target.top(), 0), min(target.bottom(), self.height())

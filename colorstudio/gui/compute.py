@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ..core.jobs import (DRAG_PREVIEW_SIDE, FULL_PREVIEW_SIDE, HOUSEKEEPING, Cancelled, DetectDevices,  # noqa: F401 (re-exported for the window)
+from ..core.jobs import (DRAG_PREVIEW_SIDE, FULL_PREVIEW_SIDE, HOUSEKEEPING, Cancelled, DetectDevices, Detail, DetailJob,  # noqa: F401 (re-exported for the window)
                          EngineChoice, Exported, ExportJob, PreviewJob, PreviewResult, SuggestJob, Suggestions, Thumbnail,
                          ThumbnailJob, Tidy)
 from ..core.runtime import Runtime, default_engine_factory  # noqa: F401 (re-exported)
@@ -133,12 +133,13 @@ class Compute(QObject):
     export_failed = Signal(str)
     busy_changed = Signal(bool)
     thumbnail_ready = Signal(object)      # Thumbnail
+    detail_ready = Signal(object)         # Detail: the export's pixels of the visible region
     thumbnail_failed = Signal(str, str)   # path, a sentence
 
     def __init__(self, engine=None, session_factory: Optional[Callable] = None, parent=None,
                  engine_factory: Optional[Callable] = None):
         super().__init__(parent)
-        self.scheduler = Scheduler(lanes=("preview", "suggest"))
+        self.scheduler = Scheduler(lanes=("preview", "suggest", "detail"))
         self.runtime = Runtime(engine=engine, engine_factory=engine_factory, session_factory=session_factory)
         self.workshop = Worker(self.runtime, progress=self._progress_from_thread)
         self._thread = ComputeThread(self.scheduler, self.workshop)
@@ -183,6 +184,10 @@ class Compute(QObject):
 
     def suggest(self, job: SuggestJob) -> Optional[Request]:
         return self._submit(lambda: self.scheduler.submit("suggest", job))
+
+    def detail(self, job: DetailJob) -> Optional[Request]:
+        """The visible region at full resolution; a newer request replaces one still waiting."""
+        return self._submit(lambda: self.scheduler.submit("detail", job))
 
     def detect_devices(self) -> Optional[Request]:
         """Ask (once the window is up) which devices torch can use; answered by ``devices_found``."""
@@ -248,6 +253,8 @@ class Compute(QObject):
             self.preview_ready.emit(out)
         elif isinstance(job, SuggestJob):
             self.suggestions_ready.emit(out)
+        elif isinstance(job, DetailJob):
+            self.detail_ready.emit(out)
         elif isinstance(job, ExportJob):
             self._exports.discard(req.generation)
             self.export_finished.emit(out)

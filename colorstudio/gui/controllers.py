@@ -10,9 +10,10 @@ import logging
 from pathlib import Path
 from typing import Callable, Optional
 
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox
 
+from ..core.jobs import DetailJob
 from ..core.settings import AppSettings, save_settings
 from ..engines.registry import ENGINES
 from . import dialogs
@@ -269,3 +270,58 @@ class RecentPhotos(QObject):
             a.triggered.connect(lambda _=False, p=p: self.open_requested.emit(p))
         self._menu.setEnabled(bool(recent))
         self._welcome.set_recent(recent)
+
+
+class DetailController(QObject):
+    """Zoomed in to 100 % or more, the canvas shows the export's own full-resolution pixels
+    for the part of the photo in view, composed for that part only on the compute thread.
+    Asked for once the view rests (pans and zooms are debounced) and once a settled preview
+    is shown; any edit clears them until the next settled preview."""
+
+    def __init__(self, canvas, editor, workspace, compute, delay_ms: int = 120, parent=None):
+        super().__init__(parent)
+        self._canvas, self._editor, self._workspace, self._compute = canvas, editor, workspace, compute
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(delay_ms)
+        self._timer.timeout.connect(self.request)
+        canvas.view_changed.connect(self._view_changed)
+        editor.document_changed.connect(self._document_changed)
+        workspace.preview_ready.connect(self._preview_shown)
+        compute.detail_ready.connect(self._arrived)
+        self.requests = 0
+
+    def _key(self) -> tuple:
+        doc = self._editor.document
+        return (doc.hints, doc.saturation, doc.mode, doc.engine, doc.references, doc.options, doc.strength, doc.look)
+
+    def _view_changed(self) -> None:
+        if self._canvas.view.scale >= 1.0:
+            self._timer.start()
+        else:
+            self._timer.stop()
+
+    def _document_changed(self, _doc) -> None:
+        self._canvas.set_detail(None)
+
+    def _preview_shown(self, result) -> None:
+        if result.rgb is not None and not getattr(result, "draft", False) and self._canvas.view.scale >= 1.0:
+            self._timer.start()
+
+    def request(self) -> None:
+        ws = self._workspace
+        rect = self._canvas.visible_photo_rect()
+        if ws.photo is None or rect is None or self._editor.interacting or self._canvas.view.scale < 1.0:
+            return
+        last = ws.last_preview
+        if last is None or last.rgb is None:
+            return
+        doc = self._editor.document
+        self.requests += 1
+        self._compute.detail(DetailJob(ws.photo, ws.photo_ref.content_hash, ws.engine_choice, doc.hints,
+                                       doc.saturation, rect, doc.mode, doc.references, doc.options, doc.strength,
+                                       doc.look, self._key()))
+
+    def _arrived(self, detail) -> None:
+        if detail.key == self._key():
+            self._canvas.set_detail(detail.rect, detail.rgb)

@@ -22,7 +22,8 @@ from ..engines.registry import ENGINES
 from . import dialogs
 from .canvas import DISPLAY_MAX_SIDE, Canvas
 from .compute import Compute, PreviewResult, ThumbnailJob
-from .controllers import DeviceController, EngineStatus, ExportController, ModelsController, RecentPhotos, setting_list
+from .controllers import (DetailController, DeviceController, EngineStatus, ExportController, ModelsController,
+                          RecentPhotos, setting_list)
 from .editor import Editor
 from .loader import LoadedPhoto, PhotoLoader
 from .palette import Palette
@@ -117,6 +118,7 @@ class MainWindow(QMainWindow):
         self.exports = ExportController(self, self.workspace, self.compute, self.status_area, self.message_bar,
                                         self.qsettings)
         self.models = ModelsController(self, self.editor, self.workspace, self.mode_panel, self.message_bar)
+        self.detail = DetailController(self.canvas, self.editor, self.workspace, self.compute, parent=self)
         self.devices = DeviceController(self.workspace, self.compute, self.mode_panel, settings, parent=self)
         self.engine_status = EngineStatus(self.editor, self.workspace, self.status_engine, self._status, parent=self)
         build_actions(self)
