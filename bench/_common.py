@@ -15,6 +15,19 @@ ROOT = BENCH.parent
 PHOTOS = ROOT.parent / "shared" / "data" / "photos"
 
 
+def cpu_flags() -> str:
+    """The CPU's vector and matrix flags that decide which kernels run (AVX2, AVX-512, bf16, AMX)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                keep = sorted(f for f in flags if f.startswith(("avx", "amx", "fma")) or f in ("f16c", "sse4_2"))
+                return " ".join(keep) or "none of avx/fma/amx"
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def machine_description() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -32,6 +45,7 @@ def machine_description() -> str:
         pass
     import numpy
     parts = [f"{platform.system()} {platform.release()}", f"{cpu}, {os.cpu_count()} cores{mem}",
+             f"CPU flags: {cpu_flags()}",
              f"Python {platform.python_version()}", f"numpy {numpy.__version__}"]
     try:
         import scipy

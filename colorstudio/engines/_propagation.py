@@ -121,8 +121,14 @@ class _Grid:
             return np.zeros_like(b)
         missing = [i for i in S.tolist() if i not in self._columns]
         # The update pays one triangular solve per uncached hint pixel and a dense s x s solve;
-        # refactorising costs about as much as a few dozen solves. Choose the cheaper.
-        if len(S) * n > self.cache_limit or len(missing) > self.max_new_columns or len(S) > self.max_update_rank:
+        # refactorising costs about as much as a few dozen solves. Once the hint-independent
+        # matrix is factorised (the photo's warm-up does it), the columns of many new hint
+        # pixels are worth computing even when refactorising would be cheaper this once: they
+        # are cached, so every later edit costs a solve for its own new pixels only. Without
+        # that factorisation, or when the hints cover more pixels than the cache holds (long
+        # brush strokes), refactorise.
+        if len(S) * n > self.cache_limit or len(S) > self.max_update_rank or (
+                len(missing) > self.max_new_columns and self._lu0 is None):
             return self.direct_solve(b, self.dw + self.screen + hint_diag)
         if self._lu0 is None:
             self._lu0 = self._factor(self._matrix(self.dw + self.screen))
