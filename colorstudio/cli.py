@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 from . import __version__
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
-COMMANDS = ("gui", "colorize", "models")
+COMMANDS = ("gui", "colorize", "models", "train")
 
 EPILOG = """\
 examples:
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"colorstudio {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="{gui,colorize,models}")
+    sub = parser.add_subparsers(dest="command", metavar="{gui,colorize,models,train}")
 
     g = sub.add_parser("gui", help="open the desktop app (the default command)",
                        description="Open the desktop app, optionally with photos.")
@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     m = add_models_parser(sub)
     # SUPPRESS: a subcommand's own --debug must not reset `colorstudio --debug CMD`.
     m.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    from .training.cli import add_parser as add_train_parser
+    add_train_parser(sub).add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -260,6 +262,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _colorize(args)
         if args.command == "models":
             return args.models_run(args)
+        if args.command == "train":
+            return args.train_run(args)
         return _gui(args)
     except KeyboardInterrupt:
         print("colorstudio: interrupted", file=sys.stderr)
