@@ -193,7 +193,7 @@ def _workers(config: TrainConfig) -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
-def _loader(dataset, batch: int, start_step: int, rank: int, world: int, workers: int):
+def _loader(dataset, batch: int, start_step: int, rank: int, world: int, workers: int, seed: int):
     import torch
     from torch.utils.data import DataLoader
 
@@ -208,7 +208,10 @@ def _loader(dataset, batch: int, start_step: int, rank: int, world: int, workers
     def init(_):
         torch.set_num_threads(1)
 
+    # Its own generator: a DataLoader iterator otherwise draws its worker seed from torch's
+    # global generator, which would shift the training's random stream on every resume.
     return DataLoader(dataset, batch_size=batch, sampler=Stream(), num_workers=workers,
+                      generator=torch.Generator().manual_seed(seed),
                       worker_init_fn=init if workers else None, persistent_workers=False,
                       prefetch_factor=2 if workers else None, pin_memory=False)
 
@@ -326,7 +329,7 @@ def train(config: TrainConfig, progress: Progress = None, should_stop: ShouldSto
             raise TrainingError(f"{exc} (training stopped at step {at}).{last}") from None
 
     dataset = CropDataset(collection.train, config.size, config.seed, arch.needs)
-    loader = _loader(dataset, config.batch, step, rank, world, _workers(config))
+    loader = _loader(dataset, config.batch, step, rank, world, _workers(config), config.seed)
     t0 = time.monotonic()
     budget = config.minutes * 60.0 if config.minutes is not None and total is None else None
     finished = False
