@@ -96,3 +96,15 @@ def test_ciede2000_matches_sharmas_published_pairs():
                   [0.9033, -0.0636, -0.5514]])
     assert np.allclose(delta_e00(a, b), [2.0425, 2.3669, 27.1492, 1.2644, 0.9082], atol=1e-4)
     assert psnr(np.zeros((2, 2)), np.full((2, 2), 0.1)) == pytest.approx(20.0)
+
+
+def test_the_training_package_imports_no_qt():
+    import subprocess
+    import sys
+    code = ("import sys, pkgutil, importlib, colorstudio.training as t, colorstudio.training.archs as a\n"
+            "for m in pkgutil.walk_packages(t.__path__, 'colorstudio.training.'): importlib.import_module(m.name)\n"
+            "import colorstudio.engines._user, colorstudio.models.user\n"
+            "print(sorted(k for k in sys.modules if k.split('.')[0] in ('PySide6', 'shiboken6', 'PyQt5', 'PyQt6')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
