@@ -37,7 +37,8 @@ def _discover() -> dict[str, EngineSpec]:
                 if mod.name.startswith("_") or mod.name in _NOT_ENGINES or mod.ispkg:
                     continue
                 module = importlib.import_module(f"{package.__name__}.{mod.name}")
-                if callable(getattr(module, "engine_specs", None)):
+                # vars(), not getattr: an engine module's __getattr__ would import its torch half.
+                if callable(vars(module).get("engine_specs")):
                     _dynamic.append(module.engine_specs)
                 spec = getattr(module, "SPEC", None)
                 if isinstance(spec, EngineSpec):
