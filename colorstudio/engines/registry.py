@@ -1,7 +1,11 @@
 """The engine registry: every engine module's ``SPEC``, found, not listed.
 
 Each non-private module of ``colorstudio.engines`` that defines ``SPEC`` (an
-:class:`~colorstudio.core.spec.EngineSpec`) is an engine. Engine modules are cheap to import
+:class:`~colorstudio.core.spec.EngineSpec`) is an engine. A module may instead (or also)
+define ``engine_specs()``, a function returning the specs of engines that come and go at run
+time (networks a user trained, see ``engines/user.py``); it is asked each time the registry
+is read, so it must be cheap (it may cache), and a name it gives that a static engine already
+has is ignored. Engine modules are cheap to import
 (torch is imported inside their classes), so listing engines and models never loads torch
 or a model. The CLI, the app, the document and the model store all read this registry.
 """
@@ -20,6 +24,7 @@ _NOT_ENGINES = {"base", "registry", "neural"}  # neural: shared machinery of the
 
 _lock = threading.Lock()
 _specs: dict[str, EngineSpec] | None = None
+_dynamic: list = []   # the modules' engine_specs functions
 
 
 def _discover() -> dict[str, EngineSpec]:
@@ -31,14 +36,22 @@ def _discover() -> dict[str, EngineSpec]:
             for mod in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
                 if mod.name.startswith("_") or mod.name in _NOT_ENGINES or mod.ispkg:
                     continue
-                spec = getattr(importlib.import_module(f"{package.__name__}.{mod.name}"), "SPEC", None)
+                module = importlib.import_module(f"{package.__name__}.{mod.name}")
+                # vars(), not getattr: an engine module's __getattr__ would import its torch half.
+                if callable(vars(module).get("engine_specs")):
+                    _dynamic.append(module.engine_specs)
+                spec = getattr(module, "SPEC", None)
                 if isinstance(spec, EngineSpec):
                     if spec.name in found:
                         raise RuntimeError(f"two engines are called {spec.name!r}")
                     found[spec.name] = spec
             # Registry order: by preference (best first), then name, so every list agrees.
             _specs = dict(sorted(found.items(), key=lambda kv: (-kv[1].preference, kv[0])))
-        return _specs
+        specs = _specs
+    extra = {s.name: s for provide in _dynamic for s in provide() if s.name not in specs}
+    if not extra:
+        return specs
+    return dict(sorted({**specs, **extra}.items(), key=lambda kv: (-kv[1].preference, kv[0])))
 
 
 class _Specs(Mapping):

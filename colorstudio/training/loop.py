@@ -1,0 +1,417 @@
+"""The training job: ``train(config, progress, should_stop)``.
+
+One function, Qt-free, the same for the CLI (a progress bar) and the app (a worker):
+
+1. The folder is scanned (:mod:`.data`): colour photos split into training and held-out by
+   file hash; grey, toned and unreadable files counted.
+2. The architecture's trainer (:mod:`.archs`, :mod:`._trainers`) runs on the chosen device.
+   Batches come from a DataLoader with workers; sample k of the stream is a pure function of
+   (seed, k), so the data order needs no state beyond the step.
+3. Every ``checkpoint_every`` steps, on a stop request, and at the end, a checkpoint is
+   written atomically (temporary file, then rename): model(s), optimizer(s), scheduler(s),
+   the mixed-precision scaler, the step, the seed, the random states and the loss history.
+   ``resume`` continues from it; with a fixed seed on the CPU a resumed run reaches the same
+   weights as an uninterrupted one.
+4. At the end the held-out photos are colorized with simulated hints; mean CIEDE2000 and PSNR
+   against the ground truth are measured for the model, the grey photo and the propagation
+   engine given the same hints. The model file (a plain state_dict) and its manifest are
+   written to the user models folder, where the ``user`` engine module finds them.
+
+Several GPUs: start with ``torchrun --nproc_per_node=N -m colorstudio train ...``; each
+process takes every N-th batch of the stream, the modules are wrapped in
+DistributedDataParallel, and rank 0 alone writes checkpoints and the model.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..core.atomic import WriteError, atomic_path
+from ..core.jobs import Cancelled
+from .archs import Architecture, get_architecture
+from .errors import TrainingError
+
+log = logging.getLogger(__name__)
+
+Progress = Optional[Callable[[int, int], None]]
+ShouldStop = Optional[Callable[[], bool]]
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class TrainConfig:
+    """What to train. ``steps`` or ``minutes`` bounds the run (steps wins when both)."""
+
+    folder: str
+    arch: str = "unet"
+    steps: Optional[int] = None
+    minutes: Optional[float] = None
+    size: int = 256
+    batch: int = 8
+    device: str = "auto"
+    name: Optional[str] = None
+    resume: bool = False
+    seed: int = 0
+    start_from: Optional[str] = None          # "siggraph17" (installed published weights) or a file
+    checkpoint_every: int = 200
+    workers: Optional[int] = None             # DataLoader workers; None: up to 4, one core left free
+    held_out_share: float = 0.1
+    learning_rate: Optional[float] = None
+    options: dict = field(default_factory=dict)   # the network's options over the architecture's
+    evaluate: bool = True
+    eval_limit: int = 16
+
+
+@dataclass
+class TrainResult:
+    name: str
+    finished: bool                 # False when stopped early (the checkpoint allows --resume)
+    step: int
+    total_steps: Optional[int]
+    losses: list                   # [(step, loss), ...] of this training, from the start
+    model_path: Optional[Path] = None
+    manifest_path: Optional[Path] = None
+    manifest: Optional[dict] = None
+    checkpoint: Optional[Path] = None
+
+
+@dataclass
+class StepReport:
+    """What ``on_step`` receives after each step (for a progress line or a loss plot)."""
+
+    step: int
+    total_steps: Optional[int]
+    losses: dict
+    steps_per_second: float
+    eta_seconds: Optional[float]
+
+
+def default_name(arch: str, folder) -> str:
+    stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(folder).expanduser().resolve().name)
+    return f"{arch}-{stem.strip('-.') or 'photos'}"[:64]
+
+
+def _validate(config: TrainConfig, arch: Architecture) -> None:
+    if config.steps is None and config.minutes is None:
+        raise TrainingError("say how long to train: --steps N or --minutes M")
+    if config.steps is not None and int(config.steps) < 1:
+        raise TrainingError("--steps must be at least 1")
+    if config.minutes is not None and not (config.minutes > 0 and math.isfinite(config.minutes)):
+        raise TrainingError("--minutes must be a positive number")
+    if config.batch < 1:
+        raise TrainingError("--batch must be at least 1")
+    if config.checkpoint_every < 1:
+        raise TrainingError("the checkpoint interval must be at least 1 step")
+    if not 16 <= config.size <= 2048:
+        raise TrainingError("--size must be between 16 and 2048 pixels")
+    if config.start_from and arch.name != "siggraph17":
+        raise TrainingError(f"--from starts from published weights of the siggraph17 network; the {arch.name} "
+                            f"architecture trains from scratch")
+
+
+def _device(name: str):
+    from ..engines.base import EngineError
+    from ..engines.neural import resolve_device
+    try:
+        return resolve_device(name)
+    except EngineError as exc:
+        raise TrainingError(str(exc)) from None
+
+
+def _initial_weights(config: TrainConfig):
+    if not config.start_from:
+        return None
+    from ..models import ModelError
+    from ..models.checkpoint import load_network
+    from ..models.store import installed_path, not_installed_message
+    src = config.start_from
+    if src == "siggraph17":
+        path = installed_path("siggraph17")
+        if path is None:
+            raise TrainingError(not_installed_message("siggraph17"))
+    else:
+        path = Path(src).expanduser()
+    try:
+        return load_network("siggraph17", path).state_dict()
+    except ModelError as exc:
+        raise TrainingError(str(exc)) from None
+
+
+def _rng_state() -> dict:
+    import torch
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state()[1].tolist(),
+             "python": list(random.getstate()[1])}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    import torch
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    np.random.set_state(("MT19937", np.array(state["numpy"], dtype=np.uint32), 0, 0, 0.0))
+    random.setstate((3, tuple(state["python"]), None))
+
+
+def write_checkpoint(path: Path, payload: dict) -> None:
+    """``payload`` to ``path`` atomically (old checkpoint kept until the new one is whole)."""
+    import torch
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def read_checkpoint(path: Path) -> dict:
+    import torch
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - an unreadable checkpoint is a sentence
+        raise TrainingError(f"the checkpoint {path} cannot be read ({type(exc).__name__}); start again without "
+                            f"--resume, or with another --name") from None
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path} is not a Colorstudio training checkpoint")
+    return data
+
+
+def _workers(config: TrainConfig) -> int:
+    if config.workers is not None:
+        return max(0, int(config.workers))
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def _loader(dataset, batch: int, start_step: int, rank: int, world: int, workers: int, seed: int):
+    import torch
+    from torch.utils.data import DataLoader
+
+    class Stream(torch.utils.data.Sampler):
+        def __iter__(self):
+            step = start_step
+            while True:
+                first = (step * world + rank) * batch
+                yield from range(first, first + batch)
+                step += 1
+
+    def init(_):
+        torch.set_num_threads(1)
+
+    # Its own generator: a DataLoader iterator otherwise draws its worker seed from torch's
+    # global generator, which would shift the training's random stream on every resume.
+    return DataLoader(dataset, batch_size=batch, sampler=Stream(), num_workers=workers,
+                      generator=torch.Generator().manual_seed(seed),
+                      worker_init_fn=init if workers else None, persistent_workers=False,
+                      prefetch_factor=2 if workers else None, pin_memory=False)
+
+
+def train(config: TrainConfig, progress: Progress = None, should_stop: ShouldStop = None,
+          on_step: Optional[Callable[[StepReport], None]] = None) -> TrainResult:
+    """Train (or continue training) a network; see the module notes.
+
+    ``progress(done, total)``: steps (with ``steps``) or seconds (with ``minutes``).
+    ``should_stop()``: checked between steps; on a stop the checkpoint is written and the
+    result says ``finished=False``. Raises TrainingError with a sentence for anything the user
+    can fix; nothing already written is lost.
+    """
+    import torch
+
+    from ..models import user as store
+    from ..models.store import ensure_models_path
+    from .data import CropDataset, scan_folder
+
+    arch = get_architecture(config.arch)
+    _validate(config, arch)
+    name = config.name or default_name(arch.name, config.folder)
+    problem = store.name_problem(name)
+    if problem:
+        raise TrainingError(problem)
+    from ..engines.registry import ENGINES
+    model_path, manifest_path = store.model_paths(name)
+    work = store.training_folder(name)
+    ckpt_path = work / CHECKPOINT
+    static = ENGINES.get(name)
+    if static is not None and "trained_model" not in static.extra:
+        raise TrainingError(f"{name!r} is the name of a built-in engine; choose another --name")
+    if not config.resume:
+        if manifest_path.exists():
+            raise TrainingError(f"a trained model called {name!r} already exists ({manifest_path.parent}); choose "
+                                f"another --name, or --resume to train it further")
+        if ckpt_path.exists():
+            raise TrainingError(f"an unfinished training called {name!r} exists; continue it with --resume, or "
+                                f"choose another --name")
+    elif not ckpt_path.exists():
+        raise TrainingError(f"there is no training called {name!r} to resume (no checkpoint in {work})")
+
+    device = _device(config.device)
+    world, rank = 1, 0
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    if distributed:
+        world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
+
+    checkpoint = read_checkpoint(ckpt_path) if config.resume else None
+    if checkpoint is not None:
+        if checkpoint["arch"] != arch.name:
+            raise TrainingError(f"the training {name!r} is a {checkpoint['arch']} network, not {arch.name}; resume it "
+                                f"with --arch {checkpoint['arch']}, or choose another --name")
+        saved = checkpoint["config"]
+        # The run's shape is the checkpoint's; only its length may change.
+        for key in ("size", "batch", "seed"):
+            setattr(config, key, saved[key])
+        options = dict(checkpoint["options"])
+        learning_rate = float(checkpoint["learning_rate"])
+    else:
+        options = {**arch.options, **config.options}
+        learning_rate = float(config.learning_rate or arch.learning_rate)
+
+    collection = scan_folder(config.folder, config.held_out_share, should_stop=should_stop)
+    if checkpoint is not None and checkpoint.get("data", {}).get("file_list_sha256") != collection.list_hash():
+        log.warning("the photos in %s are not the ones this training started with; it continues on the new set",
+                    config.folder)
+
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed % 2 ** 32)
+    random.seed(config.seed)
+    initial = _initial_weights(config) if checkpoint is None else None
+    from ..models.trainable import build, multiple
+    if config.size % multiple(build(arch.network, options)) and arch.network != "siggraph17":
+        raise TrainingError(f"--size must be a multiple of {multiple(build(arch.network, options))} for this network")
+    if arch.network == "siggraph17" and config.size % 8:
+        raise TrainingError("--size must be a multiple of 8 for the siggraph17 network")
+    total = int(config.steps) if config.steps is not None else None
+    warmup = min(100, (total or 1000) // 10)
+    import importlib
+    module, cls = arch.trainer.split(":")
+    trainer = getattr(importlib.import_module(module), cls)(arch, options, device, learning_rate, warmup,
+                                                               initial_state=initial, distributed=distributed)
+    step = 0
+    losses: list = []
+    elapsed_before = 0.0
+    if checkpoint is not None:
+        trainer.load_state(checkpoint["trainer"])
+        step = int(checkpoint["step"])
+        losses = [tuple(x) for x in checkpoint["losses"]]
+        elapsed_before = float(checkpoint.get("seconds", 0.0))
+        _set_rng_state(checkpoint["rng"])
+
+    if rank == 0:
+        try:
+            ensure_models_path()
+            work.mkdir(parents=True, exist_ok=True)
+        except (OSError, Exception) as exc:  # noqa: BLE001
+            raise TrainingError(f"could not create {work}: {getattr(exc, 'strerror', None) or exc}") from None
+
+    def save(at: int) -> None:
+        if rank != 0:
+            return
+        payload = {"format": CHECKPOINT_FORMAT, "arch": arch.name, "name": name, "step": at,
+                   "options": options, "learning_rate": learning_rate,
+                   "config": {k: v for k, v in asdict(config).items() if isinstance(v, (int, float, str, bool, type(None)))},
+                   "trainer": trainer.state(), "rng": _rng_state(), "losses": [list(x) for x in losses],
+                   "seconds": elapsed_before + (time.monotonic() - t0), "data": collection.summary()}
+        try:
+            write_checkpoint(ckpt_path, payload)
+        except WriteError as exc:
+            last = ""
+            if ckpt_path.exists():
+                last = " The last checkpoint is intact; free some space and continue with --resume."
+            raise TrainingError(f"{exc} (training stopped at step {at}).{last}") from None
+
+    dataset = CropDataset(collection.train, config.size, config.seed, arch.needs)
+    loader = _loader(dataset, config.batch, step, rank, world, _workers(config), config.seed)
+    t0 = time.monotonic()
+    budget = config.minutes * 60.0 if config.minutes is not None and total is None else None
+    finished = False
+    rate_t, rate_step = t0, step
+    rate = 0.0
+    it = iter(loader)
+    try:
+        while True:
+            if total is not None and step >= total:
+                finished = True
+                break
+            if budget is not None and time.monotonic() - t0 >= budget:
+                finished = True
+                break
+            if should_stop is not None and should_stop():
+                break
+            batch = next(it)
+            report = trainer.step(batch)
+            step += 1
+            loss = report["loss"]
+            if not math.isfinite(loss):
+                raise TrainingError(f"the loss became {loss} at step {step} (the training diverged); lower the "
+                                    f"learning rate or resume from the last checkpoint")
+            losses.append((step, round(loss, 6)))
+            now = time.monotonic()
+            if now - rate_t >= 2.0 or rate == 0.0:
+                rate = (step - rate_step) / max(now - rate_t, 1e-9)
+                rate_t, rate_step = now, step
+            if step % config.checkpoint_every == 0:
+                save(step)
+            if progress is not None:
+                if total is not None:
+                    progress(step, total)
+                else:
+                    progress(int(now - t0), int(budget))
+            if on_step is not None:
+                eta = (total - step) / rate if total is not None and rate > 0 else (
+                    budget - (now - t0) if budget is not None else None)
+                on_step(StepReport(step, total, report, rate, eta))
+    finally:
+        del it, loader
+    save(step)
+    result = TrainResult(name, finished, step, total, losses, checkpoint=ckpt_path)
+    if not finished or rank != 0:
+        return result
+    seconds = elapsed_before + (time.monotonic() - t0)
+    scores = None
+    if config.evaluate and collection.held_out:
+        from .evaluate import evaluate
+        scores = evaluate(trainer, arch, collection.held_out, config.size, limit=config.eval_limit).summary
+    result.model_path, result.manifest_path, result.manifest = export(
+        name, arch, trainer, options, collection, step, seconds, scores, config, device)
+    return result
+
+
+def export(name, arch, trainer, options, collection, step, seconds, scores, config, device):
+    """Write the model file, then its manifest (the registration); both atomically."""
+    import torch
+
+    from .. import __version__
+    from ..models import user as store
+    from ..models.checkpoint import sha256_file
+    model_path, manifest_path = store.model_paths(name)
+    state = trainer.model_state()
+    try:
+        with atomic_path(model_path) as tmp:
+            with open(tmp, "wb") as fh:
+                torch.save(state, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+        manifest = {
+            "manifest_version": store.MANIFEST_VERSION, "name": name, "architecture": arch.name,
+            "label": arch.label, "network": arch.network, "modes": [str(m) for m in arch.modes],
+            "options": options, "model_file": model_path.name, "model_sha256": sha256_file(model_path),
+            "model_bytes": model_path.stat().st_size, "data": collection.summary(), "steps": step,
+            "seconds": round(seconds, 1), "size": config.size, "batch": config.batch, "seed": config.seed,
+            "device": device.type, "started_from": config.start_from or "random weights",
+            "held_out": scores, "software": f"Colorstudio {__version__}", "torch": torch.__version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "reference": arch.reference,
+        }
+        path = store.write_manifest(name, manifest)
+    except WriteError as exc:
+        raise TrainingError(f"{exc}; the training's checkpoint is intact: free some space and run the same "
+                            f"command with --resume to write the model") from None
+    return model_path, path, manifest
