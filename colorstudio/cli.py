@@ -17,11 +17,7 @@ from typing import Optional, Sequence
 from . import __version__
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
-<<<<<<< HEAD
-COMMANDS = ("gui", "colorize", "models", "batch")
-=======
-COMMANDS = ("gui", "colorize", "models", "train")
->>>>>>> h/training
+COMMANDS = ("gui", "colorize", "models", "batch", "train")
 
 EPILOG = """\
 examples:
@@ -45,11 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"colorstudio {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
-<<<<<<< HEAD
-    sub = parser.add_subparsers(dest="command", metavar="{gui,colorize,models,batch}")
-=======
-    sub = parser.add_subparsers(dest="command", metavar="{gui,colorize,models,train}")
->>>>>>> h/training
+    sub = parser.add_subparsers(dest="command", metavar="{gui,colorize,models,batch,train}")
 
     g = sub.add_parser("gui", help="open the desktop app (the default command)",
                        description="Open the desktop app, optionally with photos.")
@@ -105,13 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     m = add_models_parser(sub)
     # SUPPRESS: a subcommand's own --debug must not reset `colorstudio --debug CMD`.
     m.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-<<<<<<< HEAD
     from .core.batch.cli import add_parser as add_batch_parser
     add_batch_parser(sub)
-=======
     from .training.cli import add_parser as add_train_parser
     add_train_parser(sub).add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
->>>>>>> h/training
     return parser
 
 
@@ -274,15 +263,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command == "colorize":
             return _colorize(args)
-<<<<<<< HEAD
-        if args.command in ("models", "batch"):
-            return args.models_run(args) if args.command == "models" else args.batch_run(args)
-=======
         if args.command == "models":
             return args.models_run(args)
+        if args.command == "batch":
+            return args.batch_run(args)
         if args.command == "train":
             return args.train_run(args)
->>>>>>> h/training
         return _gui(args)
     except KeyboardInterrupt:
         print("colorstudio: interrupted", file=sys.stderr)
