@@ -22,6 +22,9 @@ FORMAT = "colorstudio.hints"
 VERSION = 1
 DEFAULT_RADIUS = 3.0
 DEFAULT_WIDTH = 6.0
+#: The largest hints or document file read (a hint costs about 60 bytes of JSON, so this holds
+#: hundreds of thousands); a bigger file is refused before it is read.
+MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 class HintsError(ValueError):
@@ -165,12 +168,12 @@ class Hints:
             raise HintsError("the hints file must hold a JSON object")
         fmt = data.get("format", FORMAT)
         if fmt != FORMAT:
-            raise HintsError(f'format: {fmt!r} is not "{FORMAT}"')
+            raise HintsError(f'format: {shown(fmt)} is not "{FORMAT}"')
         version = data.get("version", VERSION)
         if not isinstance(version, int) or isinstance(version, bool):
-            raise HintsError(f"version: {version!r} is not a whole number")
+            raise HintsError(f"version: {shown(version)} is not a whole number")
         if version != VERSION:
-            raise HintsError(f"version: {version} is not supported (this Colorstudio reads version {VERSION})")
+            raise HintsError(f"version: {shown(version)} is not supported (this Colorstudio reads version {VERSION})")
         size = None
         if data.get("image") is not None:
             img = data["image"]
@@ -179,9 +182,9 @@ class Hints:
             w, h = img.get("width"), img.get("height")
             for name, v in (("width", w), ("height", h)):
                 if not is_number(v) or v <= 0:
-                    raise HintsError(f"image.{name}: {v!r} is not a positive number")
+                    raise HintsError(f"image.{name}: {shown(v)} is not a positive number")
                 if v < 1:
-                    raise HintsError(f"image.{name}: {v!r} is less than one pixel")
+                    raise HintsError(f"image.{name}: {shown(v)} is less than one pixel")
             size = (int(w), int(h))
         points = _as_list(data, "points")
         strokes = _as_list(data, "strokes")
@@ -216,22 +219,50 @@ class Hints:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
-def read_json(path: Path, error: type[Exception], what: str):
-    """The JSON in ``path``; every way it can fail is ``error`` with one sentence naming ``what``."""
+def read_json(path: Path, error: type[Exception], what: str, max_bytes: int | None = None):
+    """The JSON in ``path``; every way it can fail is ``error`` with one sentence naming ``what``.
+
+    A file larger than ``max_bytes`` (default ``MAX_FILE_BYTES``) is refused before it is
+    read; numbers JSON does not have (NaN, Infinity) and numbers too long to convert are
+    refused by the callers' field checks or here, never as an internal error.
+    """
+    limit = MAX_FILE_BYTES if max_bytes is None else max_bytes
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)
     except FileNotFoundError:
         raise error(f"the {what} {path} does not exist") from None
-    except UnicodeDecodeError:
-        raise error(f"{path} is not a {what} (it is not UTF-8 text)") from None
     except OSError as exc:
         raise error(f"could not read the {what} {path}: {exc.strerror}") from None
+    if len(raw) > limit:
+        raise error(f"{path} is too large for a {what} (more than {limit // (1024 * 1024)} MB)") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{path} is not a {what} (it is not UTF-8 text)") from None
+    del raw
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except RecursionError:
         raise error(f"{path} is not a {what} (its JSON is nested too deeply)") from None
+    except ValueError:
+        # Python refuses to convert integers of more than 4,300 digits (a denial-of-service guard).
+        raise error(f"{path} is not a {what} (it holds a number too long to read)") from None
+
+
+def shown(value, limit: int = 40) -> str:
+    """``value`` as JSON for a message, cut to about ``limit`` characters."""
+    try:
+        text = json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value) if not isinstance(value, int) else "a very long number"
+    if len(text) > limit:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{text[:12]}\u2026 (a {len(text.lstrip('-'))}-digit number)"
+        return text[:limit - 1] + "\u2026"
+    return text
 
 
 def is_number(v) -> bool:
@@ -283,7 +314,7 @@ def _color_of(entry: dict, where: str) -> str:
     try:
         return normalise_color(entry["color"])
     except ColorError:
-        raise HintsError(f"{where}.color: {json.dumps(entry['color'])} is not a colour") from None
+        raise HintsError(f"{where}.color: {shown(entry['color'])} is not a colour") from None
 
 
 def _point_from(p: Any, where: str) -> PointHint:
@@ -293,10 +324,10 @@ def _point_from(p: Any, where: str) -> PointHint:
         if k not in p:
             raise HintsError(f"{where}.{k}: missing")
         if not is_number(p[k]):
-            raise HintsError(f"{where}.{k}: {json.dumps(p[k])} is not a number")
+            raise HintsError(f"{where}.{k}: {shown(p[k])} is not a number")
     radius = p.get("radius", DEFAULT_RADIUS)
     if not is_number(radius) or radius <= 0:
-        raise HintsError(f"{where}.radius: {json.dumps(radius)} is not a positive number")
+        raise HintsError(f"{where}.radius: {shown(radius)} is not a positive number")
     extra = {k: v for k, v in p.items() if k not in ("x", "y", "radius", "color")}
     return PointHint(float(p["x"]), float(p["y"]), _color_of(p, where), float(radius), extra)
 
@@ -310,11 +341,11 @@ def _stroke_from(s: Any, where: str) -> Stroke:
     poly = []
     for j, xy in enumerate(pts):
         if not (isinstance(xy, list) and len(xy) == 2 and all(is_number(v) for v in xy)):
-            raise HintsError(f"{where}.points[{j}]: {json.dumps(xy)} is not an [x, y] pair")
+            raise HintsError(f"{where}.points[{j}]: {shown(xy)} is not an [x, y] pair")
         poly.append((float(xy[0]), float(xy[1])))
     width = s.get("width", DEFAULT_WIDTH)
     if not is_number(width) or width <= 0:
-        raise HintsError(f"{where}.width: {json.dumps(width)} is not a positive number")
+        raise HintsError(f"{where}.width: {shown(width)} is not a positive number")
     extra = {k: v for k, v in s.items() if k not in ("points", "width", "color")}
     return Stroke(tuple(poly), float(width), _color_of(s, where), extra)
 

@@ -11,6 +11,7 @@ import sys
 import time
 from typing import Optional, Sequence, TextIO
 
+from ..cliparse import number
 from .errors import ModelCancelled, ModelError
 from .registry import MODELS
 
@@ -40,7 +41,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                    "stopped the next time. The file is checked against its published "
                                    "SHA-256 before it is used.")
     p.add_argument("name", metavar="NAME", help=f"the model to download ({names})")
-    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=number(0, 86400, above=True, what="a number of seconds"),
+                   default=30.0, metavar="SECONDS",
                    help="give up when the server is silent this long (default 30)")
     p.add_argument("--url", default=None, help="download from this address instead (a mirror)")
     p.add_argument("--force", action="store_true", help="download again even if an intact copy is installed")
@@ -190,9 +192,14 @@ def _import(args, out: TextIO, err: TextIO) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Stand-alone entry: ``python -m colorstudio.models.cli list``."""
-    parser = argparse.ArgumentParser(prog="colorstudio")
+    from ..cliparse import Parser, UsageError, prepare
+    parser = Parser(prog="colorstudio")
     add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["models", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        args = parser.parse_args(prepare(parser, ["models", *(sys.argv[1:] if argv is None else argv)]))
+    except UsageError as exc:
+        print(f"colorstudio: {exc.sentence}", file=sys.stderr)
+        return EXIT_USER
     return run(args)
 
 
