@@ -168,12 +168,12 @@ class Hints:
             raise HintsError("the hints file must hold a JSON object")
         fmt = data.get("format", FORMAT)
         if fmt != FORMAT:
-            raise HintsError(f'format: {shown(fmt)} is not "{FORMAT}"')
+            raise HintsError(f'format: {brief(fmt)} is not "{FORMAT}"')
         version = data.get("version", VERSION)
         if not isinstance(version, int) or isinstance(version, bool):
-            raise HintsError(f"version: {shown(version)} is not a whole number")
+            raise HintsError(f"version: {brief(version)} is not a whole number")
         if version != VERSION:
-            raise HintsError(f"version: {shown(version)} is not supported (this Colorstudio reads version {VERSION})")
+            raise HintsError(f"version: {brief(version)} is not supported (this Colorstudio reads version {VERSION})")
         size = None
         if data.get("image") is not None:
             img = data["image"]
@@ -182,9 +182,9 @@ class Hints:
             w, h = img.get("width"), img.get("height")
             for name, v in (("width", w), ("height", h)):
                 if not is_number(v) or v <= 0:
-                    raise HintsError(f"image.{name}: {shown(v)} is not a positive number")
+                    raise HintsError(f"image.{name}: {brief(v)} is not a positive number")
                 if v < 1:
-                    raise HintsError(f"image.{name}: {shown(v)} is less than one pixel")
+                    raise HintsError(f"image.{name}: {brief(v)} is less than one pixel")
             size = (int(w), int(h))
         points = _as_list(data, "points")
         strokes = _as_list(data, "strokes")
@@ -250,6 +250,17 @@ def read_json(path: Path, error: type[Exception], what: str, max_bytes: int | No
     except ValueError:
         # Python refuses to convert integers of more than 4,300 digits (a denial-of-service guard).
         raise error(f"{path} is not a {what} (it holds a number too long to read)") from None
+
+
+def brief(value, limit: int = 40) -> str:
+    """``repr(value)`` for a message, cut to about ``limit`` characters."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10 ** limit:
+        return f"a number of more than {limit} digits"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        text = "a value too long to show"
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 
 def shown(value, limit: int = 40) -> str:
