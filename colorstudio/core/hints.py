@@ -375,8 +375,8 @@ class HintRaster:
         return bool(self.mask.any())
 
 
-#: Pixel-hint pairs handled in one vectorised pass; bounds the memory of a pass (~40 MB).
-PASS_PAIRS = 1 << 20
+#: Pixel-hint pairs handled in one vectorised pass; small enough to stay in the CPU cache (a few MB).
+PASS_PAIRS = 1 << 16
 
 
 def rasterize(hints: Hints, width: int, height: int, out_width: int, out_height: int, *,
