@@ -229,6 +229,14 @@ def _gui(args) -> int:
     for photo in args.photos:
         if not Path(photo).exists():
             raise UserError(f"the photo {photo} does not exist")
+    import os
+    from .gui.display import why_no_window
+    env = dict(os.environ)
+    if args.screenshot is not None and not env.get("QT_QPA_PLATFORM"):
+        env["QT_QPA_PLATFORM"] = "offscreen"  # what gui.app.run does for a screenshot
+    reason = why_no_window(env)
+    if reason:
+        raise UserError(reason)
     from .gui.app import run
     return run(list(args.photos), screenshot=args.screenshot, hints=args.hints)
 
