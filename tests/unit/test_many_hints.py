@@ -180,3 +180,17 @@ def test_the_propagation_engine_stops_when_asked(monkeypatch):
     with pytest.raises(Cancelled):
         session.chroma(_points(20_000), quality="render", should_stop=should_stop)
     assert len(calls) == 3
+
+
+def test_photo_sized_hints_cost_only_the_last_one():
+    # A hostile file of thousands of disks that each cover the whole photo: only the last
+    # paints what is seen, and only it is drawn.
+    many = Hints.of(points=[(50, 50, COLOURS[i % 5], 1e6) for i in range(5_000)] + [(10, 10, "#ff0000", 3)])
+    stats = {}
+    new = rasterize(many, 100, 100, 100, 100, stats=stats)
+    assert stats["pairs"] <= 2 * 100 * 100
+    last_two = Hints.of(points=[(50, 50, COLOURS[4999 % 5], 1e6), (10, 10, "#ff0000", 3)])
+    old = reference_rasterize(last_two, 100, 100, 100, 100)
+    np.testing.assert_allclose(new.mask, old.mask)
+    np.testing.assert_allclose(new.ab, old.ab, atol=1e-4)
+    np.testing.assert_allclose(new.ab[90, 90], hex_to_ab(COLOURS[4999 % 5]), atol=1e-3)
