@@ -27,7 +27,9 @@ OPTION_CASES = {
     "--saturation inf": (["--saturation", "inf"], "--saturation takes a number from 0 to 2, not 'inf'"),
     "--max-pixels lots": (["--max-pixels", "lots"], "--max-pixels takes a number of pixels from 1 to"),
     "--max-pixels 1e999": (["--max-pixels", "1e999"], "--max-pixels takes a number of pixels from 1 to"),
-    "--mode magic": (["--mode", "magic"], "--mode takes one of hints, auto, not 'magic'"),
+    "--mode magic": (["--mode", "magic"], "--mode takes one of hints, auto, reference, palette, style, not 'magic'"),
+    "--strength 1.5": (["--strength", "1.5"], "--strength takes a number from 0 to 1, not '1.5'"),
+    "--strength nan": (["--strength", "nan"], "--strength takes a number from 0 to 1, not 'nan'"),
     "--device tpu": (["--device", "tpu"], "--device takes one of auto, cpu, cuda, mps, not 'tpu'"),
     "--hints without a value": (["--hints"], "--hints needs a value"),
     "unknown option": (["--colour"], "--colour is not an option of colorstudio colorize"),
@@ -71,7 +73,7 @@ def test_a_photo_named_with_a_dash_is_taken_as_a_name_when_it_exists(main, photo
     assert (tmp_path / "out.png").is_file()
     # ... as an option's value too
     run = main("colorize", "-x.png", "-o", tmp_path / "out2.png", "--hints", "-x.png")
-    refused(run, "-x.png is not a hints file (it is not UTF-8 text)")
+    refused(run, "-x.png is not a Colorstudio document (it is not UTF-8 text)")
 
 
 def test_a_dash_name_that_is_no_file_says_to_use_double_dash(main, tmp_path, monkeypatch):
@@ -98,3 +100,19 @@ def test_a_photo_that_does_not_exist_does_not_start_the_app(cli, tmp_path):
 def test_argparse_help_still_works(main):
     run = main("colorize", "--help")
     assert run.rc == 0 and run.out.startswith("usage: colorstudio colorize")
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('{"points": [{"x": %s, "y": 2, "color": "red"}]}' % ("1" * 5001), "it holds a number too long to read"),
+    ('{"points": [{"x": NaN, "y": 2, "color": "red"}]}', "points[0].x: NaN is not a number"),
+    ('{"points": [{"x": 1e999, "y": 2, "color": "red"}]}', "points[0].x: Infinity is not a number"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"document": {"settings": {"saturation": %s}}}' % ("9" * 4000), "a number of more than 40 digits"),
+    ('{"document": {"mode": ["hints"]}}', "document.mode: ['hints'] is not one of"),
+], ids=["5001 digits", "NaN", "1e999", "deep nesting", "4000-digit saturation", "mode as a list"])
+def test_a_hostile_hints_file_in_a_real_process(cli, photo, tmp_path, text, fragment):
+    hints = tmp_path / "h.json"
+    hints.write_text(text)
+    run = cli("colorize", photo, "-o", tmp_path / "out.png", "--hints", hints)
+    refused(run, fragment)
+    assert len(run.err) < 300 and not (tmp_path / "out.png").exists()
