@@ -167,7 +167,6 @@ def test_drawing_can_be_cancelled_between_passes(monkeypatch):
 
 def test_the_propagation_engine_stops_when_asked(monkeypatch):
     import colorstudio.core.hints as hints_module
-    from colorstudio.engines.propagation import SPEC  # noqa: F401  (the engine module is cheap)
     from colorstudio.engines._propagation import PropagationEngine
     monkeypatch.setattr(hints_module, "PASS_PAIRS", 5_000)
     session = PropagationEngine().start(np.linspace(0, 100, 296 * 220, dtype=np.float32).reshape(296, 220))
