@@ -7,6 +7,7 @@ the photo.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field, replace
@@ -65,6 +66,13 @@ class Stroke:
 
 
 def normalise_color(value) -> str:
+    if isinstance(value, str) and len(value) <= 64:
+        return _normalise_text_color(value)  # files repeat a few colours thousands of times
+    return color_to_hex(parse_color(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _normalise_text_color(value: str) -> str:
     return color_to_hex(parse_color(value))
 
 
