@@ -116,3 +116,16 @@ def test_a_hostile_hints_file_in_a_real_process(cli, photo, tmp_path, text, frag
     run = cli("colorize", photo, "-o", tmp_path / "out.png", "--hints", hints)
     refused(run, fragment)
     assert len(run.err) < 300 and not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("option, value, fragment", [
+    ("--jobs", "0", "--jobs/-j takes a whole number from 1 to 256, not '0'"),
+    ("--jobs", "many", "--jobs/-j takes a whole number from 1 to 256, not 'many'"),
+    ("--quality", "1000", "--quality takes a whole number from 1 to 100, not '1000'"),
+    ("--saturation", "nan", "--saturation takes a number from 0 to 2, not 'nan'"),
+])
+def test_batch_options_are_checked_with_their_range(main, tmp_path, option, value, fragment):
+    (tmp_path / "in").mkdir()
+    run = main("batch", tmp_path / "in", tmp_path / "out", option, value)
+    refused(run, fragment, "see `colorstudio batch --help`")
+    assert not (tmp_path / "out").exists()
