@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
+from .cliparse import Parser, UsageError, looks_like_a_path, number, prepare, unknown_command
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 COMMANDS = ("gui", "colorize", "models", "batch", "train")
@@ -35,7 +36,8 @@ class UserError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from .core.spec import SATURATION, STRENGTH
+    parser = Parser(
         prog="colorstudio",
         description="Colorize black-and-white photographs. With no command, opens the app.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"one of: {_engine_names()}; default: the best installed for the mode")
     c.add_argument("--reference", metavar="REF", action="append", default=[],
                    help="a reference picture (reference, palette and style modes); repeat for several")
-    c.add_argument("--strength", type=float, default=None, metavar="S",
+    c.add_argument("--strength", type=number(STRENGTH.minimum, STRENGTH.maximum, validate=STRENGTH.validate),
+                   default=None, metavar="S",
                    help="how much of the reference or style to apply, 0 to 1 (default 1)")
     tones = c.add_mutually_exclusive_group()
     tones.add_argument("--keep-tones", dest="look", action="store_const", const="tones",
@@ -84,10 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="load this checkpoint for a neural engine instead of the installed one (no registry hash check)")
     c.add_argument("--device", choices=DEVICE_NAMES, default="auto",
                    help="where neural engines run (default: auto = CUDA, then MPS, then CPU)")
-    c.add_argument("--saturation", type=float, default=1.0, metavar="X",
-                   help="colour strength: 0 grey, 1 as computed (default), up to 2 more vivid")
-    c.add_argument("--quality", type=int, default=95, metavar="Q", help="JPEG/WebP quality 1-100 (default 95)")
-    c.add_argument("--max-pixels", type=float, default=None, metavar="N",
+    c.add_argument("--saturation", default=SATURATION.default, metavar="X",
+                   type=number(SATURATION.minimum, SATURATION.maximum, validate=SATURATION.validate),
+                   help=f"colour strength: 0 grey, 1 as computed (default), up to {SATURATION.maximum:g} more vivid")
+    c.add_argument("--quality", type=number(1, 100, integer=True), default=95, metavar="Q",
+                   help="JPEG/WebP quality 1-100 (default 95)")
+    c.add_argument("--max-pixels", type=number(1, 1e12, what="a number of pixels"), default=None, metavar="N",
                    help="largest photo to open, in pixels (guards against decompression bombs; "
                         "default: COLORSTUDIO_MAX_PIXELS or about 89 million)")
     c.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
@@ -167,10 +172,6 @@ def _colorize(args) -> int:
     # Refuse a bad destination or suffix before any work is done; write_image checks again.
     check_destination(out, src, overwrite=args.overwrite)
     format_for_path(out)
-    if not (0.0 <= args.saturation <= 4.0):
-        raise UserError("--saturation must be between 0 and 4")
-    if not (1 <= args.quality <= 100):
-        raise UserError("--quality must be between 1 and 100")
     doc = None
     if args.hints:
         from .core.document import Document, DocumentError
@@ -207,12 +208,8 @@ def _colorize(args) -> int:
     elif args.device != "auto":
         logging.getLogger(__name__).warning("the %s engine runs on the CPU; --device %s applies to the neural "
                                             "engines only", name, args.device)
-    max_pixels = args.max_pixels
-    if max_pixels is not None:
-        import math
-        if not math.isfinite(max_pixels) or max_pixels < 1:
-            raise UserError(f"--max-pixels must be a positive number of pixels, not {max_pixels:g}")
-        max_pixels = int(max_pixels)
+    # The option's type has checked the range (1 to 10^12).
+    max_pixels = int(args.max_pixels) if args.max_pixels is not None else None
     photo = open_image(src, max_pixels=max_pixels)
     scaled = hints.scaled_to(photo.width, photo.height)
     problems = scaled.problems_outside(photo.width, photo.height)
@@ -231,6 +228,17 @@ def _colorize(args) -> int:
 
 
 def _gui(args) -> int:
+    for photo in args.photos:
+        if not Path(photo).exists():
+            raise UserError(f"the photo {photo} does not exist")
+    import os
+    from .gui.display import why_no_window
+    env = dict(os.environ)
+    if args.screenshot is not None and not env.get("QT_QPA_PLATFORM"):
+        env["QT_QPA_PLATFORM"] = "offscreen"  # what gui.app.run does for a screenshot
+    reason = why_no_window(env)
+    if reason:
+        raise UserError(reason)
     from .gui.app import run
     return run(list(args.photos), screenshot=args.screenshot, hints=args.hints)
 
@@ -255,9 +263,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if first is None and not any(a in ("-h", "--help", "--version") for a in argv):
         argv = ["gui", *argv]
     elif first is not None and first not in COMMANDS:
+        # A word that is neither a command nor an existing file is a mistyped command, not a photo.
+        if not Path(first).exists():
+            sentence = (f"the photo {first} does not exist" if looks_like_a_path(first)
+                        else unknown_command(first, COMMANDS))
+            print(f"colorstudio: {sentence}", file=sys.stderr)
+            return EXIT_USER
         argv = ["gui", *argv]
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(prepare(parser, argv))
+    except UsageError as exc:
+        print(f"colorstudio: {exc.sentence}", file=sys.stderr)
+        return EXIT_USER
     debug = getattr(args, "debug", False)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s: %(message)s")
     try:

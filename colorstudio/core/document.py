@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Iterator
 
 from .atomic import atomic_write_text
-from .hints import Hints, HintsError, is_number, read_json
+from .hints import Hints, HintsError, brief, is_number, read_json
 from .reference import Reference, ReferenceError
 from .spec import MODE_LABELS as _MODE_LABELS, SATURATION, STRENGTH, Mode
 
@@ -87,17 +87,17 @@ class Document:
         if isinstance(self.mode, Mode):
             object.__setattr__(self, "mode", self.mode.value)
         if self.mode not in MODES:
-            raise DocumentError(f"mode: {self.mode!r} is not one of {', '.join(MODES)}")
+            raise DocumentError(f"mode: {brief(self.mode)} is not one of {', '.join(MODES)}")
         if not isinstance(self.engine, str) or not self.engine:
-            raise DocumentError(f"engine: {self.engine!r} is not an engine name")
+            raise DocumentError(f"engine: {brief(self.engine)} is not an engine name")
         lo, hi = SATURATION_RANGE
         if not is_number(self.saturation) or not lo <= self.saturation <= hi:
-            raise DocumentError(f"settings.saturation: {self.saturation!r} is not a number from {lo:g} to {hi:g}")
+            raise DocumentError(f"settings.saturation: {brief(self.saturation)} is not a number from {lo:g} to {hi:g}")
         lo, hi = STRENGTH_RANGE
         if not is_number(self.strength) or not lo <= self.strength <= hi:
-            raise DocumentError(f"settings.strength: {self.strength!r} is not a number from {lo:g} to {hi:g}")
+            raise DocumentError(f"settings.strength: {brief(self.strength)} is not a number from {lo:g} to {hi:g}")
         if self.look not in LOOKS:
-            raise DocumentError(f"settings.look: {self.look!r} is not one of {', '.join(LOOKS)}")
+            raise DocumentError(f"settings.look: {brief(self.look)} is not one of {', '.join(LOOKS)}")
         refs = self.references
         if isinstance(refs, (str, Reference)):
             refs = (refs,)
@@ -187,25 +187,25 @@ class Document:
             raise DocumentError(f"{DOCUMENT_KEY}: must be an object")
         version = doc.get("version", DOCUMENT_VERSION)
         if version != DOCUMENT_VERSION:
-            raise DocumentError(f"{DOCUMENT_KEY}.version: {version!r} is not supported "
+            raise DocumentError(f"{DOCUMENT_KEY}.version: {brief(version)} is not supported "
                                 f"(this Colorstudio reads version {DOCUMENT_VERSION})")
         mode = doc.get("mode", "hints")
         if mode not in MODES:
-            raise DocumentError(f"{DOCUMENT_KEY}.mode: {mode!r} is not one of {', '.join(MODES)}")
+            raise DocumentError(f"{DOCUMENT_KEY}.mode: {brief(mode)} is not one of {', '.join(MODES)}")
         engine = doc["engine"] if "engine" in doc else DEFAULT_ENGINE[mode]
         if not isinstance(engine, str) or not engine:
-            raise DocumentError(f"{DOCUMENT_KEY}.engine: {engine!r} is not an engine name")
+            raise DocumentError(f"{DOCUMENT_KEY}.engine: {brief(engine)} is not an engine name")
         settings = doc.get("settings", {})
         if not isinstance(settings, dict):
             raise DocumentError(f"{DOCUMENT_KEY}.settings: must be an object")
         saturation = settings.get("saturation", 1.0)
         lo, hi = SATURATION_RANGE
         if not is_number(saturation) or not lo <= saturation <= hi:
-            raise DocumentError(f"{DOCUMENT_KEY}.settings.saturation: {saturation!r} is not a number "
+            raise DocumentError(f"{DOCUMENT_KEY}.settings.saturation: {brief(saturation)} is not a number "
                                 f"from {lo:g} to {hi:g}")
         reference = doc.get("reference")
         if reference is not None and not isinstance(reference, str):
-            raise DocumentError(f"{DOCUMENT_KEY}.reference: {reference!r} is not a file path")
+            raise DocumentError(f"{DOCUMENT_KEY}.reference: {brief(reference)} is not a file path")
         refs = doc.get("references")
         if refs is None:
             references = (Reference(reference),) if reference else ()
@@ -219,11 +219,11 @@ class Document:
         strength = settings.get("strength", 1.0)
         lo, hi = STRENGTH_RANGE
         if not is_number(strength) or not lo <= strength <= hi:
-            raise DocumentError(f"{DOCUMENT_KEY}.settings.strength: {strength!r} is not a number "
+            raise DocumentError(f"{DOCUMENT_KEY}.settings.strength: {brief(strength)} is not a number "
                                 f"from {lo:g} to {hi:g}")
         look = settings.get("look", "tones")
         if look not in LOOKS:
-            raise DocumentError(f"{DOCUMENT_KEY}.settings.look: {look!r} is not one of {', '.join(LOOKS)}")
+            raise DocumentError(f"{DOCUMENT_KEY}.settings.look: {brief(look)} is not one of {', '.join(LOOKS)}")
         options = settings.get("options", {})
         if not isinstance(options, dict) or not all(
                 isinstance(v, (str, bool)) or is_number(v) for v in options.values()):
@@ -236,7 +236,7 @@ class Document:
             for key in ("width", "height"):
                 v = p.get(key, 0)
                 if not is_number(v) or v < 0:
-                    raise DocumentError(f"{DOCUMENT_KEY}.photo.{key}: {v!r} is not a size in pixels")
+                    raise DocumentError(f"{DOCUMENT_KEY}.photo.{key}: {brief(v)} is not a size in pixels")
             photo = PhotoRef(str(p.get("path", "")), str(p.get("content_hash", "")),
                              int(p.get("width", 0)), int(p.get("height", 0)))
         known = ("version", "mode", "engine", "settings", "reference", "references", "photo")

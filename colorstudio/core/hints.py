@@ -7,6 +7,7 @@ the photo.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field, replace
@@ -22,6 +23,9 @@ FORMAT = "colorstudio.hints"
 VERSION = 1
 DEFAULT_RADIUS = 3.0
 DEFAULT_WIDTH = 6.0
+#: The largest hints or document file read (a hint costs about 60 bytes of JSON, so this holds
+#: hundreds of thousands); a bigger file is refused before it is read.
+MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 class HintsError(ValueError):
@@ -62,6 +66,13 @@ class Stroke:
 
 
 def normalise_color(value) -> str:
+    if isinstance(value, str) and len(value) <= 64:
+        return _normalise_text_color(value)  # files repeat a few colours thousands of times
+    return color_to_hex(parse_color(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _normalise_text_color(value: str) -> str:
     return color_to_hex(parse_color(value))
 
 
@@ -165,12 +176,12 @@ class Hints:
             raise HintsError("the hints file must hold a JSON object")
         fmt = data.get("format", FORMAT)
         if fmt != FORMAT:
-            raise HintsError(f'format: {fmt!r} is not "{FORMAT}"')
+            raise HintsError(f'format: {brief(fmt)} is not "{FORMAT}"')
         version = data.get("version", VERSION)
         if not isinstance(version, int) or isinstance(version, bool):
-            raise HintsError(f"version: {version!r} is not a whole number")
+            raise HintsError(f"version: {brief(version)} is not a whole number")
         if version != VERSION:
-            raise HintsError(f"version: {version} is not supported (this Colorstudio reads version {VERSION})")
+            raise HintsError(f"version: {brief(version)} is not supported (this Colorstudio reads version {VERSION})")
         size = None
         if data.get("image") is not None:
             img = data["image"]
@@ -179,9 +190,9 @@ class Hints:
             w, h = img.get("width"), img.get("height")
             for name, v in (("width", w), ("height", h)):
                 if not is_number(v) or v <= 0:
-                    raise HintsError(f"image.{name}: {v!r} is not a positive number")
+                    raise HintsError(f"image.{name}: {brief(v)} is not a positive number")
                 if v < 1:
-                    raise HintsError(f"image.{name}: {v!r} is less than one pixel")
+                    raise HintsError(f"image.{name}: {brief(v)} is less than one pixel")
             size = (int(w), int(h))
         points = _as_list(data, "points")
         strokes = _as_list(data, "strokes")
@@ -216,22 +227,61 @@ class Hints:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
-def read_json(path: Path, error: type[Exception], what: str):
-    """The JSON in ``path``; every way it can fail is ``error`` with one sentence naming ``what``."""
+def read_json(path: Path, error: type[Exception], what: str, max_bytes: int | None = None):
+    """The JSON in ``path``; every way it can fail is ``error`` with one sentence naming ``what``.
+
+    A file larger than ``max_bytes`` (default ``MAX_FILE_BYTES``) is refused before it is
+    read; numbers JSON does not have (NaN, Infinity) and numbers too long to convert are
+    refused by the callers' field checks or here, never as an internal error.
+    """
+    limit = MAX_FILE_BYTES if max_bytes is None else max_bytes
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)
     except FileNotFoundError:
         raise error(f"the {what} {path} does not exist") from None
-    except UnicodeDecodeError:
-        raise error(f"{path} is not a {what} (it is not UTF-8 text)") from None
     except OSError as exc:
         raise error(f"could not read the {what} {path}: {exc.strerror}") from None
+    if len(raw) > limit:
+        raise error(f"{path} is too large for a {what} (more than {limit // (1024 * 1024)} MB)") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{path} is not a {what} (it is not UTF-8 text)") from None
+    del raw
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except RecursionError:
         raise error(f"{path} is not a {what} (its JSON is nested too deeply)") from None
+    except ValueError:
+        # Python refuses to convert integers of more than 4,300 digits (a denial-of-service guard).
+        raise error(f"{path} is not a {what} (it holds a number too long to read)") from None
+
+
+def brief(value, limit: int = 40) -> str:
+    """``repr(value)`` for a message, cut to about ``limit`` characters."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10 ** limit:
+        return f"a number of more than {limit} digits"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        text = "a value too long to show"
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+def shown(value, limit: int = 40) -> str:
+    """``value`` as JSON for a message, cut to about ``limit`` characters."""
+    try:
+        text = json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value) if not isinstance(value, int) else "a very long number"
+    if len(text) > limit:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"{text[:12]}\u2026 (a {len(text.lstrip('-'))}-digit number)"
+        return text[:limit - 1] + "\u2026"
+    return text
 
 
 def is_number(v) -> bool:
@@ -283,7 +333,7 @@ def _color_of(entry: dict, where: str) -> str:
     try:
         return normalise_color(entry["color"])
     except ColorError:
-        raise HintsError(f"{where}.color: {json.dumps(entry['color'])} is not a colour") from None
+        raise HintsError(f"{where}.color: {shown(entry['color'])} is not a colour") from None
 
 
 def _point_from(p: Any, where: str) -> PointHint:
@@ -293,10 +343,10 @@ def _point_from(p: Any, where: str) -> PointHint:
         if k not in p:
             raise HintsError(f"{where}.{k}: missing")
         if not is_number(p[k]):
-            raise HintsError(f"{where}.{k}: {json.dumps(p[k])} is not a number")
+            raise HintsError(f"{where}.{k}: {shown(p[k])} is not a number")
     radius = p.get("radius", DEFAULT_RADIUS)
     if not is_number(radius) or radius <= 0:
-        raise HintsError(f"{where}.radius: {json.dumps(radius)} is not a positive number")
+        raise HintsError(f"{where}.radius: {shown(radius)} is not a positive number")
     extra = {k: v for k, v in p.items() if k not in ("x", "y", "radius", "color")}
     return PointHint(float(p["x"]), float(p["y"]), _color_of(p, where), float(radius), extra)
 
@@ -310,11 +360,11 @@ def _stroke_from(s: Any, where: str) -> Stroke:
     poly = []
     for j, xy in enumerate(pts):
         if not (isinstance(xy, list) and len(xy) == 2 and all(is_number(v) for v in xy)):
-            raise HintsError(f"{where}.points[{j}]: {json.dumps(xy)} is not an [x, y] pair")
+            raise HintsError(f"{where}.points[{j}]: {shown(xy)} is not an [x, y] pair")
         poly.append((float(xy[0]), float(xy[1])))
     width = s.get("width", DEFAULT_WIDTH)
     if not is_number(width) or width <= 0:
-        raise HintsError(f"{where}.width: {json.dumps(width)} is not a positive number")
+        raise HintsError(f"{where}.width: {shown(width)} is not a positive number")
     extra = {k: v for k, v in s.items() if k not in ("points", "width", "color")}
     return Stroke(tuple(poly), float(width), _color_of(s, where), extra)
 
@@ -333,73 +383,146 @@ class HintRaster:
         return bool(self.mask.any())
 
 
-def rasterize(hints: Hints, width: int, height: int, out_width: int, out_height: int) -> HintRaster:
+#: Pixel-hint pairs handled in one vectorised pass; small enough to stay in the CPU cache (a few MB).
+PASS_PAIRS = 1 << 16
+
+
+def rasterize(hints: Hints, width: int, height: int, out_width: int, out_height: int, *,
+              should_stop=None, stats: dict | None = None) -> HintRaster:
     """Draw ``hints`` (in the coordinates of a ``width`` x ``height`` photo) at ``out`` size.
 
     Edges are antialiased by coverage. A disk smaller than a working pixel still marks the
     pixel it falls in, so a hint never vanishes at a coarse working size. Strokes are drawn
     first, then points, later entries over earlier ones.
+
+    The work is linear in the number of hints (a stroke counts its segments): every hint is
+    reduced to the pixels of its small box, all of them handled in vectorised passes of at
+    most ``PASS_PAIRS`` (pixel, hint) pairs, in the hints' order. ``should_stop()`` is asked
+    between passes; when it answers true, ``Cancelled`` is raised. ``stats``, when given,
+    counts the work (``pairs``, ``layers``, ``passes``) for tests.
     """
+    from .jobs import Cancelled
     hints = hints.scaled_to(width, height)
     sx, sy = out_width / width, out_height / height
     s = math.sqrt(sx * sy)
     ab = np.zeros((out_height, out_width, 2), np.float32)
     mask = np.zeros((out_height, out_width), np.float32)
-    cache: dict[str, tuple[float, float]] = {}
-
-    def chroma(c: str):
-        if c not in cache:
-            cache[c] = hex_to_ab(c)
-        return cache[c]
-
-    def paint(x0, y0, x1, y1, r, color):
-        # Distance from each pixel centre in the box to the segment (x0,y0)-(x1,y1), in working px.
-        r_eff = max(r, 0.5)
-        bx0 = max(int(math.floor(min(x0, x1) - r_eff - 1)), 0)
-        bx1 = min(int(math.ceil(max(x0, x1) + r_eff + 1)), out_width)
-        by0 = max(int(math.floor(min(y0, y1) - r_eff - 1)), 0)
-        by1 = min(int(math.ceil(max(y0, y1) + r_eff + 1)), out_height)
-        if bx0 >= bx1 or by0 >= by1:
-            return
-        px = np.arange(bx0, bx1, dtype=np.float32)[None, :] + 0.5
-        py = np.arange(by0, by1, dtype=np.float32)[:, None] + 0.5
-        dx, dy = x1 - x0, y1 - y0
-        ll = dx * dx + dy * dy
-        if ll > 1e-12:
-            t = np.clip(((px - x0) * dx + (py - y0) * dy) / ll, 0.0, 1.0)
-        else:
-            t = np.zeros((1, 1), np.float32)
-        d = np.hypot(px - (x0 + t * dx), py - (y0 + t * dy))
-        if r < 0.5 and ll <= 1e-12:
-            # A disk smaller than a working pixel marks the pixel its centre falls in, fully.
-            cov = np.zeros_like(d)
-            ix = min(max(int(math.floor(x0)), bx0), bx1 - 1) - bx0
-            iy = min(max(int(math.floor(y0)), by0), by1 - 1) - by0
-            cov[iy, ix] = 1.0
-        else:
-            cov = np.clip(r_eff + 0.5 - d, 0.0, 1.0)
-            if not cov.any():
-                cov = np.zeros_like(d)
-                iy, ix = np.unravel_index(int(np.argmin(d)), d.shape)
-                cov[iy, ix] = 1.0
-        a, b = chroma(color)
-        sub_m = mask[by0:by1, bx0:bx1]
-        sub_ab = ab[by0:by1, bx0:bx1]
-        # Later hints paint over earlier ones ("over" compositing of coverage).
-        sub_ab[..., 0] = sub_ab[..., 0] * (1 - cov) * sub_m / np.maximum(sub_m * (1 - cov) + cov, 1e-6) + \
-            a * cov / np.maximum(sub_m * (1 - cov) + cov, 1e-6)
-        sub_ab[..., 1] = sub_ab[..., 1] * (1 - cov) * sub_m / np.maximum(sub_m * (1 - cov) + cov, 1e-6) + \
-            b * cov / np.maximum(sub_m * (1 - cov) + cov, 1e-6)
-        sub_m[...] = np.maximum(sub_m, cov)
-
-    for st in hints.strokes:
-        r = st.width / 2 * s
-        pts = [(x * sx, y * sy) for x, y in st.points]
-        if len(pts) == 1:
-            pts = pts * 2
-        for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]):
-            paint(x0, y0, x1, y1, r, st.color)
-    for p in hints.points:
-        x, y = p.x * sx, p.y * sy
-        paint(x, y, x, y, p.radius * s, p.color)
+    prims = _primitives(hints, sx, sy, s)
+    if prims is None:
+        return HintRaster(ab, mask)
+    x0, y0, x1, y1, r, colour, chroma = prims
+    r_eff = np.maximum(r, 0.5)
+    bx0 = np.maximum(np.floor(np.minimum(x0, x1) - r_eff - 1), 0).astype(np.int64)
+    bx1 = np.minimum(np.ceil(np.maximum(x0, x1) + r_eff + 1), out_width).astype(np.int64)
+    by0 = np.maximum(np.floor(np.minimum(y0, y1) - r_eff - 1), 0).astype(np.int64)
+    by1 = np.minimum(np.ceil(np.maximum(y0, y1) + r_eff + 1), out_height).astype(np.int64)
+    dx, dy = x1 - x0, y1 - y0
+    ll = dx * dx + dy * dy
+    tiny = (r < 0.5) & (ll <= 1e-12)  # marks the one pixel its centre falls in
+    keep = np.flatnonzero((bx0 < bx1) & (by0 < by1))
+    # A hint that covers every pixel fully paints over all before it: start from the last one
+    # (the same pixels, without the work of a hostile file's thousands of photo-sized disks).
+    far = np.maximum(np.maximum(np.abs(x0 - 0.5), np.abs(x0 - (out_width - 0.5))) ** 2 +
+                     np.maximum(np.abs(y0 - 0.5), np.abs(y0 - (out_height - 0.5))) ** 2, 0) ** 0.5
+    whole = np.flatnonzero((r_eff - 0.5 >= far + 1e-2) & ~tiny)
+    if len(whole):
+        keep = keep[keep >= whole[-1]]
+    bw, bh = bx1 - bx0, by1 - by0
+    count = np.where(tiny, 1, bw * bh)[keep]
+    ab_flat, mask_flat = ab.reshape(-1, 2), mask.reshape(-1)
+    ends = np.cumsum(count)
+    start = 0
+    while start < len(keep):
+        if should_stop is not None and should_stop():
+            raise Cancelled()
+        base = ends[start - 1] if start else 0
+        stop = max(int(np.searchsorted(ends, base + PASS_PAIRS, side="right")), start + 1)
+        ids = keep[start:stop]
+        _paint_pass(ids, count[start:stop], x0, y0, dx, dy, ll, r_eff, tiny, bx0, by0, bx1, by1, bw,
+                    chroma[colour[ids]], ab_flat, mask_flat, out_width, stats)
+        start = stop
     return HintRaster(ab, mask)
+
+
+def _primitives(hints: Hints, sx: float, sy: float, s: float):
+    """Every stroke segment, then every point, as arrays in working pixels (float64)."""
+    colours: dict[str, int] = {}
+    segs, cols, radii = [], [], []
+    for st in hints.strokes:
+        pts = np.asarray(st.points, np.float64).reshape(-1, 2) * (sx, sy)
+        if len(pts) == 1:
+            pts = np.concatenate([pts, pts])
+        segs.append(np.concatenate([pts[:-1], pts[1:]], axis=1))
+        cols.append(np.full(len(pts) - 1, colours.setdefault(st.color, len(colours))))
+        radii.append(np.full(len(pts) - 1, st.width / 2 * s))
+    if hints.points:
+        xyr = np.array([(p.x, p.y, p.radius) for p in hints.points], np.float64)
+        xy = xyr[:, :2] * (sx, sy)
+        segs.append(np.concatenate([xy, xy], axis=1))
+        cols.append(np.array([colours.setdefault(p.color, len(colours)) for p in hints.points]))
+        radii.append(xyr[:, 2] * s)
+    if not segs:
+        return None
+    seg = np.concatenate(segs)
+    chroma = np.array([hex_to_ab(c) for c in colours], np.float32).reshape(-1, 2)
+    return (seg[:, 0], seg[:, 1], seg[:, 2], seg[:, 3], np.concatenate(radii),
+            np.concatenate(cols).astype(np.int64), chroma)
+
+
+def _paint_pass(ids, count, x0, y0, dx, dy, ll, r_eff, tiny, bx0, by0, bx1, by1, bw, chroma, ab_flat,
+                mask_flat, out_width, stats) -> None:
+    """Coverage of the hints ``ids`` on their boxes, composited in order over ``ab``/``mask``."""
+    total = int(count.sum())
+    local = np.repeat(np.arange(len(ids)), count)          # which hint (in this pass) each pair is
+    starts = np.cumsum(count) - count
+    offset = np.arange(total) - starts[local]
+    h = ids[local]
+    ix = bx0[h] + offset % bw[h]
+    iy = by0[h] + offset // bw[h]
+    # Distances in float32 from pixel centres to each hint's segment, as one hint at a time would.
+    f32 = np.float32
+    px, py = ix.astype(f32) + f32(0.5), iy.astype(f32) + f32(0.5)
+    hx0, hy0, hdx, hdy, hll = (a[h].astype(f32) for a in (x0, y0, dx, dy, ll))
+    moving = ll[h] > 1e-12
+    t = np.zeros(total, f32)
+    t[moving] = np.clip(((px[moving] - hx0[moving]) * hdx[moving] + (py[moving] - hy0[moving]) * hdy[moving])
+                        / hll[moving], 0.0, 1.0)
+    d = np.hypot(px - (hx0 + t * hdx), py - (hy0 + t * hdy))
+    cov = np.clip((r_eff[h] + 0.5).astype(f32) - d, 0.0, 1.0).astype(f32)
+    small = tiny[ids]
+    if small.any():  # a disk smaller than a pixel: its one pair is the pixel its centre is in
+        j = np.flatnonzero(small)
+        k = starts[j]
+        ix[k] = np.clip(np.floor(x0[ids[j]]).astype(np.int64), bx0[ids[j]], bx1[ids[j]] - 1)
+        iy[k] = np.clip(np.floor(y0[ids[j]]).astype(np.int64), by0[ids[j]], by1[ids[j]] - 1)
+        cov[k] = 1.0
+    best = np.maximum.reduceat(cov, starts) if total else cov
+    for j in np.flatnonzero(best <= 0):  # no pixel covered: mark the nearest one fully
+        lo = starts[j]
+        cov[lo + int(np.argmin(d[lo:lo + count[j]]))] = 1.0
+    hit = np.flatnonzero(cov > 0)
+    pix, cov, a, b = (iy[hit] * out_width + ix[hit]), cov[hit], chroma[local[hit], 0], chroma[local[hit], 1]
+    # Later hints over earlier ones, per pixel: the k-th hint touching a pixel goes in layer k,
+    # and within a layer every pixel appears once, so each layer is one vectorised update.
+    order = np.argsort(pix, kind="stable")
+    sp = pix[order]
+    first = np.r_[True, sp[1:] != sp[:-1]] if len(sp) else np.zeros(0, bool)
+    group = np.cumsum(first) - 1
+    rank = np.arange(len(sp)) - np.flatnonzero(first)[group]
+    by_layer = order[np.argsort(rank, kind="stable")]
+    layers = np.cumsum(np.bincount(rank)) if len(rank) else np.zeros(0, np.int64)
+    lo = 0
+    for hi in layers.tolist():
+        sel = by_layer[lo:hi]
+        q, c = pix[sel], cov[sel]
+        m0 = mask_flat[q]
+        keep_old = (1 - c) * m0
+        den = np.maximum(keep_old + c, f32(1e-6))
+        ab_flat[q, 0] = ab_flat[q, 0] * keep_old / den + a[sel] * c / den
+        ab_flat[q, 1] = ab_flat[q, 1] * keep_old / den + b[sel] * c / den
+        mask_flat[q] = np.maximum(m0, c)
+        lo = hi
+    if stats is not None:
+        stats["pairs"] = stats.get("pairs", 0) + total
+        stats["layers"] = stats.get("layers", 0) + len(layers)
+        stats["passes"] = stats.get("passes", 0) + 1

@@ -183,7 +183,9 @@ class PropagationSession(EngineSession):
             return Chroma(ab=np.zeros((grid.h, grid.w, 2), np.float32), lightness=grid.L)
         if should_stop and should_stop():
             raise Cancelled()
-        r = rasterize(hints, self.full_w, self.full_h, grid.w, grid.h)
+        r = rasterize(hints, self.full_w, self.full_h, grid.w, grid.h, should_stop=should_stop)
+        if should_stop and should_stop():
+            raise Cancelled()
         m = r.mask * np.float32(p.hint_strength)
         b = np.stack([m * r.ab[..., 0], m * r.ab[..., 1], m])
         u = grid.solve(b, m)

@@ -112,7 +112,7 @@ class Siggraph17Session(NeuralSession):
 
         def compute(s: int):
             work = self.working(s)
-            ab, mask = hint_tensors(hints, work)
+            ab, mask = hint_tensors(hints, work, should_stop)
             runner = engine.runner
             with torch.inference_mode():
                 check_stop(should_stop)

@@ -150,7 +150,8 @@ def prepare_lightness(lightness: np.ndarray, side: int) -> WorkingImage:
     return WorkingImage(side, (h, w), (H, W), small[0, 0].numpy().copy(), padded.contiguous())
 
 
-def hint_tensors(hints: Hints, work: WorkingImage) -> tuple[torch.Tensor, torch.Tensor]:
+def hint_tensors(hints: Hints, work: WorkingImage,
+                 should_stop: Optional[StopCallback] = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Hints rasterised at the working size: ab (1,2,H8,W8) and a 0/1 mask (1,1,H8,W8).
 
     The coverage mask is thresholded at one half, as the network was trained on hard
@@ -161,7 +162,7 @@ def hint_tensors(hints: Hints, work: WorkingImage) -> tuple[torch.Tensor, torch.
     ab = torch.zeros(1, 2, H8, W8)
     mask = torch.zeros(1, 1, H8, W8)
     if hints is not None and not hints.is_empty:
-        raster = rasterize(hints, W, H, w, h)
+        raster = rasterize(hints, W, H, w, h, should_stop=should_stop)
         on = raster.mask > 0.5
         if on.any():
             m = torch.from_numpy(on.astype(np.float32))

@@ -33,6 +33,22 @@ def make_app(argv: Optional[Sequence[str]] = None):
     return app
 
 
+def _quiet_offscreen_notices() -> None:
+    """Drop the offscreen plugin's notice about size hints, so a refusal is the only stderr line."""
+    from PySide6.QtCore import qInstallMessageHandler
+    previous = None
+
+    def handler(kind, context, message):
+        if "does not support propagateSizeHints" in message:
+            return
+        if previous is not None:
+            previous(kind, context, message)
+        else:
+            sys.stderr.write(message + "\n")
+
+    previous = qInstallMessageHandler(handler)
+
+
 def run(photos: Sequence[str] = (), *, screenshot: Optional[str] = None, hints: Optional[str] = None,
         size: tuple[int, int] = (1280, 820)) -> int:
     """Open the window (with ``photos[0]`` and ``hints`` if given) and run until it closes.
@@ -48,6 +64,8 @@ def run(photos: Sequence[str] = (), *, screenshot: Optional[str] = None, hints: 
     t0 = time.perf_counter()
     from PySide6.QtWidgets import QApplication
     owns_app = QApplication.instance() is None
+    if screenshot is not None and owns_app:
+        _quiet_offscreen_notices()
     app = make_app()
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
@@ -81,8 +99,9 @@ def run(photos: Sequence[str] = (), *, screenshot: Optional[str] = None, hints: 
         win.photo_open_finished.disconnect(photo_opened)
         if not ok:
             if screenshot is not None:
-                print(f"colorstudio: {win.message_bar.text.text()}", file=sys.stderr)
-                status["code"] = 1
+                # The message as written (a file name keeps its case); a bad photo is the user's to fix.
+                print(f"colorstudio: {win.message_bar.last_text}", file=sys.stderr)
+                status["code"] = 2
                 finish()
             return
         continue_after_photo()
@@ -90,8 +109,8 @@ def run(photos: Sequence[str] = (), *, screenshot: Optional[str] = None, hints: 
     def continue_after_photo() -> None:
         if hints:
             if not win.open_document(hints) and screenshot is not None:
-                print(f"colorstudio: {win.message_bar.text.text()}", file=sys.stderr)
-                status["code"] = 1
+                print(f"colorstudio: {win.message_bar.last_text}", file=sys.stderr)
+                status["code"] = 2
                 finish()
                 return
         if screenshot is not None:

@@ -104,7 +104,8 @@ class ExportDialog(QDialog):
         self.accept()
 
     def _fail(self, text: str) -> None:
-        self.error.setText(text[:1].upper() + text[1:] + ".")
+        from .text import as_sentence
+        self.error.setText(as_sentence(text) + ".")
         self.error.show()
 
 

@@ -190,7 +190,8 @@ class MainWindow(QMainWindow):
         self.qsettings.setValue("palette/recent", colors)
 
     def _status(self, text: str, ms: int = 8000) -> None:
-        self.statusBar().showMessage(text[:1].upper() + text[1:], ms)
+        from .text import as_sentence
+        self.statusBar().showMessage(as_sentence(text), ms)
 
     def _problem(self, text: str) -> None:
         self.message_bar.show_message(text, "error")

@@ -275,7 +275,8 @@ class ModelsDialog(QDialog):
 
     # -- messages -------------------------------------------------------------------------------
     def show_message(self, text: str, kind: str = "error") -> None:
-        text = text[:1].upper() + text[1:] if text else text
+        from .text import as_sentence
+        text = as_sentence(text)
         glyph = "\u26a0 " if kind == "error" else ""
         self.message.setProperty("kind", kind)
         # A red that reads on light and dark palettes alike.

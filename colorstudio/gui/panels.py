@@ -59,7 +59,8 @@ class Notice(QFrame):
             return
         what = advice or ("Install a model with the model manager, or switch to the Hints mode, which needs none."
                           if availability.needs_models else "Use the Hints mode meanwhile.")
-        self.text.setText(f"{availability.reason[:1].upper()}{availability.reason[1:]}. {what}")
+        from .text import as_sentence
+        self.text.setText(f"{as_sentence(availability.reason)}. {what}")
         self.button.setVisible(availability.needs_models)
         self.show()
 

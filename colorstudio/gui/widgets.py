@@ -15,6 +15,7 @@ class MessageBar(QFrame):
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.last_text = ""
         self.setObjectName("messageBar")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAutoFillBackground(True)
@@ -40,7 +41,9 @@ class MessageBar(QFrame):
 
     def show_message(self, text: str, kind: str = "error") -> bool:
         """Show ``text`` unless it is already showing; returns whether it is new."""
-        text = text[:1].upper() + text[1:] if text else text
+        from .text import as_sentence
+        self.last_text = text  # as written, for the command line (gui --screenshot)
+        text = as_sentence(text)
         if self.isVisible() and self.text.text() == text:
             return False
         self.icon.setPixmap(icon("mdi6.alert" if kind == "error" else "mdi6.information").pixmap(18, 18))

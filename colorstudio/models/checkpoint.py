@@ -7,6 +7,8 @@ file that tries to run code is refused before anything runs.
 """
 from __future__ import annotations
 
+import errno
+import functools
 import hashlib
 import pickle
 import warnings
@@ -83,15 +85,66 @@ def check_file_hash(path: Path | str, info: ModelInfo, file, *, progress: Progre
     return digest
 
 
-def read_state_dict(path: Path | str, label: Optional[str] = None) -> dict[str, torch.Tensor]:
+@functools.lru_cache(maxsize=None)
+def expected_bytes(architecture: str) -> Optional[int]:
+    """The bytes of ``architecture``'s state dict in float32 (built on the meta device: no
+    memory), or None when that network cannot be built there."""
+    try:
+        with torch.device("meta"):
+            module = ARCHITECTURES[architecture]()
+        return sum(t.numel() * t.element_size() for t in module.state_dict().values())
+    except Exception:  # noqa: BLE001 - the generic bound still applies
+        return None
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n < 10e6 else f"{n / 1e6:,.0f} MB"
+
+
+def _check_archive(real: Path, path: str, architecture: Optional[str]) -> None:
+    """Refuse a damaged zip archive, or one that declares far more data than it can hold.
+
+    PyTorch checkpoints are zip archives whose records are stored uncompressed; a record
+    that expands a hundredfold (a "zip bomb") would be unpacked by torch.load before any
+    check could run, so the declared sizes in the central directory are checked first:
+    at most twice what ``architecture`` needs (a float64 copy) plus room for the pickle, or,
+    for an unknown architecture, twice the file's own size.
+    """
+    try:
+        with open(real, "rb") as fh:
+            if fh.read(2) != b"PK":
+                return  # the legacy (pre-1.6) format: no compression, nothing to expand
+        with zipfile.ZipFile(real) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+        raise ModelError(f"{path} is incomplete or damaged (its archive cannot be read: it may have been cut "
+                         f"short while downloading or copying); delete it and download it again") from exc
+    except OSError as exc:
+        raise ModelError(f"could not read {path}: {exc.strerror or exc}") from None
+    if architecture is not None and expected_bytes(architecture) is not None:
+        limit = 2 * expected_bytes(architecture) + (16 << 20)
+        what = f"the {architecture} network needs {_mb(expected_bytes(architecture))}"
+    else:
+        limit = 2 * real.stat().st_size + (64 << 20)
+        what = f"the file itself is {_mb(real.stat().st_size)}"
+    if declared > limit:
+        raise ModelError(f"{path} is not a plain weights file: it declares {_mb(declared)} of data "
+                         f"when unpacked, and {what}; it was refused before it was unpacked")
+
+
+def read_state_dict(path: Path | str, label: Optional[str] = None, *,
+                    architecture: Optional[str] = None) -> dict[str, torch.Tensor]:
     """Read a checkpoint safely (tensors and plain containers only) into a flat state dict.
 
-    ``label`` names the file in messages (default: its path).
+    ``label`` names the file in messages (default: its path). With ``architecture``, an
+    archive that declares much more data than that network's weights is refused before it
+    is unpacked. A file whose weights are not all finite numbers (NaN, infinity) is refused.
     """
     real = Path(path)
     path = label or str(real)
     if not real.is_file():
         raise ModelError(f"the model file {path} does not exist")
+    _check_archive(real, path, architecture)
     try:
         with warnings.catch_warnings():
             # PyTorch warns about pickle protocols; the outcome (loaded or refused) is what counts.
@@ -105,10 +158,11 @@ def read_state_dict(path: Path | str, label: Optional[str] = None) -> dict[str, 
                 f"refused and nothing in it was run") from None
         raise ModelError(f"{path} is not a model checkpoint (it could not be read as PyTorch weights)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        if isinstance(exc, OSError) and not isinstance(exc, zipfile.BadZipFile) and exc.errno is not None:
+        if (isinstance(exc, OSError) and not isinstance(exc, zipfile.BadZipFile) and exc.errno is not None
+                and exc.errno not in (errno.EINVAL, errno.EFBIG, errno.ESPIPE)):
             raise ModelError(f"could not read {path}: {exc.strerror}") from None
         raise ModelError(
-            f"{path} is damaged or incomplete (it could not be read as PyTorch weights); "
+            f"{path} is incomplete or damaged (it could not be read as PyTorch weights); "
             f"delete it and download it again") from None
     except Exception:  # noqa: BLE001 - any other reader failure is a bad file, not a crash
         raise ModelError(f"{path} is not a model checkpoint (it could not be read as PyTorch weights)") from None
@@ -120,6 +174,9 @@ def read_state_dict(path: Path | str, label: Optional[str] = None) -> dict[str, 
     for key, value in data.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
             raise ModelError(f"{path} is not a model checkpoint (entry {key!r} is not a tensor)")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ModelError(f"{path} is damaged: its weight {key} holds values that are not finite numbers "
+                             f"(NaN or infinity); delete it and install or import it again")
         out[key] = value
     return out
 
@@ -164,7 +221,7 @@ def build_network(architecture: str, state: Mapping[str, torch.Tensor], source: 
 def load_network(architecture: str, path: Path | str, label: Optional[str] = None) -> nn.Module:
     """Read ``path`` safely and load it strictly into a fresh ``architecture`` module."""
     label = label or str(Path(path))
-    return build_network(architecture, read_state_dict(path, label), label)
+    return build_network(architecture, read_state_dict(path, label, architecture=architecture), label)
 
 
 def load_model(info: ModelInfo, paths: Mapping[str, Path], label: Optional[str] = None) -> nn.Module:

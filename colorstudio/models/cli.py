@@ -11,6 +11,7 @@ import sys
 import time
 from typing import Optional, Sequence, TextIO
 
+from ..cliparse import number
 from .errors import ModelCancelled, ModelError
 from .registry import MODELS
 
@@ -40,7 +41,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                    "stopped the next time. The file is checked against its published "
                                    "SHA-256 before it is used.")
     p.add_argument("name", metavar="NAME", help=f"the model to download ({names})")
-    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=number(0, 86400, above=True, what="a number of seconds"),
+                   default=30.0, metavar="SECONDS",
                    help="give up when the server is silent this long (default 30)")
     p.add_argument("--url", default=None, help="download from this address instead (a mirror)")
     p.add_argument("--force", action="store_true", help="download again even if an intact copy is installed")
@@ -88,13 +90,13 @@ def run(args: argparse.Namespace, *, out: Optional[TextIO] = None, err: Optional
         print("colorstudio models: choose one of list, install, import, remove, path", file=err)
         return EXIT_USER
     except ModelCancelled:
-        print("\ncancelled; run the same command again to resume", file=err)
+        print("cancelled; run the same command again to resume", file=err)
         return EXIT_USER
     except ModelError as exc:
         print(f"colorstudio models: {exc}", file=err)
         return EXIT_USER
     except KeyboardInterrupt:
-        print("\ninterrupted; run the same command again to resume", file=err)
+        print("interrupted; run the same command again to resume", file=err)
         return 130
     except Exception as exc:  # noqa: BLE001 - one sentence, not a traceback
         if getattr(args, "debug", False):
@@ -127,37 +129,43 @@ def _list(args, out: TextIO) -> int:
 
 
 class ProgressBar:
-    """A text progress bar on a stream, redrawn at most ~10 times a second."""
+    """A progress bar redrawn in place on a terminal, at most ~10 times a second.
+
+    Into a file or a pipe it writes nothing: a log or a script reading stderr gets the
+    outcome alone (the result on stdout, or the one-sentence refusal), not bar lines.
+    """
 
     def __init__(self, label: str, stream: TextIO, width: int = 30):
         self.label, self.stream, self.width = label, stream, width
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self._last = 0.0
-        self._last_pct = -1
         self.drawn = 0
+        self.reported = False  # whether any progress was reported at all (drawn or not)
 
     def __call__(self, done: int, total: int) -> None:
+        self.reported = True
+        if not self.tty:
+            return
         now = time.monotonic()
         pct = int(100 * done / total) if total else -1
         finished = bool(total) and done >= total
         if not finished and now - self._last < 0.1:
             return
-        if not self.tty and pct // 10 == self._last_pct // 10 and not finished:
-            return  # into a file or pipe: one line per 10 %
-        self._last, self._last_pct = now, pct
+        self._last = now
         if total:
             filled = int(self.width * min(done, total) / total)
             bar = "#" * filled + "." * (self.width - filled)
             text = f"{self.label} [{bar}] {pct:3d}% {done / 1e6:.1f}/{total / 1e6:.1f} MB"
         else:
             text = f"{self.label} {done / 1e6:.1f} MB"
-        self.stream.write(("\r" + text) if self.tty else text + "\n")
+        self.stream.write("\r" + text)
         self.stream.flush()
         self.drawn += 1
 
-    def close(self) -> None:
+    def close(self, ok: bool = True) -> None:
+        """End the bar's line; when the work failed, erase the bar so the refusal stands alone."""
         if self.tty and self.drawn:
-            self.stream.write("\n")
+            self.stream.write("\n" if ok else "\r\x1b[2K")
             self.stream.flush()
 
 
@@ -166,11 +174,13 @@ def _install(args, out: TextIO, err: TextIO) -> int:
     from .store import installed_path
     was_there = installed_path(args.name) is not None and not args.force
     bar = ProgressBar(f"downloading {args.name}", err)
+    ok = False
     try:
         path = install(args.name, progress=bar, timeout=args.timeout, url=args.url, force=args.force)
+        ok = True
     finally:
-        bar.close()
-    if was_there and bar.drawn == 0:
+        bar.close(ok)
+    if was_there and not bar.reported:
         print(f"{args.name} is already installed and intact ({path})", file=out)
     else:
         print(f"installed {args.name} ({path})", file=out)
@@ -180,19 +190,26 @@ def _install(args, out: TextIO, err: TextIO) -> int:
 def _import(args, out: TextIO, err: TextIO) -> int:
     from .store import import_model
     bar = ProgressBar(f"importing {args.name}", err)
+    ok = False
     try:
         path = import_model(args.name, args.file, progress=bar)
+        ok = True
     finally:
-        bar.close()
+        bar.close(ok)
     print(f"imported {args.name} ({path})", file=out)
     return EXIT_OK
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Stand-alone entry: ``python -m colorstudio.models.cli list``."""
-    parser = argparse.ArgumentParser(prog="colorstudio")
+    from ..cliparse import Parser, UsageError, prepare
+    parser = Parser(prog="colorstudio")
     add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["models", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        args = parser.parse_args(prepare(parser, ["models", *(sys.argv[1:] if argv is None else argv)]))
+    except UsageError as exc:
+        print(f"colorstudio: {exc.sentence}", file=sys.stderr)
+        return EXIT_USER
     return run(args)
 
 

@@ -181,8 +181,10 @@ def _bad_cases(tmp_path: Path, photo: Path, hints: Path, write_hints, grey_image
         "output is a hard link to the input": ([photo, "-o", hard, "--overwrite"], ["is the input photo itself"]),
         "unknown output format": ([photo, "-o", tmp_path / "out.xyz", "--hints", hints], ["out.xyz has the suffix"]),
         "unknown engine": ([photo, "-o", out, "--engine", "magic"], ["there is no engine called 'magic'"]),
-        "saturation out of range": ([photo, "-o", out, "--saturation", "9"], ["--saturation must be between"]),
-        "quality out of range": ([photo, "-o", out, "--quality", "0"], ["--quality must be between 1 and 100"]),
+        "saturation out of range": ([photo, "-o", out, "--saturation", "9"],
+                                    ["--saturation takes a number from 0 to 2, not '9'", "colorize --help"]),
+        "quality out of range": ([photo, "-o", out, "--quality", "0"],
+                                 ["--quality takes a whole number from 1 to 100, not '0'"]),
         "weights for propagation": ([photo, "-o", out, "--engine", "propagation", "--weights", hints],
                                     ["--weights is for the neural engines"]),
     }

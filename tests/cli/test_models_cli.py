@@ -33,13 +33,20 @@ class TinyNet(nn.Module):
         self.conv = nn.Conv2d(16, 16, 3)
 
 
-def run(argv: list[str]) -> tuple[int, str, str]:
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal, as stderr is when a person runs the command."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run(argv: list[str], tty: bool = False) -> tuple[int, str, str]:
     """Parse ``colorstudio models ...`` as the main CLI does and run it; (code, stdout, stderr)."""
-    import argparse
-    parser = argparse.ArgumentParser(prog="colorstudio")
+    from colorstudio.cliparse import Parser
+    parser = Parser(prog="colorstudio")
     models_cli.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["models", *argv])
-    out, err = io.StringIO(), io.StringIO()
+    out, err = io.StringIO(), (Terminal() if tty else io.StringIO())
     code = args.models_run(args, out=out, err=err)
     return code, out.getvalue(), err.getvalue()
 
@@ -79,10 +86,10 @@ def test_list_import_list_remove(tiny, cache):
     assert "not installed" in line and "testing" in line
     assert "siggraph17" in out and "eccv16" in out and "BSD-2-Clause" in out
 
-    code, out, err = run(["import", "tiny", str(src)])
+    code, out, err = run(["import", "tiny", str(src)], tty=True)
     assert code == 0, err
     assert out == f"imported tiny ({cache / info.filename})\n"
-    assert "importing tiny" in err and "100%" in err  # the progress bar, on stderr
+    assert "importing tiny" in err and "100%" in err  # the progress bar, on a terminal's stderr
     assert (cache / info.filename).read_bytes() == src.read_bytes()
 
     code, out, _ = run(["list", "-v"])
@@ -104,7 +111,14 @@ def test_user_errors_are_one_sentence_and_exit_2(tiny, cache, tmp_path):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"\x00" * 100)
     code, _, err = run(["import", "tiny", str(bad)])
-    assert code == 2 and "does not match the published checksum" in err
+    # Into a pipe or a file: the refusal alone, one line, no progress lines before it.
+    assert code == 2 and err.startswith("colorstudio models: ") and err.count("\n") == 1
+    assert "does not match the published checksum" in err
+    code, _, err = run(["import", "tiny", str(bad)], tty=True)
+    # On a terminal the bar is drawn while the file is checked, then erased: the refusal stands alone.
+    assert code == 2 and "importing tiny [" in err
+    after = err.rsplit("\x1b[2K", 1)[1]
+    assert after.startswith("colorstudio models: ") and after.count("\n") == 1
     code, _, err = run(["install", "nonesuch"])
     assert code == 2 and "no model called 'nonesuch'" in err
     assert not cache.exists() or list(cache.iterdir()) == []
@@ -121,7 +135,7 @@ def test_install_with_a_progress_bar(tiny, cache, tmp_path, monkeypatch):
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/{info.filename}"
-        code, out, err = run(["install", "tiny", "--url", url, "--timeout", "5"])
+        code, out, err = run(["install", "tiny", "--url", url, "--timeout", "5"], tty=True)
     finally:
         server.shutdown()
         server.server_close()

@@ -60,9 +60,25 @@ def test_screenshot_renders_the_window_with_a_photo_and_hints(tmp_path, qapp):
 
 def test_screenshot_of_a_missing_photo_fails_with_a_sentence(tmp_path, qapp, capsys):
     out = tmp_path / "shot.png"
-    assert run([str(tmp_path / "nope.png")], screenshot=str(out)) == 1
+    assert run([str(tmp_path / "nope.png")], screenshot=str(out)) == 2
     assert not out.exists()
     assert "nope.png" in capsys.readouterr().err
+
+
+def test_screenshot_refusals_keep_file_names_as_they_are_named(tmp_path, qapp, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.jpg").write_text("these are notes, not a photo\n")
+    out = tmp_path / "shot.png"
+    assert run(["bad.jpg"], screenshot=str(out)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("colorstudio: bad.jpg is not an image"), err
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((40, 60), 120, np.uint8)).save(photo)
+    (tmp_path / "h.json").write_text('{"points": [')
+    assert run([str(photo)], screenshot=str(out), hints="h.json") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("colorstudio: h.json is not valid JSON"), err
+    assert not out.exists()
 
 
 def test_many_qt_calls_do_not_wear_out_none():

@@ -33,6 +33,8 @@ the manifest or --report); 2 the batch could not start; 1 internal error.
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``batch`` command on an argparse subparsers object."""
+    from ...cliparse import number
+    from ..spec import SATURATION
     from .plan import OUTPUT_FORMATS
     from .step import MODES
     p = subparsers.add_parser(
@@ -55,8 +57,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--format", dest="fmt", choices=OUTPUT_FORMATS, default="same",
                    help="output format: same (as the source where Colorstudio writes it, else PNG), png, "
                         "tiff (16-bit stays 16-bit) or jpeg; default same")
-    p.add_argument("--quality", type=int, default=95, metavar="N", help="JPEG quality 1-100 (default 95)")
-    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+    p.add_argument("--quality", type=number(1, 100, integer=True), default=95, metavar="N",
+                   help="JPEG quality 1-100 (default 95)")
+    p.add_argument("--jobs", "-j", type=number(1, 256, integer=True), default=1, metavar="N",
                    help="photos colorized at once (each worker holds its own engines; default 1)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace files in OUTPUT_DIR that this batch did not make (its own are always updated)")
@@ -64,7 +67,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--engine", metavar="NAME", default=None, help="the engine for --mode (default: the best installed)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto",
                    help="where neural engines run (default auto)")
-    p.add_argument("--saturation", type=float, default=1.0, metavar="X",
+    p.add_argument("--saturation", default=SATURATION.default, metavar="X",
+                   type=number(SATURATION.minimum, SATURATION.maximum, validate=SATURATION.validate),
                    help="colour strength for photos without a document: 0 grey, 1 as computed, up to 2")
     p.add_argument("--retry-failed", action="store_true", help="retry only the photos that failed last time")
     p.add_argument("--report", metavar="CSV", help="also write the manifest as a CSV file")
