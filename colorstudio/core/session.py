@@ -167,8 +167,13 @@ class ColorizeSession:
         hints = hints or Hints()
         references = tuple(references or ())
         quality = "preview" if draft else "render"
-        key = (quality, max_side if draft else None, hints, tuple(getattr(r, "key", id(r)) for r in references),
-               _options_key(options))
+        refs_key = tuple(getattr(r, "key", id(r)) for r in references)
+        key = (quality, max_side if draft else None, hints, refs_key, _options_key(options))
+        if key not in self._answers and draft:
+            # A settled answer to the same question is better than a draft and costs nothing
+            # (a strength or saturation slider moving: composition only, no engine run).
+            settled = ("render", None, hints, refs_key, _options_key(options))
+            key = settled if settled in self._answers else key
         hit = self._answers.get(key)
         if hit is not None:
             self._answers.move_to_end(key)

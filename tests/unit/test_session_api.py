@@ -125,3 +125,31 @@ def test_public_names():
         assert name in cs.__all__ and name in dir(cs)
     with pytest.raises(AttributeError, match="has no attribute 'nothing_here'"):
         cs.nothing_here  # noqa: B018
+
+
+def test_a_draft_reuses_the_settled_answer_to_the_same_question():
+    """Moving a composition slider (drafts) after a settled preview runs no engine."""
+    calls = []
+
+    from colorstudio.engines.base import Chroma, Engine, EngineSession
+
+    class Counting(EngineSession):
+        def chroma(self, hints, *, quality="render", max_side=None, references=(), options=None, should_stop=None):
+            calls.append(quality)
+            return Chroma(np.full((8, 8, 2), 20.0, np.float32), np.full((8, 8), 50.0, np.float32))
+
+    class Eng(Engine):
+        name = "counting"
+
+        def start(self, lightness, photo=None):
+            return Counting()
+
+    photo = cs.SourceImage.from_array(np.full((16, 16), 128, np.uint8))
+    s = cs.ColorizeSession(photo, Eng())
+    hints = cs.Hints.of(points=[(5, 5, "#ff0000")])
+    s.preview(hints, max_side=64)
+    for strength in (0.8, 0.5, 0.2):
+        s.preview(hints, max_side=32, draft=True, strength=strength)
+    assert calls == ["render"]
+    s.preview(hints.with_point(cs.PointHint(9, 9, "#00ff00")), max_side=32, draft=True)
+    assert calls == ["render", "preview"]
