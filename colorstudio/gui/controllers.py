@@ -282,6 +282,7 @@ class DetailController(QObject):
         super().__init__(parent)
         self._canvas, self._editor, self._workspace, self._compute = canvas, editor, workspace, compute
         self._timer = QTimer(self)
+        self._timer.setObjectName("detailTimer")
         self._timer.setSingleShot(True)
         self._timer.setInterval(delay_ms)
         self._timer.timeout.connect(self.request)
@@ -290,12 +291,15 @@ class DetailController(QObject):
         workspace.preview_ready.connect(self._preview_shown)
         compute.detail_ready.connect(self._arrived)
         self.requests = 0
+        self._closed = False
 
     def _key(self) -> tuple:
         doc = self._editor.document
         return (doc.hints, doc.saturation, doc.mode, doc.engine, doc.references, doc.options, doc.strength, doc.look)
 
     def _view_changed(self) -> None:
+        if self._closed:
+            return
         if self._canvas.view.scale >= 1.0:
             self._timer.start()
         else:
@@ -305,6 +309,8 @@ class DetailController(QObject):
         self._canvas.set_detail(None)
 
     def _preview_shown(self, result) -> None:
+        if self._closed:
+            return
         if result.rgb is not None and not getattr(result, "draft", False) and self._canvas.view.scale >= 1.0:
             self._timer.start()
 
@@ -325,3 +331,8 @@ class DetailController(QObject):
     def _arrived(self, detail) -> None:
         if detail.key == self._key():
             self._canvas.set_detail(detail.rect, detail.rgb)
+
+    def shutdown(self) -> None:
+        """The window closes: nothing more is asked for."""
+        self._closed = True
+        self._timer.stop()

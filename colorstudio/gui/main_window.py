@@ -475,6 +475,7 @@ class MainWindow(QMainWindow):
                 e.ignore()
                 return
         self._closing = True
+        self.detail.shutdown()
         self.models.shutdown()   # a download in progress stops (and resumes next time)
         self.qsettings.setValue("window/geometry", self.saveGeometry())
         self.qsettings.setValue("window/state", self.saveState())

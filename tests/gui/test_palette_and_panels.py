@@ -182,7 +182,7 @@ def test_modes_are_pages_so_adding_one_is_adding_a_widget(qtbot):
         panel = ModePanel()
         qtbot.addWidget(panel)
         assert isinstance(panel.page("hints"), ExtraPage)
-        assert len(panel.pages) == len(original)
+        assert len(set(panel.pages.values())) == len(original)
     finally:
         MODE_PAGES[:] = original
 
