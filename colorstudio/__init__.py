@@ -31,6 +31,11 @@ _EXPORTS = {
     "ColorizeResult": "colorstudio.core.session",
     "ExportError": "colorstudio.core.export",
     "create_engine": "colorstudio.engines.registry",
+    "Runtime": "colorstudio.core.runtime",
+    "Reference": "colorstudio.core.reference",
+    "load_reference": "colorstudio.core.reference",
+    "Mode": "colorstudio.core.spec",
+    "ENGINES": "colorstudio.engines.registry",
     "EngineError": "colorstudio.engines.base",
 }
 
