@@ -17,8 +17,9 @@ The method follows Welsh, Ashikhmin and Mueller (2002) for the matching, Gupta e
 4. **Propagation.** The regions' colours enter the propagation solver as *soft* targets
    weighted by their confidence (``PropagationSession.soft_chroma``), so colour follows the
    photo's own edges and uncertain regions take their colour from their neighbours. The
-   user's hints and strokes are hard (50x stronger) and the reference is switched off in
-   the regions they touch: the user's colour wins where it is placed.
+   user's hints and strokes are hard (50x stronger), and the reference steps back wherever
+   the hints alone reach with confidence (the region a hint belongs to, bounded by the
+   photo's edges): the user's colour wins where it is placed.
 
 Caching (per photo session): the photo's features and superpixels, each reference's samples
 and KD-tree (by ``ReferencePicture.key``) and the matched targets for a set of references;
@@ -53,6 +54,7 @@ class ExemplarParams:
     bin_size: float = 6.0        # a*, b* histogram bin for the region's vote
     soft_weight: float = 1.0     # weight of a fully confident region's colour in the solve
     hint_strength: float = 50.0  # the user's hints, as in propagation
+    hint_reach: float = 0.15     # hint-only confidence at which the reference is fully off
     feature_weights: tuple = tuple(FEATURE_WEIGHTS_DEFAULT)
     inlier_radius: float = 20.0   # a vote within this of its region's colour keeps pixel detail
     position_weight: float = 0.3  # weight of the relative height among the features
@@ -262,9 +264,13 @@ class ExemplarSession(EngineSession):
             d, idx = s.tree.query(ph.features, k=k)
             d, idx = d.reshape(n, k), idx.reshape(n, k)
             votes_ab.append(s.ab[idx])                                    # (n, k, 2)
-            votes_w.append(np.exp(-0.5 * np.square(d / (2.0 * s.scale))))  # (n, k)
+            votes_w.append(d)
         ab = np.concatenate(votes_ab, axis=1)
-        w = np.concatenate(votes_w, axis=1)
+        d = np.concatenate(votes_w, axis=1)
+        # Similarity of a match, relative to how well the photo matches overall (a fixed
+        # bandwidth would give a photo unlike every reference no votes at all).
+        band = max(float(np.median(d.min(axis=1))), 0.5)
+        w = np.exp(-0.5 * np.square(d / (2.0 * band)))
         labels = ph.labels.ravel()
         region_ab, agree = vote(np.repeat(labels, ab.shape[1]), ab.reshape(-1, 2), w.ravel(), p.bin_size)
         # Confidence: agreement of the votes times how alike the matches were.
@@ -314,22 +320,13 @@ class ExemplarSession(EngineSession):
             conf = c
         weight = conf * np.float32(p.soft_weight)
         if not hints.is_empty:
-            weight = weight * self._untouched(hints, grid)
+            # The user's colour wins in the region a hint belongs to: where the hints alone
+            # reach with confidence (geodesically, stopping at edges), the reference steps back.
+            reach = self.propagation.chroma(hints, max_side=side, should_stop=should_stop).info["confidence"]
+            weight = weight * np.clip(1.0 - reach / p.hint_reach, 0.0, 1.0)
         out = self.propagation.soft_chroma(hints, ab, weight, side=side, should_stop=should_stop)
         out.info["references"] = len(references)
         return out
-
-    def _untouched(self, hints: Hints, grid) -> np.ndarray:
-        """1 where the reference may colour, 0 in the regions the user's hints touch."""
-        labels = self.photo().labels
-        h, w = labels.shape
-        mask = rasterize(hints, self.full_w, self.full_h, w, h).mask
-        touched = np.bincount(labels.ravel(), mask.ravel(), int(labels.max()) + 1) > 0
-        keep = (~touched[labels]).astype(np.float32)
-        if keep.shape != (grid.h, grid.w):
-            keep = _resize(keep, grid.h, grid.w)
-            keep = (keep > 0.999).astype(np.float32)
-        return keep
 
 
 def _name(ref) -> str:
