@@ -32,6 +32,9 @@ _EXPORTS = {
     "ExportError": "colorstudio.core.export",
     "create_engine": "colorstudio.engines.registry",
     "EngineError": "colorstudio.engines.base",
+    "Reference": "colorstudio.core.reference",
+    "ReferenceError": "colorstudio.core.reference",
+    "load_reference": "colorstudio.core.reference",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -49,10 +49,16 @@ class ExemplarParams:
     scales: tuple = (0.65, 0.9, 1.25)  # reference sizes, relative to the photo grid's area
     max_samples: int = 40_000    # reference samples per reference (all scales together)
     neighbours: int = 8          # k nearest samples per photo pixel
+    region_neighbours: int = 5   # k nearest reference superpixels per photo superpixel
+    region_weight: float = 1.0   # the superpixels' votes against the pixels' (1: as much)
+    query_eps: float = 1.0       # approximate search: neighbours within (1 + eps) x the true distance
+    bandwidth: float = 2.0       # vote weight exp(-d^2 / 2 (bandwidth x median distance)^2)
+    hedge: float = 1.0           # leans doubtful regions' colour towards the mean of their votes
+    confidence_power: float = 2.0  # sharpens the regions' confidence (uncertain ones take their neighbours' colour)
     regions: int = 400           # superpixels on the match grid
     compactness: float = 8.0     # SLIC compactness (L* units)
     bin_size: float = 6.0        # a*, b* histogram bin for the region's vote
-    soft_weight: float = 1.0     # weight of a fully confident region's colour in the solve
+    soft_weight: float = 0.3     # weight of a fully confident region's colour in the solve
     hint_strength: float = 50.0  # the user's hints, as in propagation
     hint_reach: float = 0.15     # hint-only confidence at which the reference is fully off
     feature_weights: tuple = tuple(FEATURE_WEIGHTS_DEFAULT)
@@ -118,6 +124,21 @@ class ReferenceSamples:
     tree: object
     ab: np.ndarray       # (n, 2)
     scale: float         # typical nearest-neighbour distance (for the similarity weights)
+    region_tree: object = None   # KD-tree of the reference's superpixels' descriptors
+    region_ab: Optional[np.ndarray] = None  # (r, 2) their mean chroma
+
+
+def region_descriptors(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(k, F + 1) per superpixel: the mean of each (weighted) feature over the region and the
+    spread of L within it (a region's texture, which a pixel's window sees only in part)."""
+    lab = labels.ravel()
+    k = int(lab.max()) + 1
+    F = features.reshape(-1, features.shape[-1]).astype(np.float64)
+    count = np.maximum(np.bincount(lab, None, k), 1)
+    mean = np.stack([np.bincount(lab, F[:, i], k) for i in range(F.shape[1])], axis=1) / count[:, None]
+    L = F[:, 0]
+    spread = np.sqrt(np.maximum(np.bincount(lab, L * L, k) / count - mean[:, 0] ** 2, 0.0))
+    return np.concatenate([mean, spread[:, None]], axis=1).astype(np.float32)
 
 
 def reference_samples(lab: np.ndarray, photo_pixels: int, L_mean: float, L_std: float,
@@ -126,7 +147,7 @@ def reference_samples(lab: np.ndarray, photo_pixels: int, L_mean: float, L_std: 
     area, L remapped to the photo's statistics."""
     from scipy.spatial import cKDTree
     H, W = lab.shape[:2]
-    feats, abs_ = [], []
+    feats, abs_, rdesc, rab = [], [], [], []
     for scale in params.scales:
         f = np.sqrt(photo_pixels * scale * scale / (H * W))
         w, h = max(8, int(round(W * f))), max(8, int(round(H * f)))
@@ -141,6 +162,13 @@ def reference_samples(lab: np.ndarray, photo_pixels: int, L_mean: float, L_std: 
             F, ab = F[m:-m, m:-m], ab[m:-m, m:-m]
         feats.append(F.reshape(-1, F.shape[-1]))
         abs_.append(ab.reshape(-1, 2))
+        if params.region_weight > 0:
+            nreg = max(4, int(round(params.regions * F.shape[0] * F.shape[1] / photo_pixels)))
+            labels = superpixels(F[..., 0] / params.feature_weights[0], nreg, params.compactness)
+            rdesc.append(region_descriptors(F, labels))
+            cnt = np.maximum(np.bincount(labels.ravel(), None, rdesc[-1].shape[0]), 1)
+            rab.append(np.stack([np.bincount(labels.ravel(), ab[..., i].ravel(), len(cnt)) / cnt
+                                 for i in (0, 1)], axis=1))
     F = np.concatenate(feats)
     ab = np.concatenate(abs_)
     if len(F) > params.max_samples:
@@ -150,7 +178,11 @@ def reference_samples(lab: np.ndarray, photo_pixels: int, L_mean: float, L_std: 
     probe = F[np.random.default_rng(seed + 1).choice(len(F), min(len(F), 500), replace=False)]
     d, _ = tree.query(probe, k=2)
     scale = float(np.median(d[:, 1])) + 1e-3
-    return ReferenceSamples(tree, ab.astype(np.float32), scale)
+    out = ReferenceSamples(tree, ab.astype(np.float32), scale)
+    if rdesc:
+        out.region_tree = cKDTree(np.concatenate(rdesc))
+        out.region_ab = np.concatenate(rab).astype(np.float32)
+    return out
 
 
 def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -165,7 +197,7 @@ def superpixels(L: np.ndarray, n: int, compactness: float) -> np.ndarray:
     """SLIC superpixels of the lightness (labels 0..k-1, contiguous)."""
     from skimage.segmentation import slic
     labels = slic(L.astype(np.float64), n_segments=n, compactness=compactness, channel_axis=None,
-                  start_label=0, enforce_connectivity=True)
+                  start_label=0, enforce_connectivity=True, max_num_iter=5)
     _, inv = np.unique(labels, return_inverse=True)
     return inv.reshape(L.shape).astype(np.int32)
 
@@ -212,6 +244,7 @@ class _Photo:
     labels: np.ndarray     # (h, w) superpixels
     mean: float
     std: float
+    regions: np.ndarray    # (k, F + 1) superpixel descriptors
 
 
 class ExemplarSession(EngineSession):
@@ -232,7 +265,8 @@ class ExemplarSession(EngineSession):
             L = self.propagation.grid(p.match_side).L
             F = with_position(weighted(local_features(L), p.feature_weights), p.position_weight)
             labels = superpixels(L, p.regions, p.compactness)
-            self._photo = _Photo(L, F.reshape(-1, F.shape[-1]), labels, float(L.mean()), float(L.std()))
+            self._photo = _Photo(L, F.reshape(-1, F.shape[-1]), labels, float(L.mean()), float(L.std()),
+                                 region_descriptors(F, labels))
         return self._photo
 
     def samples(self, ref) -> ReferenceSamples:
@@ -261,7 +295,7 @@ class ExemplarSession(EngineSession):
                 raise Cancelled()
             s = self.samples(ref)
             k = min(p.neighbours, s.ab.shape[0])
-            d, idx = s.tree.query(ph.features, k=k)
+            d, idx = s.tree.query(ph.features, k=k, eps=p.query_eps)
             d, idx = d.reshape(n, k), idx.reshape(n, k)
             votes_ab.append(s.ab[idx])                                    # (n, k, 2)
             votes_w.append(d)
@@ -270,13 +304,42 @@ class ExemplarSession(EngineSession):
         # Similarity of a match, relative to how well the photo matches overall (a fixed
         # bandwidth would give a photo unlike every reference no votes at all).
         band = max(float(np.median(d.min(axis=1))), 0.5)
-        w = np.exp(-0.5 * np.square(d / (2.0 * band)))
+        w = np.exp(-0.5 * np.square(d / (p.bandwidth * band)))
         labels = ph.labels.ravel()
-        region_ab, agree = vote(np.repeat(labels, ab.shape[1]), ab.reshape(-1, 2), w.ravel(), p.bin_size)
+        vl, va, vw = [np.repeat(labels, ab.shape[1])], [ab.reshape(-1, 2)], [w.ravel()]
+        if p.region_weight > 0:
+            # Superpixels matched as wholes (Gupta et al.): each votes with the weight of
+            # its pixels' votes, shared among its nearest reference superpixels.
+            nreg = ph.regions.shape[0]
+            count = np.bincount(labels, None, nreg).astype(np.float64)
+            rd, ra = [], []
+            for ref in references:
+                s = self.samples(ref)
+                kr = min(p.region_neighbours, s.region_ab.shape[0])
+                d_r, i_r = s.region_tree.query(ph.regions, k=kr)
+                rd.append(d_r.reshape(nreg, kr))
+                ra.append(s.region_ab[i_r.reshape(nreg, kr)])
+            d_r, a_r = np.concatenate(rd, axis=1), np.concatenate(ra, axis=1)
+            band_r = max(float(np.median(d_r.min(axis=1))), 0.5)
+            w_r = np.exp(-0.5 * np.square(d_r / (2.0 * band_r)))
+            w_r = w_r * (p.region_weight * count * ab.shape[1] / d_r.shape[1])[:, None]
+            vl.append(np.repeat(np.arange(nreg), d_r.shape[1]))
+            va.append(a_r.reshape(-1, 2))
+            vw.append(w_r.ravel())
+        vl, va, vw = np.concatenate(vl), np.concatenate(va), np.concatenate(vw)
+        region_ab, agree = vote(vl, va, vw, p.bin_size)
+        if p.hedge > 0:
+            # Where the votes disagree, lean towards their mean: a doubtful region gets a
+            # quieter colour rather than a confident wrong one.
+            k = region_ab.shape[0]
+            tot = np.maximum(np.bincount(vl, vw, k), 1e-12)
+            mean = np.stack([np.bincount(vl, vw * va[:, i], k) / tot for i in (0, 1)], axis=1)
+            t = np.clip(agree, 0.0, 1.0)[:, None] ** p.hedge
+            region_ab = (t * region_ab + (1 - t) * mean).astype(np.float32)
         # Confidence: agreement of the votes times how alike the matches were.
         nreg = region_ab.shape[0]
         sim = np.bincount(labels, w.mean(axis=1), nreg) / np.maximum(np.bincount(labels, None, nreg), 1)
-        conf = agree * np.clip(sim / max(float(np.median(sim)), 1e-6), 0.0, 1.0)
+        conf = (agree * np.clip(sim / max(float(np.median(sim)), 1e-6), 0.0, 1.0)) ** p.confidence_power
         target_ab = region_ab[ph.labels]
         target_conf = conf[ph.labels].astype(np.float32)
         if p.inlier_radius > 0:
@@ -322,8 +385,10 @@ class ExemplarSession(EngineSession):
         if not hints.is_empty:
             # The user's colour wins in the region a hint belongs to: where the hints alone
             # reach with confidence (geodesically, stopping at edges), the reference steps back.
-            reach = self.propagation.chroma(hints, max_side=side, should_stop=should_stop).info["confidence"]
-            weight = weight * np.clip(1.0 - reach / p.hint_reach, 0.0, 1.0)
+            # (on the preview grid, whose factorisation is cached: cheap at any quality)
+            reach = self.propagation.chroma(hints, max_side=min(side, p.preview_side),
+                                            should_stop=should_stop).info["confidence"]
+            weight = weight * np.clip(1.0 - _resize(reach, grid.h, grid.w) / p.hint_reach, 0.0, 1.0)
         out = self.propagation.soft_chroma(hints, ab, weight, side=side, should_stop=should_stop)
         out.info["references"] = len(references)
         return out
