@@ -227,3 +227,15 @@ def test_a_source_image_array_photo_works():
     L = SourceImage.from_array(np.full((40, 60), 120, np.uint8)).lightness
     c = ExemplarEngine().start(L).chroma(Hints(), quality="preview", references=(ref_picture([("flat", RED_AB)]),))
     assert c.ab.shape == c.lightness.shape + (2,) and c.ab.dtype == np.float32
+
+
+def test_luminance_remapping_meets_the_photos_distribution():
+    rng = np.random.default_rng(4)
+    photo = rng.uniform(20, 80, (60, 60)).astype(np.float32)
+    ref = (100 * (rng.uniform(0, 1, (50, 70)) ** 2.2)).astype(np.float32)  # another tone curve
+    linear = _exemplar.remap_lightness(ref, float(photo.mean()), float(photo.std()))
+    assert linear.mean() == pytest.approx(photo.mean(), abs=1e-3) and linear.std() == pytest.approx(photo.std(), rel=1e-3)
+    hist = _exemplar.match_lightness(ref, photo)
+    q = [5, 25, 50, 75, 95]
+    assert np.allclose(np.percentile(hist, q), np.percentile(photo, q), atol=0.5)
+    assert np.all(np.diff(hist.ravel()[np.argsort(ref.ravel())]) >= -1e-4)  # monotone: order kept
