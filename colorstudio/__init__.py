@@ -32,11 +32,12 @@ _EXPORTS = {
     "ExportError": "colorstudio.core.export",
     "create_engine": "colorstudio.engines.registry",
     "Runtime": "colorstudio.core.runtime",
-    "Reference": "colorstudio.core.reference",
-    "load_reference": "colorstudio.core.reference",
     "Mode": "colorstudio.core.spec",
     "ENGINES": "colorstudio.engines.registry",
     "EngineError": "colorstudio.engines.base",
+    "Reference": "colorstudio.core.reference",
+    "ReferenceError": "colorstudio.core.reference",
+    "load_reference": "colorstudio.core.reference",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -172,3 +172,22 @@ def load_reference(ref, *, max_side: int = REFERENCE_MAX_SIDE, need_color: bool 
     if need_color and not hit.was_color:
         raise ReferenceError(f"{path.name} has no colour to take; a reference for reference colours needs colour")
     return hit
+
+
+def load_photo_colour(photo, *, max_side: int = REFERENCE_MAX_SIDE) -> ReferencePicture:
+    """The photo's own colours, decoded from its file at a working size (long side at most
+    ``max_side``), as a :class:`ReferencePicture` (``rgb``, ``lab``).
+
+    ``core.image.SourceImage`` keeps only the lightness at full resolution; engines that
+    need a colour photo's own chroma (palette transfer) read it here, on the compute thread.
+    ``photo`` is a SourceImage (or anything with ``path`` and ``was_color``). Raises
+    ReferenceError with one sentence when the photo is grey or has no file to read it from.
+    """
+    path = getattr(photo, "path", None)
+    if photo is not None and not getattr(photo, "was_color", True):
+        name = Path(path).name if path else "this photo"
+        raise ReferenceError(f"{name} is grey, so it has no palette to change; colour it first "
+                             "(hints or reference colours), or use reference colours instead")
+    if not path:
+        raise ReferenceError("the photo's own colours are not available (it was not opened from a file)")
+    return load_reference(Reference(str(path)), max_side=max_side)

@@ -196,6 +196,45 @@ class PropagationSession(EngineSession):
         ab = np.stack([u[0] * scale, u[1] * scale], axis=-1).astype(np.float32)
         return Chroma(ab=ab, lightness=grid.L, info={"confidence": conf})
 
+    def soft_chroma(self, hints: Hints, soft_ab: np.ndarray, soft_weight: np.ndarray, *,
+                    side: int, should_stop=None) -> Chroma:
+        """Chroma from dense *soft* colour targets plus the user's hints, on the grid of ``side``.
+
+        ``soft_ab`` (h, w, 2) and ``soft_weight`` (h, w) >= 0 are at that grid's size (see
+        :meth:`grid`): each pixel is pulled towards ``soft_ab`` with its weight (a matcher's
+        confidence, typically <= 1), while the edge term keeps colour following the photo's
+        own edges. The hints enter as in :meth:`chroma`, with ``hint_strength`` (far above any
+        soft weight), so they win where they are placed. The energy is the one of the module
+        docstring with the data term ``sum_p (lam m_p + s_p) (u_p - c_p)^2``; with no soft
+        weight anywhere this is exactly :meth:`chroma`.
+        """
+        p = self.params
+        grid = self.grid(side)
+        if soft_ab.shape != (grid.h, grid.w, 2) or soft_weight.shape != (grid.h, grid.w):
+            raise ValueError(f"soft targets must be {grid.h}x{grid.w}, not {soft_weight.shape}")
+        if should_stop and should_stop():
+            raise Cancelled()
+        s = np.clip(np.nan_to_num(soft_weight.astype(np.float32)), 0.0, None)
+        if hints.is_empty:
+            m = np.zeros_like(s)
+            hab = np.zeros_like(soft_ab, dtype=np.float32)
+        else:
+            r = rasterize(hints, self.full_w, self.full_h, grid.w, grid.h)
+            m = r.mask * np.float32(p.hint_strength)
+            hab = r.ab
+        wsum = m + s
+        b = np.stack([m * hab[..., 0] + s * soft_ab[..., 0], m * hab[..., 1] + s * soft_ab[..., 1], wsum])
+        if not wsum.any():
+            return Chroma(ab=np.zeros((grid.h, grid.w, 2), np.float32), lightness=grid.L)
+        if not s.any():
+            u = grid.solve(b, m)
+        else:
+            u = grid.direct_solve(b, grid.dw + grid.screen + wsum)
+        conf = u[2]
+        scale = np.clip(conf / p.tau, 0.0, 1.0) / np.maximum(conf, 1e-12)
+        ab = np.stack([u[0] * scale, u[1] * scale], axis=-1).astype(np.float32)
+        return Chroma(ab=ab, lightness=grid.L, info={"confidence": conf})
+
 
 class PropagationEngine(Engine):
     """Edge-aware propagation of hint colours; needs no model weights."""

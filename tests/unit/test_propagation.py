@@ -245,3 +245,33 @@ def test_should_stop_cancels_a_request():
     session = ColorizeSession(SourceImage.from_array(textured()))
     with pytest.raises(Cancelled):
         session.render(Hints.of(points=[(10, 10, RED)]), should_stop=lambda: True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Soft targets (the reference engine's data term)
+
+
+def test_soft_chroma_without_soft_weight_is_exactly_the_hint_solve():
+    L = SourceImage.from_array(bands([(60, 40), (60, 200)])).lightness
+    state = PropagationEngine().start(L)
+    hints = Hints.of(points=[(20, 30, RED, 3)], image_size=(120, 64))
+    grid = state.grid(256)
+    soft = state.soft_chroma(hints, np.zeros((grid.h, grid.w, 2), np.float32),
+                             np.zeros((grid.h, grid.w), np.float32), side=256)
+    assert np.array_equal(soft.ab, state.chroma(hints).ab)
+
+
+def test_soft_targets_colour_their_region_and_hints_win_where_placed():
+    L = SourceImage.from_array(bands([(60, 40), (60, 200)])).lightness
+    state = PropagationEngine().start(L)
+    grid = state.grid(256)
+    target = np.zeros((grid.h, grid.w, 2), np.float32)
+    target[...] = hex_to_ab(BLUE)
+    weight = np.zeros((grid.h, grid.w), np.float32)
+    weight[:, :60] = 0.5                       # the dark band only
+    c = state.soft_chroma(Hints(), target, weight, side=256)
+    assert hue_gap(hue_of(c.ab[30, 30]), hue_of(hex_to_ab(BLUE))) < 5
+    assert np.hypot(*c.ab[30, 100]) < 2        # the bright band, behind a strong edge, stays neutral
+    hints = Hints.of(points=[(30, 30, RED, 3)], image_size=(120, 64))
+    c = state.soft_chroma(hints, target, weight, side=256)
+    assert hue_gap(hue_of(c.ab[30, 30]), hue_of(hex_to_ab(RED))) < 5

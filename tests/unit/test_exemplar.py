@@ -1,0 +1,241 @@
+"""Reference colours (the `exemplar` engine): matching like with like, voting, soft hints.
+
+Synthetic pictures make the right answer obvious: a photo whose regions differ only in
+texture (same mean lightness), and references that hold the same textures in colour, laid
+out differently. Colours are read back with scikit-image's lab2rgb/rgb2lab, independent of
+the code under test.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.color import lab2rgb, rgb2lab
+
+from colorstudio.core.compose import chroma_field, compose
+from colorstudio.core.hints import Hints, PointHint
+from colorstudio.core.image import SourceImage, open_image
+from colorstudio.core.reference import Reference, ReferenceError, ReferencePicture, load_reference
+from colorstudio.engines import _exemplar
+from colorstudio.engines._exemplar import ExemplarEngine, vote
+from colorstudio.engines._propagation import PropagationEngine
+from colorstudio.engines.base import EngineError
+from colorstudio.engines.registry import ENGINES, default_engine
+
+RED_AB = (55.0, 40.0)
+BLUE_AB = (10.0, -50.0)
+GREEN_AB = (-50.0, 40.0)
+
+
+def stripes(h, w, period=4, amp=25.0):
+    x = np.arange(w)[None, :].repeat(h, 0)
+    return amp * np.sign(np.sin(2 * math.pi * (x + 0.5) / period))
+
+
+def photo_L(h=96, w=128):
+    """Top half flat L 50; bottom half stripes around L 50 (same mean, different texture)."""
+    L = np.full((h, w), 50.0, np.float32)
+    L[h // 2:] += stripes(h - h // 2, w).astype(np.float32)
+    return L
+
+
+def ref_picture(regions, h=80, w=120, key="ref"):
+    """A colour reference from [(kind, ab)] laid out left to right: kind 'flat' or 'stripes'."""
+    lab = np.zeros((h, w, 3), np.float64)
+    n = len(regions)
+    for i, (kind, ab) in enumerate(regions):
+        x0, x1 = i * w // n, (i + 1) * w // n
+        lab[:, x0:x1, 0] = 50.0 + (stripes(h, x1 - x0) if kind == "stripes" else 0.0)
+        lab[:, x0:x1, 1], lab[:, x0:x1, 2] = ab
+    rgb = np.clip(lab2rgb(lab), 0, 1).astype(np.float32)
+    return ReferencePicture(key, key, rgb, rgb2lab(rgb).astype(np.float32))
+
+
+def mean_ab(ab, rows):
+    a = ab[rows]
+    return a[..., 0].mean(), a[..., 1].mean()
+
+
+def hue(ab):
+    return math.degrees(math.atan2(ab[1], ab[0]))
+
+
+def hue_gap(a, b):
+    return abs((hue(a) - hue(b) + 180.0) % 360.0 - 180.0)
+
+
+def chroma_len(ab):
+    return math.hypot(*ab)
+
+
+def regions_of(chroma):
+    h = chroma.ab.shape[0]
+    top = mean_ab(chroma.ab, slice(2, h // 2 - 4))
+    bottom = mean_ab(chroma.ab, slice(h // 2 + 4, h - 2))
+    return top, bottom
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_engines_are_declared_and_discovered():
+    spec = ENGINES["exemplar"]
+    assert spec.uses_reference and not spec.needs_weights and "reference" in [m.value for m in spec.modes]
+    assert default_engine("reference") == "exemplar"
+    assert ENGINES["palette"].uses_reference and default_engine("palette") == "palette"
+
+
+def test_vote_takes_each_regions_mode_and_its_share_as_confidence():
+    labels = np.array([0] * 10 + [1] * 10)
+    ab = np.array([RED_AB] * 7 + [BLUE_AB] * 3 + [GREEN_AB] * 4 + [(0.0, 0.0)] * 6, np.float32)
+    region_ab, conf = vote(labels, ab, np.ones(20))
+    assert np.allclose(region_ab[0], RED_AB, atol=1.0)
+    assert conf[0] == pytest.approx(0.7, abs=1e-6)
+    assert np.allclose(region_ab[1], (0.0, 0.0), atol=1.0)
+    assert conf[1] == pytest.approx(0.6, abs=1e-6)
+
+
+def test_vote_weights_count():
+    labels = np.zeros(4, int)
+    ab = np.array([RED_AB, RED_AB, BLUE_AB, BLUE_AB], np.float32)
+    region_ab, conf = vote(labels, ab, np.array([1.0, 1.0, 5.0, 5.0]))
+    assert np.allclose(region_ab[0], BLUE_AB, atol=1.0) and conf[0] == pytest.approx(10 / 12)
+
+
+def test_regions_that_differ_only_in_texture_take_the_matching_colours():
+    ref = ref_picture([("stripes", BLUE_AB), ("flat", RED_AB)])
+    session = ExemplarEngine().start(photo_L())
+    top, bottom = regions_of(session.chroma(Hints(), references=(ref,)))
+    assert hue_gap(top, RED_AB) < 15 and chroma_len(top) > 25
+    assert hue_gap(bottom, BLUE_AB) < 15 and chroma_len(bottom) > 25
+
+
+def test_several_references_each_give_their_colours():
+    flat_red = ref_picture([("flat", RED_AB)], key="red")
+    striped_blue = ref_picture([("stripes", BLUE_AB)], key="blue")
+    session = ExemplarEngine().start(photo_L())
+    top, bottom = regions_of(session.chroma(Hints(), references=(flat_red, striped_blue)))
+    assert hue_gap(top, RED_AB) < 15 and hue_gap(bottom, BLUE_AB) < 15
+    # And the other way round: the pairing follows the textures, not the references' order.
+    flat_green = ref_picture([("flat", GREEN_AB)], key="green")
+    top, bottom = regions_of(session.chroma(Hints(), references=(striped_blue, flat_green)))
+    assert hue_gap(top, GREEN_AB) < 15 and hue_gap(bottom, BLUE_AB) < 15
+
+
+def test_a_users_hint_overrides_the_reference_where_placed():
+    ref = ref_picture([("stripes", BLUE_AB), ("flat", RED_AB)])
+    L = photo_L()
+    session = ExemplarEngine().start(L)
+    hint = Hints((PointHint(64.0, 20.0, "#20a040", 4.0),), image_size=(128, 96))  # green, top half
+    c = session.chroma(hint, references=(ref,))
+    top, bottom = regions_of(c)
+    assert hue_gap(c.ab[20, 64], GREEN_AB) < 15
+    assert hue_gap(top, GREEN_AB) < 25           # the hint's region takes the hint's colour
+    assert hue_gap(bottom, BLUE_AB) < 15         # elsewhere the reference still colours
+
+
+def test_a_new_hint_reuses_the_matching(monkeypatch):
+    ref = ref_picture([("stripes", BLUE_AB), ("flat", RED_AB)])
+    session = ExemplarEngine().start(photo_L())
+    session.chroma(Hints(), quality="preview", references=(ref,))
+    calls = []
+    real = _exemplar.reference_samples
+    monkeypatch.setattr(_exemplar, "reference_samples", lambda *a, **k: calls.append(1) or real(*a, **k))
+    features = []
+    real_features = _exemplar.local_features
+    monkeypatch.setattr(_exemplar, "local_features", lambda *a, **k: features.append(1) or real_features(*a, **k))
+    hint = Hints((PointHint(10.0, 10.0, "#d02020", 3.0),), image_size=(128, 96))
+    session.chroma(hint, quality="preview", references=(ref,))
+    session.chroma(hint, quality="render", references=(ref,))
+    assert calls == [] and features == []
+    # A different reference (another key) is matched anew.
+    session.chroma(hint, quality="preview", references=(ref_picture([("flat", GREEN_AB)], key="other"),))
+    assert calls == [1]
+
+
+def test_a_grey_reference_is_refused_with_a_sentence(tmp_path):
+    path = tmp_path / "grey.png"
+    Image.fromarray(np.tile(np.arange(0, 256, 2, dtype=np.uint8), (64, 1))).save(path)
+    with pytest.raises(ReferenceError, match=r"grey\.png .*needs colour"):
+        load_reference(path, need_color=True)
+    grey = load_reference(path)
+    assert not grey.was_color
+    with pytest.raises(EngineError, match=r"grey\.png .*needs colour"):
+        ExemplarEngine().start(photo_L()).chroma(Hints(), references=(grey,))
+
+
+def test_a_rectangle_of_a_reference_limits_its_colours(tmp_path):
+    ref = ref_picture([("flat", RED_AB), ("flat", GREEN_AB)], h=60, w=120)
+    path = tmp_path / "two.png"
+    Image.fromarray((ref.rgb * 255 + 0.5).astype(np.uint8)).save(path)
+    L = np.full((64, 64), 50.0, np.float32)
+    for rect, want in (((0, 0, 60, 60), RED_AB), ((60, 0, 120, 60), GREEN_AB)):
+        pic = load_reference(Reference(str(path), rect=rect), need_color=True)
+        c = ExemplarEngine().start(L).chroma(Hints(), references=(pic,))
+        got = mean_ab(c.ab, slice(None))
+        assert hue_gap(got, want) < 10 and chroma_len(got) > 30
+
+
+def test_no_reference_yet_colours_with_the_hints_alone():
+    L = photo_L()
+    hint = Hints((PointHint(64.0, 20.0, "#d02020", 4.0),), image_size=(128, 96))
+    c = ExemplarEngine().start(L).chroma(hint, references=())
+    p = PropagationEngine().start(L).chroma(hint)
+    assert np.allclose(c.ab, p.ab) and "no reference" in c.info["message"]
+
+
+def test_the_photo_itself_as_its_reference_brings_its_colours_back(tmp_path):
+    path = Path_of_colour_photo(tmp_path)
+    photo = open_image(path)
+    ref = load_reference(path, need_color=True)
+    c = ExemplarEngine().start(photo.lightness, photo).chroma(Hints(), references=(ref,))
+    out = compose(photo.lightness, chroma_field(c.ab, c.lightness), bit_depth=8)
+    truth = np.asarray(Image.open(path).convert("RGB"))
+    grey = compose(photo.lightness, chroma_field(np.zeros_like(c.ab), c.lightness), bit_depth=8)
+
+    def err(x):
+        return np.abs(rgb2lab(x / 255.0)[..., 1:] - rgb2lab(truth / 255.0)[..., 1:]).mean()
+    assert err(out) < 0.4 * err(grey)
+
+
+def Path_of_colour_photo(tmp_path):
+    """A colour photo of three flat areas with different lightness and colour."""
+    lab = np.zeros((90, 120, 3))
+    lab[:, :40] = (35, 10, -45)
+    lab[:, 40:80] = (55, 50, 35)
+    lab[:, 80:] = (75, -35, 45)
+    rgb = (np.clip(lab2rgb(lab), 0, 1) * 255 + 0.5).astype(np.uint8)
+    path = tmp_path / "colour.png"
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def test_an_enormous_reference_is_downscaled_not_refused(tmp_path):
+    path = tmp_path / "wide.png"
+    rgb = np.zeros((40, 3000, 3), np.uint8)
+    rgb[..., 0] = 200
+    Image.fromarray(rgb).save(path)
+    pic = load_reference(path, need_color=True, max_side=1024)
+    assert max(pic.size) == 1024
+    c = ExemplarEngine().start(np.full((50, 50), 40.0, np.float32)).chroma(Hints(), references=(pic,))
+    assert chroma_len(mean_ab(c.ab, slice(None))) > 20
+
+
+def test_a_source_image_array_photo_works():
+    L = SourceImage.from_array(np.full((40, 60), 120, np.uint8)).lightness
+    c = ExemplarEngine().start(L).chroma(Hints(), quality="preview", references=(ref_picture([("flat", RED_AB)]),))
+    assert c.ab.shape == c.lightness.shape + (2,) and c.ab.dtype == np.float32
+
+
+def test_luminance_remapping_meets_the_photos_distribution():
+    rng = np.random.default_rng(4)
+    photo = rng.uniform(20, 80, (60, 60)).astype(np.float32)
+    ref = (100 * (rng.uniform(0, 1, (50, 70)) ** 2.2)).astype(np.float32)  # another tone curve
+    linear = _exemplar.remap_lightness(ref, float(photo.mean()), float(photo.std()))
+    assert linear.mean() == pytest.approx(photo.mean(), abs=1e-3) and linear.std() == pytest.approx(photo.std(), rel=1e-3)
+    hist = _exemplar.match_lightness(ref, photo)
+    q = [5, 25, 50, 75, 95]
+    assert np.allclose(np.percentile(hist, q), np.percentile(photo, q), atol=0.5)
+    assert np.all(np.diff(hist.ravel()[np.argsort(ref.ravel())]) >= -1e-4)  # monotone: order kept
