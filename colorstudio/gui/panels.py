@@ -304,19 +304,13 @@ class ReferencePage(ModePage):
         self.name_label = QLabel(self)
         self.name_label.setObjectName("referenceName")
         self.name_label.setWordWrap(True)
-        self.strength = QSlider(Qt.Orientation.Horizontal, self)
-        self.strength.setObjectName("referenceStrength")
-        self.strength.setRange(0, 100)
-        self.strength.setValue(100)
-        self.strength.setToolTip("How much of the reference or style: none (0) to all of it (100 %)")
-        self.strength_label = QLabel("100 %", self)
-        self.strength_label.setMinimumWidth(44)
-        self._tokens = itertools.count(1)
-        self._token = None
+        self.strength_slider = PercentSlider("Strength", "referenceStrength", 100,
+                                             "How much of the reference or style: none (0) to all of it (100 %)",
+                                             parent=self)
+        self.strength = self.strength_slider.slider
+        self.strength_slider.strength_changed.connect(self.strength_changed)
+        self.strength_slider.dragging.connect(self.dragging)
         self._updating = False
-        self.strength.sliderPressed.connect(self._pressed)
-        self.strength.sliderReleased.connect(self._released)
-        self.strength.valueChanged.connect(self._strength_moved)
         self.tones = QRadioButton("Keep the photo's tones", self)
         self.tones.setObjectName("lookTones")
         self.tones.setToolTip("Colour and texture on the photo's own lightness, as everywhere else")
@@ -333,15 +327,11 @@ class ReferencePage(ModePage):
         buttons = QHBoxLayout()
         for b in (self.load_button, self.paste_button, self.clear_button):
             buttons.addWidget(b)
-        strength_row = QHBoxLayout()
-        strength_row.addWidget(QLabel("Strength", self))
-        strength_row.addWidget(self.strength, 1)
-        strength_row.addWidget(self.strength_label)
         self.body.addLayout(method_row)
         self.body.addWidget(self.view)
         self.body.addWidget(self.name_label)
         self.body.addLayout(buttons)
-        self.body.addLayout(strength_row)
+        self.body.addWidget(self.strength_slider)
         self.body.addWidget(self.tones)
         self.body.addWidget(self.painting)
         self._shown: tuple = ("\0",)
@@ -356,8 +346,7 @@ class ReferencePage(ModePage):
             idx = self.method_combo.findData(document.mode)
             if idx >= 0:
                 self.method_combo.setCurrentIndex(idx)
-            self.strength.setValue(round(document.strength * 100))
-            self.strength_label.setText(f"{round(document.strength * 100)} %")
+            self.strength_slider.set_value(document.strength)
             (self.painting if document.look == "painting" else self.tones).setChecked(True)
             is_style = document.mode == "style"
             self.tones.setVisible(is_style)
@@ -396,19 +385,6 @@ class ReferencePage(ModePage):
     def _method_chosen(self, index: int) -> None:
         if not self._updating and index >= 0:
             self.method_requested.emit(self.method_combo.itemData(index))
-
-    def _pressed(self) -> None:
-        self._token = next(self._tokens)
-        self.dragging.emit(True)
-
-    def _released(self) -> None:
-        self._token = None
-        self.dragging.emit(False)
-
-    def _strength_moved(self, value: int) -> None:
-        self.strength_label.setText(f"{value} %")
-        if not self._updating:
-            self.strength_changed.emit(value / 100.0, self._token)
 
     def paste(self) -> None:
         """A file path (or a copied file) from the clipboard becomes the reference."""
@@ -661,20 +637,20 @@ class ModePanel(QWidget):
         self.device_requested.emit(self.device_combo.itemData(index))
 
 
-class ColorStrength(QWidget):
-    """The global colour strength (saturation) slider, 0 to 200 %."""
+class PercentSlider(QWidget):
+    """A labelled slider in per cent that edits a document setting: one undo step per drag
+    (a merge token per press), and ``dragging`` so previews are drafts while it moves."""
 
-    strength_changed = Signal(float, object)   # value, merge token (one per slider drag)
+    strength_changed = Signal(float, object)   # value (1.0 = 100 %), merge token (one per slider drag)
     dragging = Signal(bool)
 
-    def __init__(self, parent=None):
+    def __init__(self, label: str, name: str, maximum: int, tooltip: str, icon_name: str = "", parent=None):
         super().__init__(parent)
-        self.setObjectName("colorStrength")
         self.slider = QSlider(Qt.Orientation.Horizontal, self)
-        self.slider.setObjectName("saturationSlider")
-        self.slider.setRange(0, 200)
+        self.slider.setObjectName(name)
+        self.slider.setRange(0, maximum)
         self.slider.setValue(100)
-        self.slider.setToolTip("How vivid the colours are: 100 % is as the engine made them")
+        self.slider.setToolTip(tooltip)
         self.value_label = QLabel("100 %", self)
         self.value_label.setMinimumWidth(44)
         self._tokens = itertools.count(1)
@@ -685,18 +661,19 @@ class ColorStrength(QWidget):
         self.slider.valueChanged.connect(self._changed)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lbl = QLabel(self)
-        lbl.setPixmap(icon("mdi6.contrast-box").pixmap(16, 16))
-        lay.addWidget(lbl)
-        lay.addWidget(QLabel("Colour strength", self))
+        if icon_name:
+            lbl = QLabel(self)
+            lbl.setPixmap(icon(icon_name).pixmap(16, 16))
+            lay.addWidget(lbl)
+        lay.addWidget(QLabel(label, self))
         lay.addWidget(self.slider, 1)
         lay.addWidget(self.value_label)
 
-    def set_value(self, saturation: float) -> None:
+    def set_value(self, value: float) -> None:
         self._updating = True
         try:
-            self.slider.setValue(round(saturation * 100))
-            self.value_label.setText(f"{round(saturation * 100)} %")
+            self.slider.setValue(round(value * 100))
+            self.value_label.setText(f"{round(value * 100)} %")
         finally:
             self._updating = False
 
@@ -713,3 +690,11 @@ class ColorStrength(QWidget):
         if not self._updating:
             self.strength_changed.emit(v / 100.0, self._token)
 
+
+class ColorStrength(PercentSlider):
+    """The global colour strength (saturation) slider, 0 to 200 %."""
+
+    def __init__(self, parent=None):
+        super().__init__("Colour strength", "saturationSlider", 200,
+                         "How vivid the colours are: 100 % is as the engine made them", "mdi6.contrast-box", parent)
+        self.setObjectName("colorStrength")
