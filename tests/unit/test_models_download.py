@@ -77,8 +77,10 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             time.sleep(srv.delay)
             return
-        self.wfile.write(body)
+        # Counted before the bytes go out: the client may finish reading (and the test check
+        # the count) before this thread runs again.
         srv.served += len(body)
+        self.wfile.write(body)
 
 
 class Server(ThreadingHTTPServer):
