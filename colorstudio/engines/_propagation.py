@@ -73,7 +73,8 @@ class _Grid:
         hpx = 1.0 / max(self.h, self.w)
         self.screen = np.float32(hpx * hpx / (p.reach * p.reach))
         self._offdiag = None
-        self._lu0 = None
+        self._lu0 = None       # the factorisation of A0 + diag(self._base)
+        self._base: Optional[np.ndarray] = None
         self._columns: dict[int, np.ndarray] = {}
         # Cached columns of A0^-1, in float64 values (about 80 MB at most per grid).
         self.cache_limit = 10_000_000
@@ -98,7 +99,7 @@ class _Grid:
     def factorise(self) -> None:
         """Factorise the hint-independent matrix now (done before the first hint arrives)."""
         if self._lu0 is None:
-            self._lu0 = self._factor(self._matrix(self.dw + self.screen))
+            self._refactorise(np.zeros(self.h * self.w))
 
     def direct_solve(self, b: np.ndarray, diag: np.ndarray) -> np.ndarray:
         """Solve (offdiag + diag) u = b for the channels of b (c, h, w); factorises anew."""
@@ -109,44 +110,57 @@ class _Grid:
     def solve(self, b: np.ndarray, hint_diag: np.ndarray) -> np.ndarray:
         """Solve (A0 + diag(hint_diag)) u = b, where b is zero off the hint pixels.
 
-        A0 (the edge weights and the screening) does not depend on the hints: it is factorised
-        once, and the hints enter as a low-rank update (Sherman-Morrison-Woodbury) on the few
-        pixels they cover. The columns of A0^-1 at hint pixels are cached, so adding, moving or
-        removing one hint costs a solve for its new pixels only. Large hint areas (long brush
-        strokes) fall back to factorising the whole matrix.
+        A0 (the edge weights and the screening) does not depend on the hints. The grid keeps
+        one factorisation, of ``A0 + diag(base)`` for the hints of the last time it had to
+        factorise (none at first: the photo's warm-up factorises A0), and the hints of each
+        request enter as a low-rank update (Sherman-Morrison-Woodbury) on the pixels where
+        they differ from that base. The columns of the base's inverse at those pixels are
+        cached, so adding, moving or removing one hint costs the solves of its own pixels and
+        one solve for b. When the hints differ from the base at many pixels (a document
+        restored with 20 hints, a long brush stroke), the whole matrix is factorised for the
+        current hints, which become the new base.
         """
         n = self.h * self.w
-        S = np.flatnonzero(hint_diag.ravel())
-        if len(S) == 0:
+        d = hint_diag.ravel().astype(np.float64)
+        if not d.any():
             return np.zeros_like(b)
+        if self._lu0 is None or self._base is None:
+            self._refactorise(d)
+            return self._apply(self._lu0, b)
+        delta = d - self._base
+        S = np.flatnonzero(delta)
         missing = [i for i in S.tolist() if i not in self._columns]
-        # The update pays one triangular solve per uncached hint pixel and a dense s x s solve;
-        # refactorising costs about as much as a few dozen solves. Once the hint-independent
-        # matrix is factorised (the photo's warm-up does it), the columns of many new hint
-        # pixels are worth computing even when refactorising would be cheaper this once: they
-        # are cached, so every later edit costs a solve for its own new pixels only. Without
-        # that factorisation, or when the hints cover more pixels than the cache holds (long
-        # brush strokes), refactorise.
-        if len(S) * n > self.cache_limit or len(S) > self.max_update_rank or (
-                len(missing) > self.max_new_columns and self._lu0 is None):
-            return self.direct_solve(b, self.dw + self.screen + hint_diag)
-        if self._lu0 is None:
-            self._lu0 = self._factor(self._matrix(self.dw + self.screen))
-        if len(self._columns) + len(missing) > self.cache_limit // n:
-            keep = set(S.tolist())
-            self._columns = {i: c for i, c in self._columns.items() if i in keep}
+        # The update pays one triangular solve per uncached pixel and a dense s x s solve;
+        # factorising costs about as much as a few dozen solves.
+        if len(S) * n > self.cache_limit or len(S) > self.max_update_rank or len(missing) > self.max_new_columns:
+            self._refactorise(d)
+            return self._apply(self._lu0, b)
+        y = self._apply(self._lu0, b)                                         # B^-1 b  (c, h, w)
+        if len(S) == 0:
+            return y
         if missing:
             e = np.zeros((n, len(missing)))
             e[missing, np.arange(len(missing))] = 1.0
             cols = self._lu0.solve(e)
             for j, i in enumerate(missing):
                 self._columns[i] = cols[:, j]
-        Z = np.stack([self._columns[i] for i in S.tolist()], axis=1)        # n x s
-        ZS = Z[S]                                                              # s x s
-        bS = b.reshape(b.shape[0], n)[:, S].T.astype(np.float64)              # s x c
-        C = ZS + np.diag(1.0 / hint_diag.ravel()[S].astype(np.float64))
-        w = bS - np.linalg.solve(C, ZS @ bS)
-        return (Z @ w).T.reshape(b.shape).astype(np.float32)
+        Z = np.stack([self._columns[i] for i in S.tolist()], axis=1)          # n x s = B^-1 P
+        # (B + P D P^T)^-1 b = y - Z (D^-1 + P^T Z)^-1 P^T y
+        C = Z[S] + np.diag(1.0 / delta[S])
+        yS = y.reshape(y.shape[0], n)[:, S].T.astype(np.float64)              # s x c
+        w = np.linalg.solve(C, yS)
+        return (y.reshape(y.shape[0], n) - (Z @ w).T.astype(np.float32)).reshape(b.shape)
+
+    def _refactorise(self, d: np.ndarray) -> None:
+        """Factorise A0 + diag(d); d becomes the base the next requests are updates of."""
+        self._lu0 = self._factor(self._matrix(self.dw + self.screen + d.reshape(self.h, self.w).astype(np.float32)))
+        self._base = d.copy()
+        self._columns = {}
+
+    def _apply(self, lu, b: np.ndarray) -> np.ndarray:
+        n = self.h * self.w
+        x = lu.solve(b.reshape(b.shape[0], n).T.astype(np.float64))
+        return x.T.reshape(b.shape).astype(np.float32)
 
 
 class PropagationSession(EngineSession):
