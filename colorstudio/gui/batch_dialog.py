@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -186,6 +187,15 @@ class BatchJob(QThread):
         return rec
 
 
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _plain(record: dict) -> dict:
     return {k: v for k, v in record.items()}
 
@@ -280,6 +290,9 @@ class BatchDialog(QDialog):
 
         self.progress = QProgressBar()
         self.progress.setObjectName("batchProgress")
+        self.rate_label = QLabel()
+        self.rate_label.setObjectName("batchRate")
+        self._t0 = time.monotonic()
         self.message = QLabel()
         self.message.setObjectName("batchMessage")
         self.message.setWordWrap(True)
@@ -308,6 +321,7 @@ class BatchDialog(QDialog):
         lay.addLayout(form)
         lay.addWidget(self.tree, 1)
         lay.addWidget(self.progress)
+        lay.addWidget(self.rate_label)
         lay.addWidget(self.message)
         lay.addLayout(buttons)
 
@@ -465,8 +479,10 @@ class BatchDialog(QDialog):
 
     @Slot(int)
     def _started_total(self, total: int) -> None:
+        self._t0 = time.monotonic()
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(0)
+        self.progress.setFormat(f"0 of {total}")
 
     def _set_status(self, rel: str, text: str, tip: str) -> None:
         item = self.items.get(rel)
@@ -482,6 +498,20 @@ class BatchDialog(QDialog):
         if record.get("status") != "skipped" or "output" in record:
             if self.job is not None and self.job.only is None and self.progress.maximum() > 0:
                 self.progress.setValue(min(self.progress.maximum(), self.progress.value() + 1))
+                self._show_rate(rel)
+
+    def _show_rate(self, current: str) -> None:
+        """done/total on the bar; photos per minute, time left and the last file beside it."""
+        done, total = self.progress.value(), self.progress.maximum()
+        self.progress.setFormat(f"{done} of {total}")
+        minutes = (time.monotonic() - self._t0) / 60
+        text = current
+        if minutes > 0 and done:
+            rate = done / minutes
+            left = (total - done) / rate
+            text = (f"{rate:.1f} photos/min, about {_duration(left * 60)} left; {current}" if done < total
+                    else f"{rate:.1f} photos/min; {current}")
+        self.rate_label.setText(text)
 
     @Slot(object)
     def _succeeded(self, result) -> None:

@@ -100,6 +100,7 @@ def test_a_batch_shows_each_photo_done_skipped_or_failed_with_the_reason(make_wi
     assert not dlg.items["edited.png"].icon(0).isNull()
     assert dlg.items["broken.png"].icon(0).isNull()
     assert dlg.progress.value() == dlg.progress.maximum() == 3
+    assert dlg.progress.text() == "3 of 3" and "photos/min" in dlg.rate_label.text()
     # Run again: nothing to do, every finished photo is up to date (the manifest resumes).
     run_to_end(qtbot, dlg)
     assert dlg.status_of("edited.png")[0] == "done (up to date)"
