@@ -43,7 +43,7 @@ MODES = ("document", "hints", "auto", "reference", "palette", "style")
 FORMATS = ("same", "png", "tiff", "jpeg")
 THUMBNAIL_SIDE = 48
 THUMBNAIL_MAX_BYTES = 40 * 1024 * 1024
-COLUMNS = ("Photo", "Status")
+COLUMNS = ("Photo", "Status", "Reason")
 
 
 def status_text(record: dict) -> str:
@@ -284,7 +284,8 @@ class BatchDialog(QDialog):
         self.tree.setHeaderLabels(list(COLUMNS))
         self.tree.setRootIsDecorated(False)
         self.tree.setIconSize(QPixmap(THUMBNAIL_SIDE, THUMBNAIL_SIDE).size())
-        self.tree.setColumnWidth(0, 380)
+        self.tree.setColumnWidth(0, 260)
+        self.tree.setColumnWidth(1, 120)
         self.tree.itemDoubleClicked.connect(self._double_clicked)
         self.tree.itemSelectionChanged.connect(self._update_buttons)
 
@@ -448,7 +449,7 @@ class BatchDialog(QDialog):
     def _listed(self, entries: list) -> None:
         wanted = []
         for rel, path, skip in entries:
-            item = QTreeWidgetItem([rel, "skipped" if skip else "pending"])
+            item = QTreeWidgetItem([rel, "skipped" if skip else "pending", skip])
             item.setData(0, Qt.ItemDataRole.UserRole, rel)
             item.setData(0, Qt.ItemDataRole.UserRole + 1, path)
             item.setToolTip(0, path)
@@ -489,6 +490,8 @@ class BatchDialog(QDialog):
         if item is not None:
             item.setText(1, text)
             item.setToolTip(1, tip)
+            item.setText(2, tip if text in ("failed", "skipped") else "")
+            item.setToolTip(2, tip)
 
     @Slot(dict)
     def _record(self, record: dict) -> None:

@@ -90,7 +90,8 @@ def test_a_batch_shows_each_photo_done_skipped_or_failed_with_the_reason(make_wi
     status, why = dlg.status_of("plain.png")
     assert status == "skipped" and "no saved edit document" in why
     status, why = dlg.status_of("broken.png")
-    assert status == "failed" and why  # the reason is the row's tooltip
+    assert status == "failed" and why  # the reason is the row's tooltip, and its Reason column
+    assert dlg.items["broken.png"].text(2) == why
     assert manifest(tree["out"]) == {"edited.png": "done", "plain.png": "skipped", "broken.png": "failed"}
     # The output is colour where the document's hint asked for it (the fake engine paints its last hint).
     rgb = np.asarray(Image.open(tree["out"] / "edited.png").convert("RGB")).astype(int)
