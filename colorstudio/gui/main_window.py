@@ -48,6 +48,8 @@ class MainWindow(QMainWindow):
     models_requested = Signal(str)   # a mode needs models: the model manager dialog hooks in here
     closed = Signal()                # the window has closed and its compute thread has stopped
     photo_open_finished = Signal(bool)   # an open in the background ended: shown (True) or failed (False)
+    batch_dialog = None                  # Tools > Batch… while it exists (gui/batch_dialog.py)
+    batch_runtime_factory: Optional[Callable] = None   # engines for the batch (tests inject a fake)
 
     def __init__(self, engine=None, *, session_factory: Optional[Callable] = None,
                  engine_factory: Optional[Callable] = None,
@@ -348,6 +350,10 @@ class MainWindow(QMainWindow):
         """Open the model manager (or bring it forward), with model ``select`` selected."""
         return self.models.show(select)
 
+    def show_batch(self):
+        from .batch_dialog import show_batch
+        return show_batch(self)
+
     @property
     def models_dialog(self):
         """The model manager while it is open, else None."""
@@ -477,6 +483,8 @@ class MainWindow(QMainWindow):
         self._closing = True
         self.detail.shutdown()
         self.models.shutdown()   # a download in progress stops (and resumes next time)
+        if self.batch_dialog is not None:
+            self.batch_dialog.shutdown()   # the photos in flight finish; Start resumes next time
         self.qsettings.setValue("window/geometry", self.saveGeometry())
         self.qsettings.setValue("window/state", self.saveState())
         self.qsettings.sync()

@@ -243,3 +243,20 @@ def test_the_output_of_another_run_is_not_replaced_unless_asked(tree):
     assert (tree["out"] / "edited.png").read_bytes() == b"someone else's file"
     summary, recs = batch(tree, overwrite=True)
     assert recs["edited.png"]["status"] == "done"
+
+
+def test_should_stop_is_asked_when_the_previous_photo_is_finished(tree):
+    """The app's batch: one photo in flight, and should_stop (its pause and cancel) is asked
+    right before each photo is handed out, after the one before it was recorded."""
+    finished_at_ask = []
+    records = []
+
+    def should_stop():
+        finished_at_ask.append(sum(1 for r in records if "output" in r))
+        return len(finished_at_ask) > 2
+
+    run_batch(tree["src"], tree["out"], settings(tree), recursive=True, on_record=records.append,
+              should_stop=should_stop, in_flight=1)
+    assert finished_at_ask == [0, 1, 2]
+    assert sum(1 for r in records if "output" in r) == 2   # stopped: the third photo was never started
+    assert all(row["status"] != "running" for row in manifest_rows(tree["out"]).values())

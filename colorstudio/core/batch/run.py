@@ -155,13 +155,17 @@ def _clean_partials(folder: Path, cleaned: set) -> None:
 def run_batch(source, output, settings: BatchSettings, *, recursive: bool = False, jobs: int = 1,
               dry_run: bool = False, retry_failed: bool = False, on_record: Optional[OnRecord] = None,
               on_start: Optional[Callable[[int], None]] = None, cluster: Optional[str] = None,
-              runtime=None, should_stop: Optional[Callable[[], bool]] = None) -> Summary:
+              runtime=None, should_stop: Optional[Callable[[], bool]] = None,
+              in_flight: Optional[int] = None) -> Summary:
     """Colorize every photo of ``source`` into ``output`` (see the package's docstring).
 
     ``on_record(record)`` is called as each photo finishes (also for files skipped by the
     walk and photos already up to date); ``on_start(total)`` once the number of candidate
     photos is known. ``cluster``: "ray" or "ray:ADDRESS" to run the photos on Ray.
     ``runtime``: one engine provider shared by the workers (else one is built per worker).
+    ``should_stop()`` is asked right before each photo is handed out (after waiting for room
+    in the pipeline), so it may also block to pause the batch; True stops it after the photos
+    in flight. ``in_flight``: at most this many photos at once (the app's batch uses 1).
     Raises BatchError (a sentence) when the batch cannot start.
     """
     t0 = time.perf_counter()
@@ -209,6 +213,8 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
                 executor = RayPool(settings, cluster, jobs=jobs)
             else:
                 executor = LocalPipeline(settings, jobs=jobs, runtime=runtime)
+            if in_flight:
+                executor.in_flight = max(1, min(executor.in_flight, int(in_flight)))
             cleaned: set = set()
 
             def skipped(record: dict) -> None:
@@ -226,6 +232,10 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
             try:
                 for task in _tasks(walk(src, recursive=recursive, avoid=out), src, out, settings.fmt, manifest,
                                    skipped, only):
+                    while len(pending) >= executor.in_flight:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            finished(fut)
                     if should_stop is not None and should_stop():
                         stopped = True
                         break
@@ -238,10 +248,6 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
                         task = PhotoTask(task.source, task.rel, task.output, task.output_rel,
                                          manifest.get(task.rel) if task.prior else
                                          {"output": task.output_rel, "status": "running"})
-                    while len(pending) >= executor.in_flight:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for fut in done:
-                            finished(fut)
                     pending.add(executor.submit(task))
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
