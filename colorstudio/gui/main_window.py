@@ -348,6 +348,11 @@ class MainWindow(QMainWindow):
         """Open the model manager (or bring it forward), with model ``select`` selected."""
         return self.models.show(select)
 
+    def show_train(self):
+        """Open the Train dialog (Tools > Train a colorizer…) or bring it forward."""
+        from .train_dialog import show_train_dialog
+        return show_train_dialog(self)
+
     @property
     def models_dialog(self):
         """The model manager while it is open, else None."""
@@ -477,6 +482,8 @@ class MainWindow(QMainWindow):
         self._closing = True
         self.detail.shutdown()
         self.models.shutdown()   # a download in progress stops (and resumes next time)
+        from .train_dialog import shutdown_train_dialog
+        shutdown_train_dialog(self)   # a training stops after its step; its checkpoint is kept
         self.qsettings.setValue("window/geometry", self.saveGeometry())
         self.qsettings.setValue("window/state", self.saveState())
         self.qsettings.sync()

@@ -53,6 +53,8 @@ def build_actions(self) -> None:
         A("about", "&About Colorstudio", "mdi6.information", [], "About Colorstudio", self.show_about),
         A("models", "&Models…", "mdi6.package-variant", [], "Install, import or remove the neural models",
           self.show_models),
+        A("train", "&Train a colorizer…", "mdi6.brain", [], "Train a colorization network on a folder of your "
+          "colour photos", self.show_train),
     ):
         acts[a.objectName()] = a
     for i, (mode, label) in enumerate((("auto", "&Automatic"), ("hints", "&Hints"), ("reference", "&Reference & style"))):
@@ -113,6 +115,7 @@ def build_menus_and_toolbar(self) -> None:
         m.addAction(acts[f"tool_{cls.name}"])
     m.addSeparator()
     m.addAction(acts["models"])
+    m.addAction(acts["train"])
     m = mb.addMenu("&Mode")
     for mode in ("auto", "hints", "reference"):
         m.addAction(acts[f"mode_{mode}"])
