@@ -502,7 +502,9 @@ class TrainDialog(QDialog):
         self.train_result = result
         if result.finished:
             from ..training.archs import get_architecture
-            modes = " and ".join(f"the {m} mode" for m in get_architecture(self.config_arch(result)).modes)
+            names = {"auto": "Automatic", "hints": "Hints", "reference": "Reference & style"}
+            modes = " and ".join(f"the {names.get(str(m), str(m))} mode"
+                                 for m in get_architecture(self.config_arch(result)).modes)
             self.status_label.setText(f"Finished at step {result.step}.")
             self.show_message(f"Trained {result.name} ({result.step} steps). It is now an engine: choose it in the "
                               f"engine list of {modes}.", "info")
