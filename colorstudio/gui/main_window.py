@@ -354,6 +354,11 @@ class MainWindow(QMainWindow):
         from .batch_dialog import show_batch
         return show_batch(self)
 
+    def show_train(self):
+        """Open the Train dialog (Tools > Train a colorizer…) or bring it forward."""
+        from .train_dialog import show_train_dialog
+        return show_train_dialog(self)
+
     @property
     def models_dialog(self):
         """The model manager while it is open, else None."""
@@ -485,6 +490,8 @@ class MainWindow(QMainWindow):
         self.models.shutdown()   # a download in progress stops (and resumes next time)
         if self.batch_dialog is not None:
             self.batch_dialog.shutdown()   # the photos in flight finish; Start resumes next time
+        from .train_dialog import shutdown_train_dialog
+        shutdown_train_dialog(self)   # a training stops after its step; its checkpoint is kept
         self.qsettings.setValue("window/geometry", self.saveGeometry())
         self.qsettings.setValue("window/state", self.saveState())
         self.qsettings.sync()

@@ -54,6 +54,8 @@ def build_actions(self) -> None:
         A("models", "&Models…", "mdi6.package-variant", [], "Install, import or remove the neural models",
           self.show_models),
         A("batch", "&Batch…", "mdi6.folder-multiple-image", [], "Colorize a folder of photos", self.show_batch),
+        A("train", "&Train a colorizer…", "mdi6.brain", [], "Train a colorization network on a folder of your "
+          "colour photos", self.show_train),
     ):
         acts[a.objectName()] = a
     for i, (mode, label) in enumerate((("auto", "&Automatic"), ("hints", "&Hints"), ("reference", "&Reference & style"))):
@@ -115,6 +117,7 @@ def build_menus_and_toolbar(self) -> None:
     m.addSeparator()
     m.addAction(acts["models"])
     m.addAction(acts["batch"])
+    m.addAction(acts["train"])
     m = mb.addMenu("&Mode")
     for mode in ("auto", "hints", "reference"):
         m.addAction(acts[f"mode_{mode}"])

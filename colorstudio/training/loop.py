@@ -70,6 +70,9 @@ class TrainConfig:
     options: dict = field(default_factory=dict)   # the network's options over the architecture's
     evaluate: bool = True
     eval_limit: int = 16
+    samples_every: Optional[int] = None       # re-colorize held-out samples (``on_samples``) every N steps
+    samples_minutes: Optional[float] = None   # ... or every M minutes (whichever comes first)
+    samples_count: int = 3
 
 
 @dataclass
@@ -217,12 +220,15 @@ def _loader(dataset, batch: int, start_step: int, rank: int, world: int, workers
 
 
 def train(config: TrainConfig, progress: Progress = None, should_stop: ShouldStop = None,
-          on_step: Optional[Callable[[StepReport], None]] = None) -> TrainResult:
+          on_step: Optional[Callable[[StepReport], None]] = None,
+          on_samples: Optional[Callable[[int, list], None]] = None) -> TrainResult:
     """Train (or continue training) a network; see the module notes.
 
     ``progress(done, total)``: steps (with ``steps``) or seconds (with ``minutes``).
     ``should_stop()``: checked between steps; on a stop the checkpoint is written and the
-    result says ``finished=False``. Raises TrainingError with a sentence for anything the user
+    result says ``finished=False``. ``on_samples(step, samples)``: a few held-out crops
+    colorized with the current weights (:func:`.samples.held_out_strip`), at the start, every
+    ``samples_every`` steps or ``samples_minutes`` minutes, and at the end. Raises TrainingError with a sentence for anything the user
     can fix; nothing already written is lost.
     """
     import torch
@@ -336,7 +342,23 @@ def train(config: TrainConfig, progress: Progress = None, should_stop: ShouldSto
     rate_t, rate_step = t0, step
     rate = 0.0
     it = iter(loader)
+    sample_photos = collection.held_out or collection.train
+    last_sample = {"step": None, "t": t0}
+
+    def samples(at: int) -> None:
+        if on_samples is None or rank != 0 or last_sample["step"] == at:
+            return
+        from .samples import held_out_strip
+        last_sample["step"], last_sample["t"] = at, time.monotonic()
+        on_samples(at, held_out_strip(trainer, arch, sample_photos, config.size, config.samples_count))
+
+    def samples_due(at: int) -> bool:
+        if config.samples_every and at % int(config.samples_every) == 0:
+            return True
+        return bool(config.samples_minutes) and time.monotonic() - last_sample["t"] >= config.samples_minutes * 60.0
+
     try:
+        samples(step)
         while True:
             if total is not None and step >= total:
                 finished = True
@@ -369,9 +391,12 @@ def train(config: TrainConfig, progress: Progress = None, should_stop: ShouldSto
                 eta = (total - step) / rate if total is not None and rate > 0 else (
                     budget - (now - t0) if budget is not None else None)
                 on_step(StepReport(step, total, report, rate, eta))
+            if on_samples is not None and samples_due(step):
+                samples(step)
     finally:
         del it, loader
     save(step)
+    samples(step)
     result = TrainResult(name, finished, step, total, losses, checkpoint=ckpt_path)
     if not finished or rank != 0:
         return result
