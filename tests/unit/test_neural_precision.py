@@ -140,3 +140,25 @@ def test_both_engines_work_end_to_end_without_bfloat16(no_bfloat16, choice):
         assert engine.start(photo(80, 120)).chroma(hints, quality="render").ab.shape == (64, 96, 2)
         if name == "siggraph17":
             assert len(session.suggest_colors(hints, 10, 10, count=3)) >= 1
+
+
+def test_a_mixed_precision_converts_only_the_blocks_the_network_names():
+    from torch import nn
+
+    from colorstudio.engines._neural import BFLOAT16_MIDDLE, prepare_network
+    from colorstudio.models.networks import Eccv16Net
+    net = Eccv16Net().eval()
+    prepared = prepare_network(net, torch.device("cpu"), BFLOAT16_MIDDLE)
+    dtypes = {name: p.dtype for name, p in prepared.named_parameters()}
+    low = net.low_resolution_blocks
+    assert {d for n, d in dtypes.items() if n.split(".")[0] in low} == {torch.bfloat16}
+    assert {d for n, d in dtypes.items() if n.split(".")[0] not in low} == {torch.float32}
+    # A copy: the engine's float32 network is untouched, and the checkpoint keys are the same.
+    assert prepared is not net and all(p.dtype == torch.float32 for p in net.parameters())
+    assert list(prepared.state_dict()) == list(net.state_dict())
+    if cpu_caps().bfloat16:  # the blocks take and give float32
+        with torch.inference_mode():
+            out = prepared.model4(torch.rand(1, 256, 8, 8).contiguous(memory_format=torch.channels_last))
+        assert out.dtype == torch.float32
+    with pytest.raises(ValueError, match="declares no low-resolution blocks"):
+        prepare_network(nn.Sequential(nn.Conv2d(1, 1, 1)), torch.device("cpu"), BFLOAT16_MIDDLE)
