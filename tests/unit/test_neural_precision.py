@@ -22,8 +22,10 @@ EPYC_ROME = ("fpu sse sse2 ssse3 sse4_1 sse4_2 popcnt aes xsave avx f16c rdrand 
 
 
 @pytest.fixture
-def fresh_probe():
-    """The probe's cache, emptied before and after (a test may fake what the CPU says)."""
+def fresh_probe(monkeypatch):
+    """The probe's cache, emptied before and after (a test may fake what the CPU says), and
+    no override from the environment (the suite may run with one)."""
+    monkeypatch.delenv(precision.ENV, raising=False)
     precision._probe.cache_clear()
     yield
     precision._probe.cache_clear()
