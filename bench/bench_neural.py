@@ -41,11 +41,30 @@ def _setup(argv):
     return args
 
 
+def _lesser_kernels(argv) -> None:
+    """With ``--cpu-caps`` lacking AVX-512, run the script again with PyTorch's and oneDNN's
+    own kernels held to that level too (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA are read
+    when the process starts), so the timings are those of such a CPU, not only the choice."""
+    args = _setup(argv)
+    if args.cpu_caps is None or "ONEDNN_MAX_CPU_ISA" in os.environ:
+        return
+    caps = set(args.cpu_caps.replace(",", " ").split())
+    if "avx512f" in caps:
+        return
+    env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2" if "avx2" in caps else "SSE41",
+               ATEN_CPU_CAPABILITY="avx2" if "avx2" in caps else "default")
+    os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *argv], env)
+
+
+if __name__ == "__main__":
+    _lesser_kernels(sys.argv[1:])
+
 import torch  # noqa: E402
 
 from colorstudio.core.atomic import atomic_write_text  # noqa: E402
 from colorstudio.engines._neural import (BFLOAT16, BFLOAT16_MIDDLE, FLOAT32, calibration_hints,  # noqa: E402
                                          calibration_lightness, cpu_caps)
+from colorstudio.engines._neural.precision import REPORTED_FLAGS, cpu_flags  # noqa: E402
 from colorstudio.engines.eccv16 import Eccv16Engine  # noqa: E402
 from colorstudio.engines.siggraph17 import Siggraph17Engine  # noqa: E402
 from colorstudio.models.networks import Eccv16Net, Siggraph17Net  # noqa: E402
@@ -105,7 +124,11 @@ def machine() -> dict:
         pass
     return {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
             "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "probe": cpu_caps().describe()}
+            "CPU flags (of these, as the system lists them)": ", ".join(
+                f for f in REPORTED_FLAGS if f in (cpu_flags() or ())) or "not listed",
+            "probe": cpu_caps().describe(),
+            "kernels held to": " ".join(f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+                                       if k in os.environ) or "the CPU's own level"}
 
 
 def bench(size: int, runs: int) -> tuple[list[dict], list[str], list[str]]:

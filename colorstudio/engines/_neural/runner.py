@@ -15,7 +15,6 @@ was within 1.1x of the hand-fused oneDNN kernels it replaces, in float32 and in 
 from __future__ import annotations
 
 import copy
-from typing import Optional
 
 import torch
 from torch import nn
