@@ -9,8 +9,8 @@ and their outputs cast back on the way out (forward hooks: the network's code an
 checkpoint keys stay as they are).
 
 Measured on the 2-core AMD EPYC (AVX512-BF16) this was built on, plain PyTorch run this way
-was within 1.1x of the hand-fused oneDNN kernels it replaces, in float32 and in bfloat16
-(bench/results/neural.md), so one forward per architecture is all there is.
+was within 1.18x of the hand-fused oneDNN kernels it replaced (1.07-1.13x in float32; see
+bench/results/neural.md), under the 1.3x bar, so one forward per architecture is all there is.
 """
 from __future__ import annotations
 
