@@ -8,10 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from ..core.hints import Hints
-from ..models.networks import AB_NORM, L_CENT, L_NORM, Eccv16Net
+from ..models.networks import AB_NORM, Eccv16Net
 from .base import Chroma, StopCallback
-
-from .neural import NeuralEngine, NeuralSession, Runner, calibration_lightness, check_stop
+from ._neural import FLOAT32, NeuralEngine, NeuralSession, Precision, Runner, calibration_lightness, check_stop
 
 
 class Eccv16Runner(Runner):
@@ -21,18 +20,7 @@ class Eccv16Runner(Runner):
 
     def forward(self, lightness: torch.Tensor) -> torch.Tensor:
         """L (1,1,H8,W8) -> ab (1,2,H8,W8) in ab units, float32 on the CPU."""
-        if self.kernels is None:
-            logits = self.net.class_logits(self.to_input(lightness))
-        else:
-            x = self.to_input((lightness - L_CENT) / L_NORM)
-            self.begin(x)
-            k, net = self.kernels, self.net
-            for block in (net.model1, net.model2, net.model3):
-                x = k.sequential(block, x)
-            x = self.to_middle(x)
-            for block in (net.model4, net.model5, net.model6, net.model7):
-                x = k.sequential(block, x)
-            logits = k.sequential(net.model8, self.from_middle(x))
+        logits = self.net.class_logits(self.to_input(lightness))
         # The expectation over the 313 bins in float32: a softmax in half precision is coarse.
         probs = torch.softmax(logits.float(), dim=1)
         ab = F.conv2d(probs, self.net.model_out.weight.detach().to(probs.device, torch.float32))
@@ -47,8 +35,8 @@ class Eccv16Engine(NeuralEngine):
     description = "Zhang, Isola and Efros's automatic colorization network (no hints)."
     uses_hints = False
 
-    def make_runner(self, net, device, dtype, fused, middle=None) -> Eccv16Runner:
-        return Eccv16Runner(net, device, dtype, fused, middle)
+    def make_runner(self, net, device, precision: Precision = FLOAT32) -> Eccv16Runner:
+        return Eccv16Runner(net, device, precision)
 
     def calibrate(self, runner: Eccv16Runner, size: int = 128) -> torch.Tensor:
         with torch.inference_mode():

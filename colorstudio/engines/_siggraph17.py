@@ -15,8 +15,8 @@ from ..core.color import ab_at_lightness, in_gamut, rgb_to_lab
 from ..core.hints import Hints
 from ..models.networks import AB_NORM, Siggraph17Net, bin_centres
 from .base import Chroma, EngineError, StopCallback
-from .neural import (NeuralEngine, NeuralSession, Runner, calibration_hints, calibration_lightness,
-                     channels_last, check_stop, hint_tensors)
+from ._neural import (FLOAT32, NeuralEngine, NeuralSession, Precision, Runner, calibration_hints,
+                      calibration_lightness, check_stop, hint_tensors)
 
 
 #: The reference GUI (ideepcolor) softens the class scores before its softmax: x0.2.
@@ -28,39 +28,17 @@ MIN_DISTANCE = 8.0
 
 
 class Siggraph17Runner(Runner):
-    """siggraph17 on one device/precision: encoder, decoder, class head."""
+    """siggraph17 on one device/precision: the network's own encoder, decoder and class head."""
 
     net: Siggraph17Net
 
     def encode(self, lightness: torch.Tensor, ab: torch.Tensor, mask: torch.Tensor):
-        x = self.to_input(Siggraph17Net.normalise(lightness, ab, mask))
-        self.begin(x)
-        if self.kernels is None:
-            return self.net.encode(x)
-        k, net = self.kernels, self.net
-        c1 = k.sequential(net.model1, x)
-        c2 = k.sequential(net.model2, channels_last(c1[:, :, ::2, ::2]))
-        c3 = k.sequential(net.model3, channels_last(c2[:, :, ::2, ::2]))
-        y = k.sequential(net.model4, self.to_middle(channels_last(c3[:, :, ::2, ::2])))
-        y = self.from_middle(k.sequential(net.model7, k.sequential(net.model6, k.sequential(net.model5, y))))
-        # model8 starts with ReLU(model8up(y) + model3short8(conv3_3)): one fused conv.
-        y = k.conv(c3, net.model3short8[0], "relu", add=k.deconv(y, net.model8up[0]))
-        c8 = k.sequential(net.model8, y, skip_leading_relu=True)
-        return c1, c2, c8
+        """conv1_2, conv2_2, conv8_3 for L (0..100), hint ab and mask at the padded size."""
+        return self.net.encode(self.to_input(Siggraph17Net.normalise(lightness, ab, mask)))
 
     def decode(self, features) -> torch.Tensor:
         """ab in ab units, float32 on the CPU, at the padded working size."""
-        c1, c2, c8 = features
-        if self.kernels is None:
-            out = self.net.decode(c1, c2, c8)
-        else:
-            k, net = self.kernels, self.net
-            y = k.conv(c2, net.model2short9[0], "relu", add=k.deconv(c8, net.model9up[0]))
-            y = k.sequential(net.model9, y, skip_leading_relu=True)
-            y = k.conv(c1, net.model1short10[0], "relu", add=k.deconv(y, net.model10up[0]))
-            y = k.sequential(net.model10, y, skip_leading_relu=True)
-            out = k.sequential(net.model_out, y)
-        return out.float().cpu() * AB_NORM
+        return self.net.decode(*features).float().cpu() * AB_NORM
 
     def class_scores_at(self, conv8_3: torch.Tensor, fy: int, fx: int) -> torch.Tensor:
         """The 529 class scores (float32, CPU) at one position of the 1/4-resolution grid."""
@@ -78,8 +56,8 @@ class Siggraph17Engine(NeuralEngine):
                    "automatic without them; suggests likely colours for a hint.")
     uses_hints = True
 
-    def make_runner(self, net, device, dtype, fused, middle=None) -> Siggraph17Runner:
-        return Siggraph17Runner(net, device, dtype, fused, middle)
+    def make_runner(self, net, device, precision: Precision = FLOAT32) -> Siggraph17Runner:
+        return Siggraph17Runner(net, device, precision)
 
     def calibrate(self, runner: Siggraph17Runner, size: int = 128) -> torch.Tensor:
         L = calibration_lightness(size, size)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ..core.hints import Hints
 from .base import Chroma, EngineError, StopCallback
-from .neural import NeuralEngine, NeuralSession, Runner, check_stop
+from ._neural import FLOAT32, NeuralEngine, NeuralSession, Runner, check_stop
 from .user import PREFIX
 
 _classes: dict = {}
@@ -67,11 +67,12 @@ class UserNetEngine(NeuralEngine):
         self._use_network(_load_user_network(self, model))
 
     def _choose_runner(self, device: torch.device) -> Runner:
+        # float32, in the network's own memory layout (these networks are not calibrated).
         net = self._cpu_net if device.type == "cpu" else __import__("copy").deepcopy(self._cpu_net).to(device)
-        return UserRunner(net, device, torch.float32, False)
+        return UserRunner(net, device, FLOAT32, prepared=True)
 
-    def make_runner(self, net, device, dtype, fused, middle=None) -> UserRunner:
-        return UserRunner(net, device, dtype, False)
+    def make_runner(self, net, device, precision=FLOAT32) -> UserRunner:
+        return UserRunner(net, device, precision)
 
     @property
     def needs_colour(self) -> bool:

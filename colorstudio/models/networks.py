@@ -80,6 +80,10 @@ def _single(module: nn.Module) -> nn.Sequential:
 class Siggraph17Net(nn.Module):
     """The user-guided colorization network (input: L, hint ab, hint mask; output: ab)."""
 
+    #: The blocks at 1/8 resolution, where most of the arithmetic is: a runner may run just
+    #: these in a lower precision (engines/_neural/runner.py).
+    low_resolution_blocks = ("model4", "model5", "model6", "model7")
+
     def __init__(self, classes: int = SIGGRAPH17_CLASSES):
         super().__init__()
         # Encoder.
@@ -141,9 +145,11 @@ class Siggraph17Net(nn.Module):
         return self.decode(*self.encode(self.normalise(lightness, ab, mask))) * AB_NORM
 
 
-
 class Eccv16Net(nn.Module):
     """The automatic colorization network (input: L; output: ab via 313 colour bins)."""
+
+    #: The blocks at 1/8 resolution (see Siggraph17Net.low_resolution_blocks).
+    low_resolution_blocks = ("model4", "model5", "model6", "model7")
 
     def __init__(self):
         super().__init__()

@@ -9,7 +9,7 @@ from torch import nn
 from colorstudio.core.hints import Hints
 from colorstudio.engines.base import EngineError
 from colorstudio.engines.eccv16 import Eccv16Engine, Eccv16Runner
-from colorstudio.engines.neural import onednn_available, prepare_lightness
+from colorstudio.engines._neural import BFLOAT16, BFLOAT16_MIDDLE, FLOAT32, cpu_caps, prepare_lightness
 from colorstudio.engines.registry import create_engine
 from colorstudio.models.networks import Eccv16Net
 
@@ -65,16 +65,16 @@ def test_hints_are_ignored(engine):
     assert hinted.info["hints_used"] == 0
 
 
-@pytest.mark.skipif(not onednn_available(), reason="this PyTorch lacks the oneDNN fused kernels")
-def test_fused_kernels_match_plain_pytorch(net):
+def test_every_precision_this_cpu_has_agrees_with_plain_float32(net):
     L = torch.rand(1, 1, 48, 40, generator=torch.Generator().manual_seed(1)) * 100
     with torch.no_grad():
         expected = net(L)
-    for dtype, middle, tolerance in ((torch.float32, None, 1e-2), (torch.bfloat16, None, 3.0),
-                                     (torch.float32, torch.bfloat16, 3.0)):
-        runner = Eccv16Runner(net, torch.device("cpu"), dtype, True, middle)
+    plans = [(FLOAT32, 1e-2)] + ([(BFLOAT16, 3.0), (BFLOAT16_MIDDLE, 3.0)] if cpu_caps().bfloat16 else [])
+    for precision, tolerance in plans:
+        runner = Eccv16Runner(net, torch.device("cpu"), precision)
         with torch.inference_mode():
             got = runner.forward(L)
+        assert got.dtype == torch.float32
         assert (got - expected).abs().max().item() < tolerance, runner.precision
 
 

@@ -9,9 +9,9 @@ from torch import nn
 from colorstudio.core.color import hex_to_ab
 from colorstudio.core.hints import Hints
 from colorstudio.engines.base import EngineError
-from colorstudio.engines.neural import (NeuralEngine, NeuralSession, Runner, hint_tensors, is_out_of_memory,
-                                        prepare_lightness, resolve_device, round_up, shrink_side,
-                                        working_shape)
+from colorstudio.engines._neural import (FLOAT32, NeuralEngine, NeuralSession, Runner, hint_tensors,
+                                         is_out_of_memory, prepare_lightness, resolve_device, round_up,
+                                         shrink_side, working_shape)
 
 
 def test_working_shape_keeps_the_aspect_ratio():
@@ -112,7 +112,7 @@ class FakeGpuRunner(TinyRunner):
     """Claims to be on CUDA and runs out of memory above ``limit`` pixels of long side."""
 
     def __init__(self, net, limit):
-        super().__init__(net, torch.device("cpu"), torch.float32, False)
+        super().__init__(net, torch.device("cpu"), FLOAT32)
         self.device = torch.device("cuda")
         self.limit = limit
         self.sides = []
@@ -130,8 +130,8 @@ class FakeGpuRunner(TinyRunner):
 class TinyEngine(NeuralEngine):
     name = "tiny"
 
-    def make_runner(self, net, device, dtype, fused, middle=None):
-        return TinyRunner(net, device, dtype, False)
+    def make_runner(self, net, device, precision=FLOAT32):
+        return TinyRunner(net, device, precision)
 
     def calibrate(self, runner, size=128):
         return runner.forward(torch.rand(1, 1, size, size, generator=torch.Generator().manual_seed(0)) * 100)
@@ -183,7 +183,7 @@ def test_out_of_memory_on_the_cpu_is_a_clear_error(tiny_engine):
         def forward(self, L):
             raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 99 GB")
 
-    tiny_engine.runner = Greedy(tiny_engine._cpu_net, torch.device("cpu"), torch.float32, False)
+    tiny_engine.runner = Greedy(tiny_engine._cpu_net, torch.device("cpu"))
     with pytest.raises(EngineError, match="not enough memory to run tiny at 256 px"):
         tiny_engine.start(np.full((30, 40), 50, np.float32)).chroma(Hints())
 
@@ -193,7 +193,7 @@ def test_other_errors_are_not_mistaken_for_memory(tiny_engine):
         def forward(self, L):
             raise ValueError("a bug")
 
-    tiny_engine.runner = Broken(tiny_engine._cpu_net, torch.device("cpu"), torch.float32, False)
+    tiny_engine.runner = Broken(tiny_engine._cpu_net, torch.device("cpu"))
     with pytest.raises(ValueError, match="a bug"):
         tiny_engine.start(np.full((30, 40), 50, np.float32)).chroma(Hints())
 
@@ -216,29 +216,49 @@ def test_side_and_argument_checks(tiny_engine):
         tiny_engine.start(np.zeros((0, 3), np.float32))
 
 
-def test_precision_ladder_on_cpus_with_bfloat16(monkeypatch):
-    """All-bfloat16 when close enough, else bfloat16 only in the middle, else float32."""
-    from colorstudio.engines import neural
-    from colorstudio.engines.siggraph17 import Siggraph17Engine
-    if not neural.onednn_available():
-        pytest.skip("this PyTorch lacks the oneDNN fused kernels")
-    monkeypatch.setattr(neural, "native_bfloat16", lambda: True)
+class ScriptedRunner:
+    """Stands in for a runner in a precision: never runs anything."""
 
-    class Scripted(Siggraph17Engine):
-        verdicts: list = []
+    def __init__(self, precision):
+        self.precision, self.device = precision.name, torch.device("cpu")
 
-        def _fused_agrees(self, plain):
-            return True
+    def release(self):
+        pass
+
+
+def scripted_engine(monkeypatch, bfloat16: bool, verdicts=()):
+    """An engine whose CPU probe answers ``bfloat16`` and whose precision checks answer
+    ``verdicts`` in turn; it records the precisions it built and checked."""
+    from dataclasses import replace
+    from colorstudio.engines._neural import engine as engine_module
+    caps = replace(engine_module.cpu_caps(), bfloat16=bfloat16, reason="scripted")
+    monkeypatch.setattr(engine_module, "cpu_caps", lambda: caps)
+
+    class Scripted(TinyEngine):
+        def make_runner(self, net, device, precision=FLOAT32):
+            self.built.append(precision.name)
+            return ScriptedRunner(precision)
 
         def _close_enough(self, reference, candidate):
             self.tried.append(candidate.precision)
             return self.verdicts.pop(0)
 
+    class MixedTinyNet(TinyNet):
+        low_resolution_blocks = ("conv",)
+
+    def make(precision="auto"):
+        eng = Scripted(device="cpu", precision=precision)
+        eng.built, eng.tried, eng.verdicts = [], [], list(verdicts)
+        eng._cpu_net = MixedTinyNet()
+        return eng
+    return make
+
+
+def test_precision_ladder_on_cpus_with_bfloat16(monkeypatch):
+    """All-bfloat16 when close enough, else bfloat16 only in the middle, else float32."""
     outcomes = []
     for verdicts in ([True], [False, True], [False, False]):
-        eng = Scripted(device="cpu")
-        eng.tried, Scripted.verdicts = [], list(verdicts)
-        eng._cpu_net = TinyNet()  # never run: the verdicts are scripted
+        eng = scripted_engine(monkeypatch, True, verdicts)()
         outcomes.append((eng._choose_runner(torch.device("cpu")).precision, eng.tried))
     assert outcomes == [
         ("bfloat16", ["bfloat16"]),
@@ -247,9 +267,22 @@ def test_precision_ladder_on_cpus_with_bfloat16(monkeypatch):
     ]
 
 
+def test_a_cpu_without_bfloat16_never_builds_a_bfloat16_runner(monkeypatch):
+    make = scripted_engine(monkeypatch, False)
+    for choice in ("auto", "bfloat16", "float16"):
+        eng = make(choice)
+        assert eng._choose_runner(torch.device("cpu")).precision == "float32"
+        assert eng.built == ["float32"] and eng.tried == []
+    assert eng.notices == ["this CPU cannot run float16 natively (scripted), so tiny runs in float32"]
+    # Forced on a CPU that has it, bfloat16 is used as asked, without a check.
+    forced = scripted_engine(monkeypatch, True)("bfloat16")
+    assert forced._choose_runner(torch.device("cpu")).precision == "bfloat16" and forced.tried == []
+
+
 def test_a_gpu_too_small_for_the_model_falls_back_to_the_cpu_at_load(monkeypatch):
-    from colorstudio.engines import neural
-    monkeypatch.setattr(neural, "resolve_device", lambda name="auto": torch.device("cuda" if name == "cuda" else "cpu"))
+    from colorstudio.engines._neural import engine as engine_module
+    monkeypatch.setattr(engine_module, "resolve_device",
+                        lambda name="auto": torch.device("cuda" if name == "cuda" else "cpu"))
     real = TinyEngine._choose_runner
     tried = []
 
