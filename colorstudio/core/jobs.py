@@ -254,3 +254,8 @@ class DetailJob:
                               options=dict(self.options), strength=self.strength, look=self.look,
                               should_stop=should_stop)
         return Detail(tuple(int(v) for v in self.rect), np.ascontiguousarray(np.asarray(pic)), self.key)
+
+
+#: Jobs that do not light the busy indicator: housekeeping, and quiet refinements of what is
+#: already on screen (a thumbnail, the full-resolution pixels of the part in view).
+QUIET = HOUSEKEEPING + (ThumbnailJob, DetailJob)

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ..core.jobs import (DRAG_PREVIEW_SIDE, FULL_PREVIEW_SIDE, HOUSEKEEPING, Cancelled, DetectDevices, Detail, DetailJob,  # noqa: F401 (re-exported for the window)
+from ..core.jobs import (DRAG_PREVIEW_SIDE, FULL_PREVIEW_SIDE, HOUSEKEEPING, QUIET, Cancelled, DetectDevices, Detail, DetailJob,  # noqa: F401 (re-exported for the window)
                          EngineChoice, Exported, ExportJob, PreviewJob, PreviewResult, SuggestJob, Suggestions, Thumbnail,
                          ThumbnailJob, Tidy)
 from ..core.runtime import Runtime, default_engine_factory  # noqa: F401 (re-exported)
@@ -187,7 +187,10 @@ class Compute(QObject):
 
     def detail(self, job: DetailJob) -> Optional[Request]:
         """The visible region at full resolution; a newer request replaces one still waiting."""
-        return self._submit(lambda: self.scheduler.submit("detail", job))
+        try:
+            return self.scheduler.submit("detail", job)   # quiet: the busy indicator stays as it is
+        except SchedulerClosed:
+            return None
 
     def detect_devices(self) -> Optional[Request]:
         """Ask (once the window is up) which devices torch can use; answered by ``devices_found``."""
@@ -289,7 +292,7 @@ class Compute(QObject):
     @Slot()
     def _on_settled(self) -> None:
         # Housekeeping is not colouring: it does not light the busy indicator.
-        self._set_busy(self.scheduler.busy(lambda r: not isinstance(r.payload, HOUSEKEEPING)))
+        self._set_busy(self.scheduler.busy(lambda r: not isinstance(r.payload, QUIET)))
 
     def _set_busy(self, busy: bool) -> None:
         if busy != self._busy:

@@ -322,6 +322,8 @@ class DetailController(QObject):
         last = ws.last_preview
         if last is None or last.rgb is None:
             return
+        if max(ws.photo.width, ws.photo.height) <= last.max_side:
+            return   # the settled preview is already the export at full resolution
         doc = self._editor.document
         self.requests += 1
         self._compute.detail(DetailJob(ws.photo, ws.photo_ref.content_hash, ws.engine_choice, doc.hints,
