@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
                                QLabel, QLineEdit, QMessageBox, QPushButton, QSpinBox, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
+from .actions import plain_text
 from .icons import icon
 
 FORMATS = (("png", "PNG (lossless)", ".png"),
@@ -126,7 +127,7 @@ class ShortcutsDialog(QDialog):
         for a in actions:
             keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts()]
             if keys:
-                rows.append((a.text().replace("&", "").rstrip("…"), ", ".join(keys), a.icon()))
+                rows.append((plain_text(a.text()).rstrip("…"), ", ".join(keys), a.icon()))
         rows += [(what, how, None) for what, how in self.MOUSE]
         table = QTableWidget(len(rows), 2, self)
         table.setObjectName("shortcutsTable")
