@@ -316,6 +316,7 @@ class MainWindow(QMainWindow):
         except (WorkspaceError, OSError) as exc:
             self.message_bar.show_message(str(exc), "error")
             return False
+        self.qsettings.setValue("paths/documents", str(Path(path).parent))
         return True
 
     def save(self) -> bool:
@@ -334,9 +335,9 @@ class MainWindow(QMainWindow):
     def _document_folder(self) -> str:
         if self.workspace.document_path is not None:
             return str(self.workspace.document_path.parent)
-        if self.workspace.photo_ref is not None:
-            return str(Path(self.workspace.photo_ref.path).parent)
-        return str(Path.home())
+        from .resources import proposed_folder
+        photo_folder = Path(self.workspace.photo_ref.path).parent if self.workspace.photo_ref is not None else None
+        return str(proposed_folder(photo_folder, self.qsettings.value("paths/documents", "")))
 
     def choose_reference(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a reference picture", self._document_folder(),

@@ -3,6 +3,9 @@ hint by surprise, colour stays where it is put (protect brush, edge strength, re
 the layout never moves under the pointer."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QLineEdit
@@ -229,3 +232,62 @@ def test_the_shortcuts_sheet_keeps_the_ampersand(make_window, qtbot):
     assert "Reference & style" in texts
     assert win.menuBar().actions()  # the menu itself still has its mnemonic
     assert win.actions_by_name["mode_reference"].text() == "&Reference && style"
+
+
+def test_a_photo_reopened_from_its_hints_file_stays_linked_after_a_restart(make_window, tmp_path, qtbot):
+    photo = edge_photo(tmp_path / "edge.png")
+    win = make_window()
+    assert win.open_photo(photo)
+    qtbot.mouseClick(win.canvas, Qt.MouseButton.LeftButton, pos=at(win.canvas, 30, 40))
+    doc_path = tmp_path / "edge.hints.json"
+    assert win.save_document(doc_path)
+    win.close()
+    win2 = make_window()
+    assert win2.open_document(doc_path)
+    qtbot.mouseClick(win2.canvas, Qt.MouseButton.LeftButton, pos=at(win2.canvas, 200, 100))
+    win2.workspace.flush_autosave()
+    win2.close()
+    # A restart: the photo itself is opened (from Recent), its autosave comes back, linked.
+    win3 = make_window()
+    assert win3.open_photo(photo)
+    assert len(win3.editor.hints.points) == 2
+    assert win3.workspace.document_path == doc_path.resolve()
+    assert "edge.hints.json" in win3.windowTitle()
+    qtbot.keyClick(win3.canvas, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)   # no dialog: saves there
+    assert len(json.loads(doc_path.read_text())["points"]) == 2
+
+
+def test_export_and_save_do_not_propose_the_applications_own_folder(make_window, tmp_path, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+    from colorstudio.gui import dialogs
+    from colorstudio.gui.resources import is_app_folder, sample_photo
+    if sample_photo() is None:
+        import pytest
+        pytest.skip("no sample photo in this installation")
+    proposed = []
+    monkeypatch.setattr(dialogs.ExportDialog, "exec", lambda self: proposed.append(self.path) or 0)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda parent, title, start, *a: proposed.append(Path(start)) or ("", "")))
+    win = make_window()
+    with qtbot.waitSignal(win.photo_open_finished, timeout=WAIT_MS):
+        win.actions_by_name["openSample"].trigger()
+    qtbot.keyClick(win.canvas, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(win.canvas, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert len(proposed) == 2
+    for p in proposed:
+        assert not is_app_folder(p.parent), p
+        assert p.parent.is_dir()
+    # The last folder used is proposed next time.
+    out = tmp_path / "exports"
+    out.mkdir()
+    win.qsettings.setValue("paths/export", str(out))
+    qtbot.keyClick(win.canvas, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert proposed[-1].parent == out and proposed[-1].name.startswith("sample_portrait")
+
+
+def test_automatic_mode_without_a_model_says_the_grey_photo_is_shown(make_window, tmp_path, qtbot):
+    win, c = open_edge(make_window, tmp_path)
+    qtbot.keyClick(win, Qt.Key.Key_1, Qt.KeyboardModifier.AltModifier)
+    assert win.editor.document.mode == "auto"
+    text = win.status_engine.text()
+    assert text.startswith("Showing the grey photo") and "not installed" in text
