@@ -627,7 +627,7 @@ class ModePanel(QWidget):
         change nothing shown here, so they cost nothing; ``force`` re-reads which engines
         can run (after a model changed)."""
         key = (document.mode, document.engine, document.references, document.saturation, document.strength,
-               document.look, document.options)
+               document.look, document.options, len(document.hints.points), len(document.hints.strokes))
         if not force and key == getattr(self, "_shown_key", None):
             self._document = document
             return
