@@ -145,8 +145,11 @@ class HintsPage(ModePage):
 
     def refresh(self, document: Document) -> None:
         super().refresh(document)
-        n, m = len(document.hints.points), len(document.hints.strokes)
-        self.counts.setText(f"{n} colour point{'s' * (n != 1)}, {m} stroke{'s' * (m != 1)}")
+        h = document.hints
+        n, q = len(h.points), len(h.protected)
+        m = len(h.strokes) - q
+        text = f"{n} colour point{'s' * (n != 1)}, {m} stroke{'s' * (m != 1)}"
+        self.counts.setText(text + (f", {q} protected" if q else ""))
         spec = ENGINES.get(document.engine)
         option = next((o for o in (spec.options if spec else ()) if o.name == self.EDGE), None)
         value = dict(document.options).get(self.EDGE, option.default if option else None)

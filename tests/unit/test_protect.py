@@ -90,3 +90,18 @@ def test_edge_strength_is_saved_with_the_document():
     doc = Document().with_option("edge_strength", 0.7)
     again = Document.from_dict(doc.to_dict())
     assert dict(again.options)["edge_strength"] == 0.7
+
+
+def test_the_reach_job_runs_on_a_runtime_without_qt():
+    from colorstudio.core.image import SourceImage
+    from colorstudio.core.jobs import ReachJob
+    from colorstudio.core.runtime import EngineChoice, Runtime
+    grey = np.full((100, 200, 3), 128, np.uint8)
+    grey[:, 100:] = 230   # a strong edge in the middle
+    photo = SourceImage.from_array(grey)
+    hints = Hints.of(points=[(20, 50, RED, 5)], image_size=(200, 100))
+    job = ReachJob(photo, photo.content_hash, EngineChoice("propagation", "cpu"), hints, ("point", 0))
+    out = job.run(Runtime())
+    assert out.selection == ("point", 0) and out.hints == hints
+    h, w = out.reach.shape
+    assert out.reach[:, : w // 3].mean() > 0.8 and out.reach[:, -w // 3:].max() < 0.2
