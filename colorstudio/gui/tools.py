@@ -62,9 +62,9 @@ class Tool:
 class _Drag:
     """One drag gesture: a merge key for the undo stack and the interaction bracket."""
 
-    def __init__(self, editor):
+    def __init__(self, editor, key=None):
         self.editor = editor
-        self.key = editor.new_gesture()
+        self.key = editor.new_gesture() if key is None else key
         editor.begin_interaction()
 
     def end(self) -> None:
@@ -102,9 +102,11 @@ class PointTool(Tool):
             self.editor.select(None)
             if not self.editor.inside(ev.x, ev.y):
                 return
-            self._drag = _Drag(self.editor)
-            # The drag that may follow moves the new point in the same undo step.
-            i = self.editor.add_point(ev.x, ev.y, merge_key=self._drag.key)
+            # The drag that may follow moves the new point in the same undo step. The point is
+            # placed before the drag begins, so a plain click asks for one settled preview.
+            key = self.editor.new_gesture()
+            i = self.editor.add_point(ev.x, ev.y, merge_key=key)
+            self._drag = _Drag(self.editor, key)
             self._offset = (0.0, 0.0)
             self._created = True
         else:
