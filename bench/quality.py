@@ -58,6 +58,8 @@ def main() -> int:
     ap.add_argument("--k", type=int, nargs="+", default=[5, 20, 100])
     ap.add_argument("--photos", nargs="+", default=COLOUR_PHOTOS)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--edge-strength", type=float, default=None,
+                    help="the propagation engine's edge strength (0 to 1); default: the engine's own")
     ap.add_argument("--no-write", action="store_true", help="print only; keep bench/RESULTS.md")
     args = ap.parse_args()
     if not PHOTOS.is_dir():
@@ -75,9 +77,10 @@ def main() -> int:
             hints = random_hints(truth, k, seed=args.seed * 1000 + k)
             session = ColorizeSession(photo)
             t0 = time.perf_counter()
-            ours = session.render(hints).rgb
+            options = {"edge_strength": args.edge_strength} if args.edge_strength is not None else None
+            ours = session.render(hints, options=options).rgb
             t_render = time.perf_counter() - t0
-            prev = session.preview(hints, max_side=max(truth.shape))
+            prev = session.preview(hints, max_side=max(truth.shape), options=options)
             h, w = L.shape
             r = rasterize(hints, w, h, w, h)
             t0 = time.perf_counter()

@@ -310,7 +310,37 @@ class AutosaveStore:
         return Document.load(path)
 
     def discard(self, content_hash: str) -> None:
+        for path in (self.path_for(content_hash), self._link_path(content_hash)):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+
+    # The file a photo's hints were last saved to or opened from, so the link survives a
+    # restart (the window's title keeps its name; Save writes there again).
+    def _link_path(self, content_hash: str) -> Path:
+        return self.path_for(content_hash).with_suffix(".link")
+
+    def save_link(self, content_hash: str, document_path: Optional[Path | str]) -> None:
+        """Remember (or with None, forget) the document file of a photo."""
+        path = self._link_path(content_hash)
+        if document_path is None:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            return
         try:
-            self.path_for(content_hash).unlink()
-        except FileNotFoundError:
-            pass
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DocumentError(f"could not create the autosave folder {self.folder}: {exc.strerror}") from None
+        atomic_write_text(path, str(Path(document_path).resolve()) + "\n")
+
+    def load_link(self, content_hash: str) -> Optional[Path]:
+        """The document file of a photo, when one was remembered and is still there."""
+        try:
+            text = self._link_path(content_hash).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        p = Path(text) if text else None
+        return p if p is not None and p.is_file() else None

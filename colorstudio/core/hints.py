@@ -26,6 +26,9 @@ DEFAULT_WIDTH = 6.0
 #: The largest hints or document file read (a hint costs about 60 bytes of JSON, so this holds
 #: hundreds of thousands); a bigger file is refused before it is read.
 MAX_FILE_BYTES = 64 * 1024 * 1024
+#: The colour a protect stroke asserts: neutral (a* = b* = 0). Readers that do not know
+#: protect strokes see a grey stroke, which is what they mean.
+PROTECT_COLOR = "#808080"
 
 
 class HintsError(ValueError):
@@ -54,14 +57,25 @@ class PointHint:
 
 @dataclass(frozen=True)
 class Stroke:
-    """A colour painted along a polyline with a width (diameter) in pixels."""
+    """A colour painted along a polyline with a width (diameter) in pixels.
+
+    A *protect* stroke paints "no colour here": the result stays neutral under it and
+    colour does not propagate through it. Its colour is always :data:`PROTECT_COLOR`.
+    """
 
     points: tuple
     width: float
     color: str
     extra: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+    protect: bool = False
+
+    def __post_init__(self):
+        if self.protect and self.color != PROTECT_COLOR:
+            object.__setattr__(self, "color", PROTECT_COLOR)
 
     def recoloured(self, color) -> "Stroke":
+        if self.protect:
+            return self  # "no colour" takes no colour
         return replace(self, color=normalise_color(color))
 
 
@@ -138,6 +152,15 @@ class Hints:
         return len(self.points) + len(self.strokes)
 
     @property
+    def protected(self) -> tuple:
+        """The protect strokes (no colour here)."""
+        return tuple(s for s in self.strokes if s.protect)
+
+    @property
+    def has_protect(self) -> bool:
+        return any(s.protect for s in self.strokes)
+
+    @property
     def is_empty(self) -> bool:
         return not self.points and not self.strokes
 
@@ -209,7 +232,8 @@ class Hints:
         d["points"] = [{**p.extra, "x": _num(p.x), "y": _num(p.y), "radius": _num(p.radius), "color": p.color}
                        for p in self.points]
         d["strokes"] = [{**s.extra, "points": [[_num(x), _num(y)] for x, y in s.points],
-                         "width": _num(s.width), "color": s.color} for s in self.strokes]
+                         "width": _num(s.width), "color": s.color, **({"protect": True} if s.protect else {})}
+                        for s in self.strokes]
         for k, v in self.extra.items():
             d.setdefault(k, v)
         return d
@@ -365,7 +389,14 @@ def _stroke_from(s: Any, where: str) -> Stroke:
     width = s.get("width", DEFAULT_WIDTH)
     if not is_number(width) or width <= 0:
         raise HintsError(f"{where}.width: {shown(width)} is not a positive number")
-    extra = {k: v for k, v in s.items() if k not in ("points", "width", "color")}
+    protect = s.get("protect", False)
+    if not isinstance(protect, bool):
+        raise HintsError(f"{where}.protect: {shown(protect)} is not true or false")
+    extra = {k: v for k, v in s.items() if k not in ("points", "width", "color", "protect")}
+    if protect:
+        if "color" in s:
+            _color_of(s, where)  # still a colour, if given
+        return Stroke(tuple(poly), float(width), PROTECT_COLOR, extra, protect=True)
     return Stroke(tuple(poly), float(width), _color_of(s, where), extra)
 
 
@@ -526,3 +557,12 @@ def _paint_pass(ids, count, x0, y0, dx, dy, ll, r_eff, tiny, bx0, by0, bx1, by1,
         stats["pairs"] = stats.get("pairs", 0) + total
         stats["layers"] = stats.get("layers", 0) + len(layers)
         stats["passes"] = stats.get("passes", 0) + 1
+
+
+def rasterize_protect(hints: Hints, width: int, height: int, out_width: int, out_height: int) -> np.ndarray:
+    """How much each working pixel is covered by protect strokes: (h, w) float32 in [0, 1]."""
+    strokes = hints.protected
+    if not strokes:
+        return np.zeros((out_height, out_width), np.float32)
+    only = Hints(strokes=strokes, image_size=hints.image_size)
+    return rasterize(only, width, height, out_width, out_height).mask

@@ -124,6 +124,43 @@ class SuggestJob:
 
 
 @dataclass(frozen=True)
+class Reach:
+    """How far one hint's colour reaches: (h, w) float32 in [0, 1] over the whole photo (at
+    the engine's working size), or None when the engine cannot say."""
+
+    selection: tuple
+    hints: Any
+    reach: Optional[np.ndarray]
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ReachJob:
+    """The share of the colour at each pixel that comes from the hint ``selection``
+    (``("point", i)`` or ``("stroke", j)``): the reach overlay of the canvas."""
+
+    photo: Any
+    photo_key: str
+    engine: EngineChoice
+    hints: Any
+    selection: tuple
+    options: tuple = ()
+    max_side: int = 256
+    long = False
+
+    def run(self, runtime, progress=None, should_stop=None) -> Reach:
+        s = runtime.session(self.photo, self.engine, self.photo_key)
+        state = s._engine_session()  # the engine's per-photo state (shared with the previews)
+        fn = getattr(state, "reach", None)
+        if fn is None:
+            return Reach(self.selection, self.hints, None, "this engine does not show how far a hint reaches")
+        check_stop(should_stop)
+        reach = fn(self.hints, self.selection, max_side=self.max_side, options=dict(self.options))
+        check_stop(should_stop)
+        return Reach(self.selection, self.hints, np.ascontiguousarray(reach, dtype=np.float32))
+
+
+@dataclass(frozen=True)
 class Exported:
     path: str
     seconds: float

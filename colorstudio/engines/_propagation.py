@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from ..core.hints import Hints, rasterize
+from ..core.hints import Hints, rasterize, rasterize_protect
 from ..core.resample import downsample_lightness_bands, fit_size
 from .base import Cancelled, Chroma, Engine, EngineSession
 
@@ -51,6 +51,24 @@ class PropagationParams:
     hint_strength: float = 50.0
     preview_side: int = 128     # long side of the preview's working grid
     render_side: int = 256      # long side of the render's working grid
+    protect_strength: float = 1000.0  # how hard a protect stroke holds its pixels at neutral
+
+
+#: The user's "edge strength" (0 to 1) as the L* step that counts as an edge: 0 lets colour
+#: flow over all but the strongest edges (sigma 16), 1 stops it at the faintest (sigma 0.25);
+#: each step of 1/6 halves sigma.
+EDGE_SIGMA_MAX = 16.0
+EDGE_SIGMA_RANGE = 64.0
+
+
+def sigma_for_edge_strength(strength: float) -> float:
+    s = min(max(float(strength), 0.0), 1.0)
+    return EDGE_SIGMA_MAX * EDGE_SIGMA_RANGE ** (-s)
+
+
+def edge_strength_for_sigma(sigma: float) -> float:
+    import math
+    return math.log(EDGE_SIGMA_MAX / float(sigma)) / math.log(EDGE_SIGMA_RANGE)
 
 
 class _Grid:
@@ -59,6 +77,7 @@ class _Grid:
     def __init__(self, L: np.ndarray, p: PropagationParams):
         self.L = L
         self.h, self.w = L.shape
+        self.weight_floor = np.float32(p.weight_floor)
         inv = -0.5 / (p.sigma * p.sigma)
         self.wx = (np.exp(np.square(L[:, 1:] - L[:, :-1]) * inv) + p.weight_floor).astype(np.float32)
         self.wy = (np.exp(np.square(L[1:, :] - L[:-1, :]) * inv) + p.weight_floor).astype(np.float32)
@@ -105,6 +124,29 @@ class _Grid:
         """Solve (offdiag + diag) u = b for the channels of b (c, h, w); factorises anew."""
         n = self.h * self.w
         x = self._factor(self._matrix(diag)).solve(b.reshape(b.shape[0], n).T.astype(np.float64))
+        return x.T.reshape(b.shape).astype(np.float32)
+
+    def cut_solve(self, b: np.ndarray, hint_diag: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """Solve with the edges into protected pixels cut: each edge weight is scaled by the
+        ``keep`` (1 - protect coverage) of both its ends, so colour cannot cross a protect
+        stroke. The matrix depends on the strokes, so it is factorised anew (like a long
+        brush stroke)."""
+        fl = self.weight_floor
+        wx = (self.wx - fl) * keep[:, 1:] * keep[:, :-1] + fl
+        wy = (self.wy - fl) * keep[1:, :] * keep[:-1, :] + fl
+        dw = np.zeros_like(self.L)
+        dw[:, 1:] += wx
+        dw[:, :-1] += wx
+        dw[1:, :] += wy
+        dw[:-1, :] += wy
+        n = self.h * self.w
+        idx = np.arange(n).reshape(self.h, self.w)
+        rows = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+        cols = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+        vals = np.concatenate([wx.ravel(), wy.ravel()]).astype(np.float64)
+        upper = sp.coo_matrix((-vals, (rows, cols)), shape=(n, n))
+        A = (upper + upper.T + sp.diags(np.ravel(dw + self.screen + hint_diag).astype(np.float64))).tocsc()
+        x = self._factor(A).solve(b.reshape(b.shape[0], n).T.astype(np.float64))
         return x.T.reshape(b.shape).astype(np.float32)
 
     def solve(self, b: np.ndarray, hint_diag: np.ndarray) -> np.ndarray:
@@ -170,15 +212,32 @@ class PropagationSession(EngineSession):
         self.params = params
         self.full_h, self.full_w = lightness.shape
         self._full_lightness = lightness
-        self._grids: dict[int, _Grid] = {}
+        self._grids: dict[tuple, _Grid] = {}
+        self._lightness: dict[int, np.ndarray] = {}
 
-    def grid(self, side: int) -> _Grid:
-        """The working grid whose long side is ``side`` (never larger than the photo); cached."""
+    def grid(self, side: int, sigma: Optional[float] = None) -> _Grid:
+        """The working grid whose long side is ``side`` (never larger than the photo), with
+        edge weights for ``sigma`` (default: the engine's); cached per side and sigma."""
         side = max(1, min(side, max(self.full_w, self.full_h)))
-        if side not in self._grids:
-            w, h = fit_size(self.full_w, self.full_h, side)
-            self._grids[side] = _Grid(downsample_lightness_bands(self._full_lightness, h, w), self.params)
-        return self._grids[side]
+        sigma = float(self.params.sigma if sigma is None else sigma)
+        key = (side, round(sigma, 6))
+        if key not in self._grids:
+            if side not in self._lightness:
+                w, h = fit_size(self.full_w, self.full_h, side)
+                self._lightness[side] = downsample_lightness_bands(self._full_lightness, h, w)
+            params = self.params if sigma == self.params.sigma else PropagationParams(
+                **{**self.params.__dict__, "sigma": sigma})
+            # An edge-strength slider visits many values: keep the grids of the last few.
+            while len(self._grids) >= 6:
+                self._grids.pop(next(iter(self._grids)))
+            self._grids[key] = _Grid(self._lightness[side], params)
+        return self._grids[key]
+
+    def sigma(self, options=None) -> float:
+        """The edge scale the options ask for (``edge_strength``), else the engine's own."""
+        if options and options.get("edge_strength") is not None:
+            return sigma_for_edge_strength(options["edge_strength"])
+        return self.params.sigma
 
     def warm_up(self, max_side: Optional[int] = None) -> None:
         """The per-photo work of both grids (weights, factorisation), before the first hint."""
@@ -191,18 +250,13 @@ class PropagationSession(EngineSession):
         side = p.preview_side if quality == "preview" else p.render_side
         if max_side:
             side = min(side, max_side)
-        grid = self.grid(side)
+        grid = self.grid(side, self.sigma(options))
         if hints.is_empty:
             # No hints: no colour. Never invent one.
             return Chroma(ab=np.zeros((grid.h, grid.w, 2), np.float32), lightness=grid.L)
         if should_stop and should_stop():
             raise Cancelled()
-        r = rasterize(hints, self.full_w, self.full_h, grid.w, grid.h, should_stop=should_stop)
-        if should_stop and should_stop():
-            raise Cancelled()
-        m = r.mask * np.float32(p.hint_strength)
-        b = np.stack([m * r.ab[..., 0], m * r.ab[..., 1], m])
-        u = grid.solve(b, m)
+        u = self._solve(grid, hints, should_stop=should_stop)
         conf = u[2]
         # Colour is the confidence-weighted mean of the hints reaching a pixel, faded to
         # neutral where little confidence arrives.
@@ -211,7 +265,7 @@ class PropagationSession(EngineSession):
         return Chroma(ab=ab, lightness=grid.L, info={"confidence": conf})
 
     def soft_chroma(self, hints: Hints, soft_ab: np.ndarray, soft_weight: np.ndarray, *,
-                    side: int, should_stop=None) -> Chroma:
+                    side: int, options=None, should_stop=None) -> Chroma:
         """Chroma from dense *soft* colour targets plus the user's hints, on the grid of ``side``.
 
         ``soft_ab`` (h, w, 2) and ``soft_weight`` (h, w) >= 0 are at that grid's size (see
@@ -220,34 +274,89 @@ class PropagationSession(EngineSession):
         own edges. The hints enter as in :meth:`chroma`, with ``hint_strength`` (far above any
         soft weight), so they win where they are placed. The energy is the one of the module
         docstring with the data term ``sum_p (lam m_p + s_p) (u_p - c_p)^2``; with no soft
-        weight anywhere this is exactly :meth:`chroma`.
+        weight anywhere this is exactly :meth:`chroma`. Protect strokes hold their pixels
+        neutral against the soft targets too, and colour does not cross them.
         """
         p = self.params
-        grid = self.grid(side)
+        grid = self.grid(side, self.sigma(options))
         if soft_ab.shape != (grid.h, grid.w, 2) or soft_weight.shape != (grid.h, grid.w):
             raise ValueError(f"soft targets must be {grid.h}x{grid.w}, not {soft_weight.shape}")
         if should_stop and should_stop():
             raise Cancelled()
         s = np.clip(np.nan_to_num(soft_weight.astype(np.float32)), 0.0, None)
         if hints.is_empty:
-            m = np.zeros_like(s)
-            hab = np.zeros_like(soft_ab, dtype=np.float32)
+            diag, pm = np.zeros_like(s), None
+            b = np.zeros((3,) + s.shape, np.float32)
         else:
-            r = rasterize(hints, self.full_w, self.full_h, grid.w, grid.h)
-            m = r.mask * np.float32(p.hint_strength)
-            hab = r.ab
-        wsum = m + s
-        b = np.stack([m * hab[..., 0] + s * soft_ab[..., 0], m * hab[..., 1] + s * soft_ab[..., 1], wsum])
-        if not wsum.any():
+            diag, b, pm = self._system(grid, hints, should_stop)
+        if pm is not None:
+            s = s * (1.0 - pm)
+        b = b + np.stack([s * soft_ab[..., 0], s * soft_ab[..., 1], s])
+        if not b[2].any():
             return Chroma(ab=np.zeros((grid.h, grid.w, 2), np.float32), lightness=grid.L)
-        if not s.any():
-            u = grid.solve(b, m)
+        if pm is not None and pm.any():
+            u = grid.cut_solve(b, diag + s, 1.0 - pm)
+        elif not s.any():
+            u = grid.solve(b, diag)
         else:
-            u = grid.direct_solve(b, grid.dw + grid.screen + wsum)
+            u = grid.direct_solve(b, grid.dw + grid.screen + diag + s)
         conf = u[2]
         scale = np.clip(conf / p.tau, 0.0, 1.0) / np.maximum(conf, 1e-12)
         ab = np.stack([u[0] * scale, u[1] * scale], axis=-1).astype(np.float32)
         return Chroma(ab=ab, lightness=grid.L, info={"confidence": conf})
+
+    def _system(self, grid: _Grid, hints: Hints, should_stop=None):
+        """The matrix's hint diagonal, the right-hand side (a*, b*, confidence) and the
+        protect coverage (None without protect strokes).
+
+        Protected pixels are held at neutral, hard (a large diagonal with a zero right-hand
+        side), and add no confidence: they absorb colour without spreading grey around them.
+        """
+        p = self.params
+        r = rasterize(hints, self.full_w, self.full_h, grid.w, grid.h, should_stop=should_stop)
+        if should_stop and should_stop():
+            raise Cancelled()
+        m = r.mask * np.float32(p.hint_strength)
+        pm = None
+        if hints.has_protect:
+            pm = rasterize_protect(hints, self.full_w, self.full_h, grid.w, grid.h)
+            m = m * (1.0 - pm)
+        b = np.stack([m * r.ab[..., 0], m * r.ab[..., 1], m])
+        diag = m if pm is None else m + pm * np.float32(p.protect_strength)
+        return diag, b, pm
+
+    def _solve(self, grid: _Grid, hints: Hints, rhs_hints: Optional[Hints] = None, should_stop=None) -> np.ndarray:
+        """u = (a*, b*, confidence) before normalising; ``rhs_hints`` (a subset of ``hints``)
+        limits the right-hand side to those hints, with the matrix of all of them."""
+        diag, b, pm = self._system(grid, hints, should_stop)
+        if rhs_hints is not None:
+            _, b_one, _ = self._system(grid, rhs_hints)
+            if pm is not None:
+                b_one = b_one * (1.0 - pm)
+            b = b_one
+        if pm is not None and pm.any():
+            return grid.cut_solve(b, diag, 1.0 - pm)
+        return grid.solve(b, diag)
+
+    def reach(self, hints: Hints, selection, *, max_side: Optional[int] = None, options=None) -> np.ndarray:
+        """How much of the colour at each working pixel comes from one hint (``("point", i)``
+        or ``("stroke", j)``): (h, w) float32 in [0, 1].
+
+        The solve is linear in the hints, so a hint's share is its own confidence (solved
+        with the matrix of all hints) over the total, faded the way colour fades to neutral.
+        """
+        p = self.params
+        side = min(p.preview_side, max_side) if max_side else p.preview_side
+        grid = self.grid(side, self.sigma(options))
+        kind, i = selection
+        items = hints.points if kind == "point" else hints.strokes
+        if not 0 <= i < len(items):
+            return np.zeros((grid.h, grid.w), np.float32)
+        one = Hints(points=(items[i],) if kind == "point" else (),
+                    strokes=(items[i],) if kind == "stroke" else (), image_size=hints.image_size)
+        total = self._solve(grid, hints)[2]
+        mine = self._solve(grid, hints, one)[2]
+        return np.clip(mine / np.maximum(total, p.tau), 0.0, 1.0).astype(np.float32)
 
 
 class PropagationEngine(Engine):

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import importlib
 
-from ..core.spec import CPU_ONLY, EngineSpec, Mode
+from ..core.spec import CPU_ONLY, EngineSpec, Mode, Option
+
+#: How strongly the photo's edges stop colour, 0 (colour flows over soft edges) to 1 (the
+#: faintest edge stops it). The engine maps it to its edge scale ``sigma``.
+EDGE_STRENGTH = Option("edge_strength", "Edge strength", 0.5, 0.0, 1.0,
+                       help="how strongly the photo's edges stop colour: higher keeps colour inside "
+                            "finer outlines, lower lets it flow over soft edges")
 
 SPEC = EngineSpec(
     name="propagation",
@@ -17,6 +23,7 @@ SPEC = EngineSpec(
     description="spreads each hint over the region it belongs to along the photo's own edges; no weights",
     preference=10,
     devices=CPU_ONLY,
+    options=(EDGE_STRENGTH,),
 )
 
 

@@ -28,3 +28,8 @@ def make_action(parent, name: str, text: str, icon_name: str = "", keys: Sequenc
     if slot is not None:
         a.triggered.connect(lambda checked=False: slot(checked) if checkable else slot())
     return a
+
+
+def plain_text(label: str) -> str:
+    """A menu label without its mnemonic: "&Reference && style" -> "Reference & style"."""
+    return label.replace("&&", "\0").replace("&", "").replace("\0", "&")

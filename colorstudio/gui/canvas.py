@@ -10,7 +10,7 @@ from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from ..core.color import color_to_hex
@@ -31,6 +31,20 @@ def array_to_qimage(arr: np.ndarray) -> QImage:
         img = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_Grayscale8)
     else:
         img = QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888)
+    return img.copy()
+
+
+def reach_to_qimage(reach: np.ndarray) -> QImage:
+    """The reach overlay: where a hint's colour arrives, tinted; where it does not, dimmed."""
+    r = np.clip(np.nan_to_num(np.asarray(reach, np.float32)), 0.0, 1.0)
+    h, w = r.shape
+    rgba = np.empty((h, w, 4), np.uint8)
+    rgba[..., 0] = 0
+    rgba[..., 1] = np.round(200 * r).astype(np.uint8)
+    rgba[..., 2] = np.round(255 * r).astype(np.uint8)
+    rgba[..., 3] = np.round(150 * r + 110 * (1 - r)).astype(np.uint8)
+    rgba = np.ascontiguousarray(rgba)
+    img = QImage(rgba.data, w, h, rgba.strides[0], QImage.Format.Format_RGBA8888)
     return img.copy()
 
 
@@ -66,6 +80,10 @@ class Canvas(QWidget):
         self._dragging_divider = False
         self._tool_busy = False
         self._new_result = False
+        self._overlay: Optional[QPixmap] = None
+        self._overlay_arr: Optional[np.ndarray] = None
+        self._before_eyedropper: Optional[str] = None
+        self._alt_from: Optional[str] = None
         self.paint_count = 0
         editor.document_changed.connect(self._repaint)
         editor.selection_changed.connect(self._repaint)
@@ -91,6 +109,7 @@ class Canvas(QWidget):
         self._result = None
         self._result_rgb = None
         self._detail = None
+        self.set_overlay(None)
         self.fit()
 
     def visible_photo_rect(self) -> Optional[tuple]:
@@ -122,6 +141,16 @@ class Canvas(QWidget):
         self._result = None if rgb is None else QPixmap.fromImage(array_to_qimage(rgb))
         self._new_result = True
         self.update()
+
+    def set_overlay(self, reach: Optional[np.ndarray]) -> None:
+        """Show a reach overlay ((h, w) values in [0, 1] over the whole photo), or none."""
+        self._overlay_arr = reach
+        self._overlay = None if reach is None else QPixmap.fromImage(reach_to_qimage(reach))
+        self.update()
+
+    @property
+    def overlay_array(self) -> Optional[np.ndarray]:
+        return self._overlay_arr
 
     @property
     def result_array(self) -> Optional[np.ndarray]:
@@ -221,12 +250,20 @@ class Canvas(QWidget):
             raise ValueError(f"unknown tool {name!r}")
         if self._tools[name] is self._tool:
             return
+        if name == "eyedropper":
+            self._before_eyedropper = self._tool.name
         self._tool.cancel()
         self._tool.leave()
         self._tool = self._tools[name]
         self.setCursor(self._tool.cursor)
         self.tool_changed.emit(name)
         self.update()
+
+    def eyedropper_done(self) -> None:
+        """The eyedropper took a colour: back to the tool it was taken up from, unless Alt
+        still holds it (it goes back when Alt is released)."""
+        if self._alt_from is None and self._tool.name == "eyedropper" and self._before_eyedropper:
+            self.set_tool(self._before_eyedropper)
 
     # -- painting --------------------------------------------------------------------------
     def paintEvent(self, event) -> None:
@@ -254,6 +291,8 @@ class Canvas(QWidget):
             p.drawPixmap(target, self._gray, QRectF(self._gray.rect()))
             p.restore()
             self._paint_divider(p, dx, target)
+        if self._overlay is not None and self._mode != "original":
+            p.drawPixmap(target, self._overlay, QRectF(self._overlay.rect()))
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         if self._show_hints:
             self._paint_hints(p)
@@ -306,6 +345,9 @@ class Canvas(QWidget):
             selected = sel == ("stroke", j)
             if len(pts) == 1:
                 path.lineTo(pts[0] + QPointF(0.01, 0))
+            if st.protect:
+                self._paint_protect(p, path, width, selected)
+                continue
             outline = QPen(QColor(255, 255, 255, 230) if selected else QColor(0, 0, 0, 150), width + (4 if selected else 2),
                            Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
             p.strokePath(path, outline)
@@ -324,6 +366,15 @@ class Canvas(QWidget):
             if sel == ("point", i):
                 p.setPen(QPen(self.palette().highlight().color(), 2, Qt.PenStyle.DashLine))
                 p.drawEllipse(c, r + 5, r + 5)
+
+    def _paint_protect(self, p: QPainter, path: QPainterPath, width: float, selected: bool) -> None:
+        """A protect stroke: pale, hatched in red, so it never reads as a colour."""
+        cap, join = Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin
+        edge = QColor(255, 255, 255, 230) if selected else QColor(120, 0, 0, 170)
+        p.strokePath(path, QPen(edge, width + (4 if selected else 2), Qt.PenStyle.SolidLine, cap, join))
+        p.strokePath(path, QPen(QColor(235, 235, 235, 150), width, Qt.PenStyle.SolidLine, cap, join))
+        p.strokePath(path, QPen(QBrush(QColor(200, 30, 30, 200), Qt.BrushStyle.BDiagPattern), width,
+                                Qt.PenStyle.SolidLine, cap, join))
 
     # -- events ----------------------------------------------------------------------------
     def _tool_event(self, e, button: str = "") -> ToolEvent:
@@ -396,6 +447,15 @@ class Canvas(QWidget):
             self._space = True
             self.setCursor(Qt.CursorShape.OpenHandCursor)
             return
+        if e.key() == Qt.Key.Key_Escape and self.editor.selection is not None:
+            self.editor.select(None)
+            return
+        if (e.key() == Qt.Key.Key_Alt and not e.isAutoRepeat() and self.has_photo
+                and self._tool.name != "eyedropper" and not self._tool_busy):
+            # Hold Alt: a moment's eyedropper, as in Photoshop and Krita.
+            self._alt_from = self._tool.name
+            self.set_tool("eyedropper")
+            return
         super().keyPressEvent(e)
 
     def keyReleaseEvent(self, e) -> None:
@@ -404,7 +464,15 @@ class Canvas(QWidget):
             self._pan_from = None
             self.setCursor(self._tool.cursor)
             return
+        if e.key() == Qt.Key.Key_Alt and not e.isAutoRepeat() and self._alt_from is not None:
+            self._end_alt()
+            return
         super().keyReleaseEvent(e)
+
+    def _end_alt(self) -> None:
+        back, self._alt_from = self._alt_from, None
+        if back and self._tool.name == "eyedropper":
+            self.set_tool(back)
 
     def leaveEvent(self, e) -> None:
         self._tool.leave()
@@ -413,6 +481,8 @@ class Canvas(QWidget):
 
     def focusOutEvent(self, e) -> None:
         self._space = False
+        if self._alt_from is not None:
+            self._end_alt()
         super().focusOutEvent(e)
 
     def resizeEvent(self, e) -> None:

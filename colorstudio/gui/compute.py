@@ -16,8 +16,9 @@ from typing import Callable, Optional
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from ..core.jobs import (DRAG_PREVIEW_SIDE, FULL_PREVIEW_SIDE, HOUSEKEEPING, QUIET, Cancelled, DetectDevices, Detail, DetailJob,  # noqa: F401 (re-exported for the window)
-                         EngineChoice, Exported, ExportJob, PreviewJob, PreviewResult, SuggestJob, Suggestions, Thumbnail,
+from ..core.jobs import (DRAG_PREVIEW_SIDE, FULL_PREVIEW_SIDE, HOUSEKEEPING, QUIET,  # noqa: F401 (re-exported)
+                         Cancelled, DetectDevices, Detail, DetailJob, EngineChoice, Exported, ExportJob, PreviewJob,
+                         PreviewResult, Reach, ReachJob, SuggestJob, Suggestions, Thumbnail,
                          ThumbnailJob, Tidy)
 from ..core.runtime import Runtime, default_engine_factory  # noqa: F401 (re-exported)
 from ..core.scheduler import Request, Scheduler, SchedulerClosed, serve
@@ -135,11 +136,12 @@ class Compute(QObject):
     thumbnail_ready = Signal(object)      # Thumbnail
     detail_ready = Signal(object)         # Detail: the export's pixels of the visible region
     thumbnail_failed = Signal(str, str)   # path, a sentence
+    reach_ready = Signal(object)          # Reach (the reach overlay)
 
     def __init__(self, engine=None, session_factory: Optional[Callable] = None, parent=None,
                  engine_factory: Optional[Callable] = None):
         super().__init__(parent)
-        self.scheduler = Scheduler(lanes=("preview", "suggest", "detail"))
+        self.scheduler = Scheduler(lanes=("preview", "suggest", "detail", "reach"))
         self.runtime = Runtime(engine=engine, engine_factory=engine_factory, session_factory=session_factory)
         self.workshop = Worker(self.runtime, progress=self._progress_from_thread)
         self._thread = ComputeThread(self.scheduler, self.workshop)
@@ -191,6 +193,11 @@ class Compute(QObject):
             return self.scheduler.submit("detail", job)   # quiet: the busy indicator stays as it is
         except SchedulerClosed:
             return None
+
+    def reach(self, job: ReachJob) -> Optional[Request]:
+        """How far the selected hint's colour reaches; answered by ``reach_ready`` (a newer
+        request supersedes an older one)."""
+        return self._submit(lambda: self.scheduler.submit("reach", job))
 
     def detect_devices(self) -> Optional[Request]:
         """Ask (once the window is up) which devices torch can use; answered by ``devices_found``."""
@@ -258,6 +265,8 @@ class Compute(QObject):
             self.suggestions_ready.emit(out)
         elif isinstance(job, DetailJob):
             self.detail_ready.emit(out)
+        elif isinstance(job, ReachJob):
+            self.reach_ready.emit(out)
         elif isinstance(job, ExportJob):
             self._exports.discard(req.generation)
             self.export_finished.emit(out)

@@ -64,10 +64,13 @@ class ExportController(QObject):
         if self._workspace.photo is None:
             return
         ref = self._workspace.photo_ref
+        from .resources import proposed_folder
+        folder = proposed_folder(Path(ref.path).parent, self._qsettings.value("paths/export", ""))
         dlg = dialogs.ExportDialog(Path(ref.path), (ref.width, ref.height), self._window,
-                                   fmt=str(self._qsettings.value("export/format", "png")))
+                                   fmt=str(self._qsettings.value("export/format", "png")), folder=folder)
         if dlg.exec():
             self._qsettings.setValue("export/format", dlg.fmt)
+            self._qsettings.setValue("paths/export", str(Path(dlg.path).parent))
             self.start(dlg.path, dlg.fmt, dlg.quality.value())
 
     def start(self, path, fmt: Optional[str] = None, quality: int = 95):
@@ -226,6 +229,9 @@ class EngineStatus(QObject):
         label = info.label if info else doc.engine
         device = DEVICE_NAMES.get(self._workspace.device, self._workspace.device)
         text = f"{label} \u00b7 {device}"
+        if (result is None or not result.engine) and not engine_availability(doc.engine).ok:
+            # Nothing ran: say what is on screen instead of naming a network as if it had.
+            text = f"Showing the grey photo \u00b7 {label} is not installed"
         if result is not None and result.engine:
             # Name what made this picture, which the epochs guarantee is the current engine.
             made_by = result.engine   # the label the runtime gave what made it

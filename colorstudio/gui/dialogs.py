@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
                                QLabel, QLineEdit, QMessageBox, QPushButton, QSpinBox, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
+from .actions import plain_text
 from .icons import icon
 
 FORMATS = (("png", "PNG (lossless)", ".png"),
@@ -25,7 +26,8 @@ def default_export_path(photo_path: Path, fmt: str = "png") -> Path:
 class ExportDialog(QDialog):
     """Choose where and how to export the full-resolution result."""
 
-    def __init__(self, photo_path: Path, size: tuple[int, int], parent=None, fmt: str = "png", quality: int = 95):
+    def __init__(self, photo_path: Path, size: tuple[int, int], parent=None, fmt: str = "png", quality: int = 95,
+                 folder: Optional[Path] = None):
         super().__init__(parent)
         self.setObjectName("exportDialog")
         self.setWindowTitle("Export colour photo")
@@ -69,7 +71,10 @@ class ExportDialog(QDialog):
         lay.addWidget(buttons)
         self.format_combo.currentIndexChanged.connect(self._format_changed)
         self.format_combo.setCurrentIndex(max(self.format_combo.findData(fmt), 0))
-        self.path_field.setText(str(default_export_path(self._photo_path, self.fmt)))
+        proposed = default_export_path(self._photo_path, self.fmt)
+        if folder is not None:
+            proposed = Path(folder) / proposed.name
+        self.path_field.setText(str(proposed))
         self._format_changed()
 
     @property
@@ -126,7 +131,7 @@ class ShortcutsDialog(QDialog):
         for a in actions:
             keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts()]
             if keys:
-                rows.append((a.text().replace("&", "").rstrip("…"), ", ".join(keys), a.icon()))
+                rows.append((plain_text(a.text()).rstrip("…"), ", ".join(keys), a.icon()))
         rows += [(what, how, None) for what, how in self.MOUSE]
         table = QTableWidget(len(rows), 2, self)
         table.setObjectName("shortcutsTable")

@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from ..core.document import Document
-from ..core.hints import PointHint, Stroke, normalise_color
+from ..core.hints import PROTECT_COLOR, PointHint, Stroke, normalise_color
 from .commands import EditDocument
 from .geometry import hints_under_disk, stroke_lightness_samples
 
@@ -134,7 +134,7 @@ class Editor(QObject):
         selection = self._valid(selection)
         changed = selection != self._selection
         self._selection = selection
-        if selection is not None:
+        if selection is not None and not getattr(self._hint(selection), "protect", False):
             color = self._hint(selection).color
             if color != self._color:
                 self._color = color
@@ -206,22 +206,26 @@ class Editor(QObject):
         w, h = self.size
         return hints.scaled_to(w, h) if w and h and hints.image_size is None else hints
 
-    def add_point(self, x: float, y: float) -> int:
+    def add_point(self, x: float, y: float, merge_key=None) -> int:
+        """Place a point in the current colour. It is not selected: a colour picked next
+        changes the current colour, not this point (select it on purpose to recolour it).
+        With ``merge_key``, the drag that follows (``move_point``) is the same undo step."""
         x, y = self._clamp(x, y)
         self._last_click = (x, y)
         hints = self._size_hints(self.hints).with_point(PointHint(round(x, 2), round(y, 2), self._color,
                                                                   self.point_radius))
         index = len(hints.points) - 1
-        self.push(self._doc.with_hints(hints), "Add colour point", selection=("point", index))
+        self.push(self._doc.with_hints(hints), "Add colour point",
+                  merge_key=("move", merge_key) if merge_key is not None else None, selection=None)
         return index
 
-    def move_point(self, index: int, x: float, y: float, merge_key=None) -> None:
+    def move_point(self, index: int, x: float, y: float, merge_key=None, select: bool = True) -> None:
         x, y = self._clamp(x, y)
         self._last_click = (x, y)
         h = self.hints
         self.push(self._doc.with_hints(h.replace_point(index, h.points[index].moved(round(x, 2), round(y, 2)))),
                   "Move colour point", merge_key=("move", merge_key) if merge_key is not None else None,
-                  selection=("point", index))
+                  selection=("point", index) if select else _KEEP)
 
     def remove(self, selection: Selection) -> None:
         selection = self._valid(selection)
@@ -254,14 +258,17 @@ class Editor(QObject):
         self.push(self._doc.with_hints(hints), "Resize hint",
                   merge_key=("resize", kind, i, merge_key) if merge_key is not None else None)
 
-    def begin_stroke(self, x: float, y: float, merge_key) -> int:
+    def begin_stroke(self, x: float, y: float, merge_key, protect: bool = False) -> int:
+        """Start a stroke in the current colour (or a protect stroke: no colour here). Like a
+        new point, it is not selected."""
         x, y = self._clamp(x, y)
         self._last_click = (x, y)
         hints = self._size_hints(self.hints).with_stroke(
-            Stroke(((round(x, 2), round(y, 2)),), self.brush_width, self._color))
+            Stroke(((round(x, 2), round(y, 2)),), self.brush_width, PROTECT_COLOR if protect else self._color,
+                   protect=protect))
         index = len(hints.strokes) - 1
-        self.push(self._doc.with_hints(hints), "Paint stroke", merge_key=("stroke", merge_key),
-                  selection=("stroke", index))
+        self.push(self._doc.with_hints(hints), "Protect from colour" if protect else "Paint stroke",
+                  merge_key=("stroke", merge_key), selection=None)
         return index
 
     def set_stroke_points(self, index: int, points: tuple, merge_key) -> None:
@@ -269,7 +276,8 @@ class Editor(QObject):
         h = self.hints
         pts = tuple((round(x, 2), round(y, 2)) for x, y in (self._clamp(*p) for p in points))
         self.push(self._doc.with_hints(h.replace_stroke(index, replace(h.strokes[index], points=pts))),
-                  "Paint stroke", merge_key=("stroke", merge_key), selection=("stroke", index))
+                  "Protect from colour" if h.strokes[index].protect else "Paint stroke",
+                  merge_key=("stroke", merge_key))
 
     def erase(self, x: float, y: float, radius: float, merge_key=None) -> bool:
         """Remove every hint the eraser's disk touches; True when something went."""
@@ -292,6 +300,38 @@ class Editor(QObject):
             return
         self.push(self._doc.with_saturation(value), "Change colour strength",
                   merge_key=("saturation", merge_key) if merge_key is not None else None)
+
+    def set_option(self, name: str, value, merge_key=None) -> None:
+        """Set one of the engine's own settings (e.g. ``edge_strength``), checked against the
+        engine's declaration; a slider's drag (one ``merge_key``) is one undo step."""
+        from ..engines.registry import ENGINES
+        spec = ENGINES.get(self._doc.engine)
+        try:
+            option = spec.option(name) if spec is not None else None
+        except KeyError:
+            option = None
+        if option is not None:
+            value = option.validate(min(max(float(value), option.minimum), option.maximum)
+                                    if option.minimum is not None and not option.choices else value)
+        if isinstance(value, float):
+            value = round(value, 3)
+        if dict(self._doc.options).get(name) == value:
+            return
+        label = option.label if option is not None else name
+        self.push(self._doc.with_option(name, value), f"Change {label.lower()}",
+                  merge_key=("option", name, merge_key) if merge_key is not None else None)
+
+    def option(self, name: str, default=None):
+        """The document's value of engine setting ``name``, else its declared default."""
+        opts = dict(self._doc.options)
+        if name in opts:
+            return opts[name]
+        from ..engines.registry import ENGINES
+        spec = ENGINES.get(self._doc.engine)
+        try:
+            return spec.option(name).default if spec is not None else default
+        except KeyError:
+            return default
 
     def set_mode(self, mode: str, engine: str) -> None:
         if mode != self._doc.mode or engine != self._doc.engine:

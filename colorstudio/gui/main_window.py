@@ -28,6 +28,7 @@ from .editor import Editor
 from .loader import LoadedPhoto, PhotoLoader
 from .palette import Palette
 from .panels import ColorStrength, ModePanel
+from .reach import ReachOverlay
 from .resources import app_icon, sample_photo
 from .widgets import MessageBar, StatusArea, WelcomePage
 from .window_actions import build_actions, build_menus_and_toolbar
@@ -123,6 +124,7 @@ class MainWindow(QMainWindow):
         self.detail = DetailController(self.canvas, self.editor, self.workspace, self.compute, parent=self)
         self.devices = DeviceController(self.workspace, self.compute, self.mode_panel, settings, parent=self)
         self.engine_status = EngineStatus(self.editor, self.workspace, self.status_engine, self._status, parent=self)
+        self.reach = ReachOverlay(self.editor, self.workspace, self.compute, self.canvas, parent=self)
         build_actions(self)
         build_menus_and_toolbar(self)
         self.recent = RecentPhotos(self.qsettings, self.recent_menu, self.welcome, parent=self)
@@ -155,6 +157,10 @@ class MainWindow(QMainWindow):
         self.models.models_requested.connect(self.models_requested)
         self.devices.device_set.connect(self.engine_status.refresh)
         self.recent.open_requested.connect(self.open_photo_in_background)
+        hp = mp.pages["hints"]
+        hp.option_changed.connect(e.set_option)
+        hp.dragging.connect(self._slider_dragging)
+        self.reach.message.connect(self._status)
         ref = mp.pages["reference"]
         ref.reference_requested.connect(self.choose_reference)
         ref.reference_cleared.connect(self._clear_reference)
@@ -310,6 +316,7 @@ class MainWindow(QMainWindow):
         except (WorkspaceError, OSError) as exc:
             self.message_bar.show_message(str(exc), "error")
             return False
+        self.qsettings.setValue("paths/documents", str(Path(path).parent))
         return True
 
     def save(self) -> bool:
@@ -328,9 +335,9 @@ class MainWindow(QMainWindow):
     def _document_folder(self) -> str:
         if self.workspace.document_path is not None:
             return str(self.workspace.document_path.parent)
-        if self.workspace.photo_ref is not None:
-            return str(Path(self.workspace.photo_ref.path).parent)
-        return str(Path.home())
+        from .resources import proposed_folder
+        photo_folder = Path(self.workspace.photo_ref.path).parent if self.workspace.photo_ref is not None else None
+        return str(proposed_folder(photo_folder, self.qsettings.value("paths/documents", "")))
 
     def choose_reference(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a reference picture", self._document_folder(),
@@ -376,7 +383,7 @@ class MainWindow(QMainWindow):
     # -- reacting ----------------------------------------------------------------------------
     PHOTO_ACTIONS = ("save", "saveAs", "export", "delete", "smaller", "larger", "viewResult", "viewOriginal",
                      "viewSplit", "showHints", "fit", "actualSize", "zoomIn", "zoomOut", "tool_point", "tool_brush",
-                     "tool_eraser", "tool_eyedropper")
+                     "tool_protect", "tool_eraser", "tool_eyedropper", "showReach")
 
     def _enable_photo_actions(self, enabled: bool) -> None:
         for name in self.PHOTO_ACTIONS:
@@ -471,6 +478,9 @@ class MainWindow(QMainWindow):
                           else self.open_photo_in_background(path))
 
     def keyPressEvent(self, e) -> None:
+        if e.key() == Qt.Key.Key_Escape and self.editor.selection is not None:
+            self.editor.select(None)   # Escape deselects, wherever the focus is (the hex field too)
+            return
         if e.key() == Qt.Key.Key_Escape and self.message_bar.isVisible():
             self.message_bar.dismiss()
             return

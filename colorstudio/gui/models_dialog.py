@@ -406,7 +406,7 @@ class ModelsDialog(QDialog):
 
     @Slot(str)
     def _failed(self, text: str) -> None:
-        self.show_message(text, "error")
+        self.show_message(in_the_dialog(text), "error")
 
     @Slot()
     def _cancelled(self) -> None:
@@ -453,3 +453,12 @@ class ModelsDialog(QDialog):
             return True
         job.cancel()
         return job.wait(timeout_ms)
+
+
+def in_the_dialog(text: str) -> str:
+    """A model error as the dialog says it: its own buttons instead of the command line."""
+    import re
+    text = re.sub(r"(?:download (?:the file|the files) elsewhere and )?run `colorstudio models import \S+ (?:FILE|FOLDER)`",
+                  "download the file elsewhere and use this window's \u201cImport from file\u2026\u201d button", text)
+    text = re.sub(r"run `colorstudio models install \S+`( again)?", "click Install again", text)
+    return text

@@ -248,6 +248,9 @@ class Palette(QWidget):
         self.lightness_label = QLabel(self)
         self.lightness_label.setObjectName("lightnessLabel")
         self.lightness_label.setWordWrap(True)
+        # Two lines whatever it says, so the palette below never jumps after a click.
+        self.lightness_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.lightness_label.setFixedHeight(2 * self.lightness_label.fontMetrics().lineSpacing() + 4)
 
         self.picker = GamutPicker(self)
         self.picker.color_picked.connect(self._picked)
@@ -259,8 +262,14 @@ class Palette(QWidget):
         top.addWidget(self.hex_field, 1)
         top.addWidget(self.dialog_button)
 
-        self.recent_row = QHBoxLayout()
+        # The Recent row keeps its height from the start, empty or not, so nothing below it
+        # moves under the pointer when the first colour is chosen.
+        self.recent_box = QWidget(self)
+        self.recent_box.setObjectName("recentColors")
+        self.recent_row = QHBoxLayout(self.recent_box)
+        self.recent_row.setContentsMargins(0, 0, 0, 0)
         self.recent_row.setSpacing(2)
+        self.recent_box.setFixedHeight(SwatchButton("#000000").sizeHint().height())
         self.suggest_label = _small_title("Suggested by the engine", self)
         self.suggest_row = QHBoxLayout()
         self.suggest_row.setSpacing(2)
@@ -276,11 +285,12 @@ class Palette(QWidget):
         lay.addWidget(self.picker, 0, Qt.AlignmentFlag.AlignHCenter)
         self.recent_label = _small_title("Recent", self)
         lay.addWidget(self.recent_label)
-        lay.addLayout(self.recent_row)
-        lay.addWidget(self.suggest_label)
-        lay.addLayout(self.suggest_row)
+        lay.addWidget(self.recent_box)
         lay.addWidget(_small_title("Swatches at this lightness", self))
         lay.addLayout(self.swatch_grid)
+        # Below the swatches: suggestions come and go with the selection, and must not move them.
+        lay.addWidget(self.suggest_label)
+        lay.addLayout(self.suggest_row)
         self.set_suggestions([])
         self.set_recent_colors([])
         self.set_lightness(None)
@@ -336,11 +346,10 @@ class Palette(QWidget):
         self._recent = out[:MAX_RECENT]
         _clear(self.recent_row)
         for c in self._recent:
-            b = SwatchButton(c, f"{c} (recent)", parent=self)
-            b.clicked.connect(lambda _=False, c=c: self._choose(c))
+            b = SwatchButton(c, f"{c} (recent)", parent=self.recent_box)
+            b.clicked.connect(lambda _=False, c=c: self._choose(c, from_recent=True))
             self.recent_row.addWidget(b)
         self.recent_row.addStretch(1)
-        self.recent_label.setVisible(bool(self._recent))
 
     # -- choosing --------------------------------------------------------------------------
     def _picked(self, color: str, token) -> None:
@@ -348,9 +357,11 @@ class Palette(QWidget):
         self.set_color(color)
         self.color_chosen.emit(color, ("picker", token))
 
-    def _choose(self, color: str) -> None:
+    def _choose(self, color: str, from_recent: bool = False) -> None:
         self.set_color(color)
-        self._add_recent(color)
+        if not from_recent:
+            # A Recent swatch stays where it is: the row never reorders under the pointer.
+            self._add_recent(color)
         self.color_chosen.emit(color, None)
 
     def choose(self, color: str) -> None:

@@ -112,18 +112,71 @@ class HintsPage(ModePage):
     title = MODE_LABELS["hints"]
     icon_name = "mdi6.eyedropper-plus"
     blurb = ("Click the photo to place colour points (P) or paint strokes (B); the colour spreads up to the "
-             "edges around it. Drag a point to move it, right-click to remove it.")
+             "edges around it. Paint with the protect brush (N) where no colour may go.")
+
+    #: The engine setting the edge slider edits (declared by the propagation engine).
+    EDGE = "edge_strength"
+
+    option_changed = Signal(str, float, object)   # name, value, merge token (one per slider drag)
+    dragging = Signal(bool)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.counts = QLabel(self)
         self.counts.setObjectName("hintCounts")
         self.body.addWidget(self.counts)
+        self.edge_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.edge_slider.setObjectName("edgeStrengthSlider")
+        self.edge_slider.setRange(0, 100)
+        self.edge_value = QLabel(self)
+        self.edge_value.setMinimumWidth(36)
+        self._edge_tokens = itertools.count(1)
+        self._edge_token = None
+        self._updating = False
+        self.edge_slider.sliderPressed.connect(self._edge_pressed)
+        self.edge_slider.sliderReleased.connect(self._edge_released)
+        self.edge_slider.valueChanged.connect(self._edge_moved)
+        row = QHBoxLayout()
+        self.edge_label = QLabel("Edges stop colour", self)
+        row.addWidget(self.edge_label)
+        row.addWidget(self.edge_slider, 1)
+        row.addWidget(self.edge_value)
+        self.body.addLayout(row)
 
     def refresh(self, document: Document) -> None:
         super().refresh(document)
-        n, m = len(document.hints.points), len(document.hints.strokes)
-        self.counts.setText(f"{n} colour point{'s' * (n != 1)}, {m} stroke{'s' * (m != 1)}")
+        h = document.hints
+        n, q = len(h.points), len(h.protected)
+        m = len(h.strokes) - q
+        text = f"{n} colour point{'s' * (n != 1)}, {m} stroke{'s' * (m != 1)}"
+        self.counts.setText(text + (f", {q} protected" if q else ""))
+        spec = ENGINES.get(document.engine)
+        option = next((o for o in (spec.options if spec else ()) if o.name == self.EDGE), None)
+        value = dict(document.options).get(self.EDGE, option.default if option else None)
+        self._updating = True
+        try:
+            for w in (self.edge_slider, self.edge_label, self.edge_value):
+                w.setEnabled(option is not None)
+            self.edge_slider.setToolTip(option.help[:1].upper() + option.help[1:] if option else
+                                        "This engine has no edge setting")
+            if value is not None:
+                self.edge_slider.setValue(round(float(value) * 100))
+                self.edge_value.setText(f"{round(float(value) * 100)} %")
+        finally:
+            self._updating = False
+
+    def _edge_pressed(self) -> None:
+        self._edge_token = next(self._edge_tokens)
+        self.dragging.emit(True)
+
+    def _edge_released(self) -> None:
+        self._edge_token = None
+        self.dragging.emit(False)
+
+    def _edge_moved(self, v: int) -> None:
+        self.edge_value.setText(f"{v} %")
+        if not self._updating:
+            self.option_changed.emit(self.EDGE, v / 100.0, self._edge_token)
 
 
 class ReferenceView(QLabel):
@@ -577,7 +630,7 @@ class ModePanel(QWidget):
         change nothing shown here, so they cost nothing; ``force`` re-reads which engines
         can run (after a model changed)."""
         key = (document.mode, document.engine, document.references, document.saturation, document.strength,
-               document.look, document.options)
+               document.look, document.options, len(document.hints.points), len(document.hints.strokes))
         if not force and key == getattr(self, "_shown_key", None):
             self._document = document
             return

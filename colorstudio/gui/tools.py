@@ -62,9 +62,9 @@ class Tool:
 class _Drag:
     """One drag gesture: a merge key for the undo stack and the interaction bracket."""
 
-    def __init__(self, editor):
+    def __init__(self, editor, key=None):
         self.editor = editor
-        self.key = editor.new_gesture()
+        self.key = editor.new_gesture() if key is None else key
         editor.begin_interaction()
 
     def end(self) -> None:
@@ -76,8 +76,8 @@ class PointTool(Tool):
     label = "Colour point"
     icon = "mdi6.eyedropper-plus"
     shortcut = "P"
-    tip = ("Click to add a colour point; drag a point to move it; right-click or Delete removes it; "
-           "[ and ] change its size")
+    tip = ("Click to add a colour point; click a point to select it, then pick a colour to recolour it; "
+           "drag a point to move it; right-click or Delete removes it; [ and ] change its size; Esc deselects")
 
     def __init__(self, canvas, editor):
         super().__init__(canvas, editor)
@@ -85,6 +85,7 @@ class PointTool(Tool):
         self._index: Optional[int] = None
         self._offset = (0.0, 0.0)
         self._moved = False
+        self._created = False
 
     def press(self, ev: ToolEvent) -> None:
         hints = self.editor.hints
@@ -97,17 +98,25 @@ class PointTool(Tool):
             return
         i = hit_point(hints.points, ev.x, ev.y, self.canvas.tolerance())
         if i is None:
+            # A click on empty canvas deselects; on the photo it places a point, unselected.
+            self.editor.select(None)
             if not self.editor.inside(ev.x, ev.y):
                 return
-            i = self.editor.add_point(ev.x, ev.y)
+            # The drag that may follow moves the new point in the same undo step. The point is
+            # placed before the drag begins, so a plain click asks for one settled preview.
+            key = self.editor.new_gesture()
+            i = self.editor.add_point(ev.x, ev.y, merge_key=key)
+            self._drag = _Drag(self.editor, key)
             self._offset = (0.0, 0.0)
+            self._created = True
         else:
             self.editor.select(("point", i))
             p = hints.points[i]
             self._offset = (p.x - ev.x, p.y - ev.y)
+            self._drag = _Drag(self.editor)
+            self._created = False
         self._index = i
         self._moved = False
-        self._drag = _Drag(self.editor)
 
     def move(self, ev: ToolEvent) -> None:
         super().move(ev)
@@ -116,7 +125,8 @@ class PointTool(Tool):
         if self._index >= len(self.editor.hints.points):
             return
         self._moved = True
-        self.editor.move_point(self._index, ev.x + self._offset[0], ev.y + self._offset[1], self._drag.key)
+        self.editor.move_point(self._index, ev.x + self._offset[0], ev.y + self._offset[1], self._drag.key,
+                               select=not self._created)
 
     def release(self, ev: ToolEvent) -> None:
         self.cancel()
@@ -135,6 +145,8 @@ class BrushTool(Tool):
     shortcut = "B"
     tip = "Paint a colour stroke with the current colour; [ and ] change the width; right-click removes a stroke"
 
+    protect = False
+
     def __init__(self, canvas, editor):
         super().__init__(canvas, editor)
         self._drag: Optional[_Drag] = None
@@ -147,10 +159,13 @@ class BrushTool(Tool):
             if hit is not None and hit[0] == "stroke":
                 self.editor.remove(hit)
             return
-        if ev.button != "left" or not self.editor.inside(ev.x, ev.y):
+        if ev.button != "left":
+            return
+        self.editor.select(None)
+        if not self.editor.inside(ev.x, ev.y):
             return
         self._drag = _Drag(self.editor)
-        self._index = self.editor.begin_stroke(ev.x, ev.y, self._drag.key)
+        self._index = self.editor.begin_stroke(ev.x, ev.y, self._drag.key, protect=self.protect)
         self._points = self.editor.hints.strokes[self._index].points
 
     def move(self, ev: ToolEvent) -> None:
@@ -176,6 +191,19 @@ class BrushTool(Tool):
 
     def paint(self, painter: QPainter) -> None:
         _outline(painter, self.canvas, self.hover_at, self.editor.brush_width / 2)
+
+
+class ProtectTool(BrushTool):
+    """Paints "no colour here": the result stays neutral under the stroke and colour does not
+    flow through it (Krita's transparent key in its Colorize Mask)."""
+
+    name = "protect"
+    label = "Protect brush"
+    icon = "mdi6.shield-outline"
+    shortcut = "N"
+    tip = ("Paint where there must be no colour: it stays neutral and colour does not flow through; "
+           "[ and ] change the width; right-click removes a stroke")
+    protect = True
 
 
 class EraserTool(Tool):
@@ -227,8 +255,8 @@ class EyedropperTool(Tool):
     label = "Eyedropper"
     icon = "mdi6.eyedropper"
     shortcut = "I"
-    tip = ("Click to take the colour under the pointer from the result "
-           "(or click the reference photo in the side panel)")
+    tip = ("Click to take the colour under the pointer from the result, then return to the previous tool "
+           "(hold Alt for a moment's eyedropper; or click the reference photo in the side panel)")
 
     def press(self, ev: ToolEvent) -> None:
         if ev.button != "left":
@@ -236,6 +264,8 @@ class EyedropperTool(Tool):
         color = self.canvas.sample_color(ev.x, ev.y)
         if color is not None:
             self.editor.set_color(color)
+            # One pick, then back to the tool it was taken up from (unless Alt holds it).
+            self.canvas.eyedropper_done()
 
 
 def _outline(painter: QPainter, canvas, at, radius_photo: float) -> None:
@@ -250,4 +280,4 @@ def _outline(painter: QPainter, canvas, at, radius_photo: float) -> None:
     painter.drawEllipse(QPointF(c), r, r)
 
 
-TOOLS = (PointTool, BrushTool, EraserTool, EyedropperTool)
+TOOLS = (PointTool, BrushTool, ProtectTool, EraserTool, EyedropperTool)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QActionGroup, QKeySequence
 
-from .actions import make_action
+from .actions import make_action, plain_text
 from .icons import icon
 from .tools import TOOLS
 
@@ -43,6 +43,9 @@ def build_actions(self) -> None:
           "Show before and after side by side with a divider you can drag", lambda: c.set_view_mode("split")),
         A("showHints", "Show &hints", "mdi6.eye-outline", ["H"], "Show or hide the hints on the photo",
           c.set_show_hints, checkable=True),
+        A("showReach", "Show &reach of the selected hint", "mdi6.target-variant", ["R"],
+          "Show how far the selected hint's colour reaches (bright: its colour; dim: none of it)",
+          self.reach.set_enabled, checkable=True),
         A("fit", "&Fit to window", "mdi6.fit-to-screen", ["Ctrl+0", "F"], "Fit the whole photo in the window", c.fit),
         A("actualSize", "&100 %", "mdi6.numeric-1-box", ["Ctrl+1"], "One photo pixel per screen pixel",
           c.actual_size),
@@ -58,9 +61,9 @@ def build_actions(self) -> None:
           "colour photos", self.show_train),
     ):
         acts[a.objectName()] = a
-    for i, (mode, label) in enumerate((("auto", "&Automatic"), ("hints", "&Hints"), ("reference", "&Reference & style"))):
+    for i, (mode, label) in enumerate((("auto", "&Automatic"), ("hints", "&Hints"), ("reference", "&Reference && style"))):
         acts[f"mode_{mode}"] = A(f"mode_{mode}", label, self.mode_panel.pages[mode].icon_name, [f"Alt+{i + 1}"],
-                                 f"Switch to the {label.replace('&', '')} mode",
+                                 f"Switch to the {plain_text(label)} mode",
                                  lambda m=mode: self.workspace.switch_mode(m))
     acts["showHints"].setChecked(True)
     undo = e.undo_stack.createUndoAction(self, "&Undo")
@@ -108,7 +111,7 @@ def build_menus_and_toolbar(self) -> None:
     for n in ("undo", "redo", None, "delete", "smaller", "larger"):
         m.addSeparator() if n is None else m.addAction(acts[n])
     m = mb.addMenu("&View")
-    for n in ("viewResult", "viewOriginal", "viewSplit", None, "showHints", None, "fit", "actualSize",
+    for n in ("viewResult", "viewOriginal", "viewSplit", None, "showHints", "showReach", None, "fit", "actualSize",
               "zoomIn", "zoomOut"):
         m.addSeparator() if n is None else m.addAction(acts[n])
     m = mb.addMenu("&Tools")
@@ -127,7 +130,7 @@ def build_menus_and_toolbar(self) -> None:
     tb = self.addToolBar("Main")
     tb.setObjectName("mainToolbar")
     tb.setMovable(False)
-    for n in ("open", "save", "export", None, "undo", "redo", None, "tool_point", "tool_brush", "tool_eraser",
-              "tool_eyedropper", None, "viewResult", "viewOriginal", "viewSplit", "showHints", None, "fit",
+    for n in ("open", "save", "export", None, "undo", "redo", None, "tool_point", "tool_brush", "tool_protect",
+              "tool_eraser", "tool_eyedropper", None, "viewResult", "viewOriginal", "viewSplit", "showHints", None, "fit",
               "actualSize", "zoomIn", "zoomOut"):
         tb.addSeparator() if n is None else tb.addAction(acts[n])

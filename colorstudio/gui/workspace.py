@@ -90,8 +90,9 @@ class Workspace(QObject):
             doc = Document(hints=Hints(image_size=(photo.width, photo.height)), mode=mode, engine=engine,
                            photo=ref)
         self.photo, self.photo_ref = photo, ref
-        self.document_path = None
-        self.document_path_changed.emit(None)
+        # The file these hints were saved to or opened from stays linked across restarts.
+        self.document_path = self.autosave.load_link(photo.content_hash) if restored else None
+        self.document_path_changed.emit(self.document_path)
         self.last_preview = None
         self._engine_key = None
         self.compute.new_epoch()
@@ -239,6 +240,7 @@ class Workspace(QObject):
             raise WorkspaceError(str(exc)) from None
         self.editor.mark_saved()
         self.document_path = path
+        self._remember_link(path)
         self.document_path_changed.emit(path)
         self.message.emit(f"Saved {path.name}")
         return path
@@ -263,8 +265,17 @@ class Workspace(QObject):
         self.editor.replace_document(doc, f"Open {path.name}")
         self.editor.mark_saved()
         self.document_path = path
+        self._remember_link(path)
         self.document_path_changed.emit(path)
         self.message.emit(f"Opened {path.name}: {len(doc.hints)} hints")
+
+    def _remember_link(self, path: Path) -> None:
+        self._autosave_due = True
+        self.flush_autosave()   # the link goes with the autosave it belongs to
+        try:
+            self.autosave.save_link(self.photo_ref.content_hash, path)
+        except (DocumentError, OSError) as exc:
+            self.problem.emit(f"autosave failed: {exc}")
 
     def export(self, path, fmt: Optional[str] = None, quality: int = 95):
         """Render at full resolution and write ``path`` on the compute thread; returns the request."""

@@ -135,7 +135,9 @@ def test_right_click_and_delete_remove_points_and_brackets_resize(make_window, t
     qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=at(c, 30, 30))
     qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=at(c, 90, 100))
     assert len(win.editor.hints.points) == 2
-    assert win.editor.selection == ("point", 1)
+    assert win.editor.selection is None, "placing a point does not select it"
+    qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=at(c, 90, 100))
+    assert win.editor.selection == ("point", 1) and len(win.editor.hints.points) == 2
     r0 = win.editor.hints.points[1].radius
     qtbot.keyClick(c, Qt.Key.Key_BracketRight)
     assert win.editor.hints.points[1].radius > r0

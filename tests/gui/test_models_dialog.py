@@ -252,7 +252,10 @@ def test_a_download_error_is_one_sentence_shown_once(dialog, qtbot, server, tmp_
     qtbot.mouseClick(dialog.install_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, dialog)
     text = dialog.message_text
-    assert "was not found at" in text and "HTTP 404" in text and "colorstudio models import tiny FILE" in text
+    assert "was not found at" in text and "HTTP 404" in text
+    assert "\u201cImport from file\u2026\u201d button" in text and "colorstudio models" not in text, \
+        "the dialog points to its own button, not to a command line"
+    assert dialog.import_button.text() == "Import from file\u2026"
     assert text.count("HTTP 404") == 1  # (the port number itself may contain "404")
     assert not (tmp_path / "models" / registry.MODELS["tiny"].filename).exists()
     assert dialog.install_button.isEnabled(), "the user can try again"

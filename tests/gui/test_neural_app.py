@@ -159,6 +159,8 @@ def test_suggestions_for_the_selected_hint_come_from_the_network_without_that_hi
     original = win.compute.suggest
     win.compute.suggest = lambda job: jobs.append(job) or original(job)
     wait_preview(qtbot, win, lambda: qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=at(c, 200, 40)))
+    wait_preview(qtbot, win, lambda: qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=at(c, 40, 80)))
+    # Placing a point does not select it; clicking it does, and asks for its suggestions.
     with qtbot.waitSignal(win.compute.suggestions_ready, timeout=WAIT_MS,
                           check_params_cb=lambda s: abs(s.x - 40) < 1 and abs(s.y - 80) < 1) as got:
         qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=at(c, 40, 80))

@@ -72,6 +72,7 @@ def test_picking_recolours_the_selected_hint_and_updates_everywhere(make_window,
     assert win.open_photo(edge_photo(tmp_path / "edge.png"))
     c = win.canvas
     qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=at(c, 170, 80))   # the light side, L* about 80
+    qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=at(c, 170, 80))   # and select it, to recolour it
     picker = win.palette_panel.picker
     L = win.editor.lightness_at(170, 80)
     assert picker.lightness == pytest.approx(L, abs=0.5), "the picker shows the hint pixel's lightness"
@@ -98,6 +99,7 @@ def test_the_hex_field_sets_the_colour_and_rejects_nonsense(make_window, tmp_pat
     win = make_window()
     assert win.open_photo(edge_photo(tmp_path / "edge.png"))
     qtbot.mouseClick(win.canvas, Qt.MouseButton.LeftButton, pos=at(win.canvas, 40, 40))
+    qtbot.mouseClick(win.canvas, Qt.MouseButton.LeftButton, pos=at(win.canvas, 40, 40))  # select it
     field = win.findChild(QLineEdit, "hexField")
     field.setFocus()
     field.selectAll()
