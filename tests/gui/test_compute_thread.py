@@ -112,9 +112,10 @@ def test_the_busy_indicator_follows_the_work(make_window, tmp_path, qtbot):
     qtbot.mouseClick(win.canvas, Qt.MouseButton.LeftButton, pos=at(win.canvas, 30, 40))
     qtbot.waitUntil(win.busy.isVisible, timeout=WAIT_MS)
     assert "Slow test engine" not in win.status_engine.text(), "nothing made a picture yet"
-    with qtbot.waitSignal(win.workspace.preview_ready, timeout=WAIT_MS):
+    with qtbot.waitSignal(win.workspace.preview_ready, timeout=WAIT_MS,
+                          check_params_cb=lambda r: win.compute.preview_up_to_date):
         gate.set()
-    assert not win.busy.isVisible(), "the work is over: the indicator is off when the picture arrives"
+    assert not win.busy.isVisible(), "the work is over: the indicator is off when the last picture arrives"
     text = win.status_engine.text()
     assert "Slow test engine" in text, text
     assert re.search(r"\d+(\.\d+)? s\b", text), f"the status bar shows the last colorization's time: {text!r}"

@@ -40,6 +40,14 @@ def painting(tmp_path) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def clean_clipboard():
+    """The clipboard owns what a test put there; empty it before the application goes, or
+    Qt frees it after Python has shut down (a crash at exit)."""
+    yield
+    QApplication.clipboard().clear()
+
+
 def paste_file(qtbot, page, path: Path) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
