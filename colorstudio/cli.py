@@ -278,6 +278,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_USER
     debug = getattr(args, "debug", False)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s: %(message)s")
+    from .core.atomic import Terminated, install_signal_cleanup
+    install_signal_cleanup()  # SIGTERM and SIGHUP remove temporary files like Ctrl+C does
     try:
         if args.command == "colorize":
             return _colorize(args)
@@ -291,6 +293,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("colorstudio: interrupted", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        print(f"colorstudio: stopped by {exc}; nothing half-written was left", file=sys.stderr)
+        return 128 + exc.signum
     except Exception as exc:  # noqa: BLE001
         if debug:
             raise

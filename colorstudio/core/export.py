@@ -114,7 +114,7 @@ def write_image(path, rgb: np.ndarray, *, alpha: np.ndarray | None = None, sourc
     writer = {"png": _write_png, "tiff": _write_tiff, "jpeg": _write_jpeg,
               "webp": _write_webp, "bmp": _write_bmp}[fmt]
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, overwrite=overwrite) as tmp:
             writer(tmp, rgb, alpha, meta, int(quality))
     except WriteError as exc:
         raise ExportError(str(exc)) from None

@@ -17,7 +17,6 @@ is used first when it is complete. Either copy's checksums are checked when it i
 """
 from __future__ import annotations
 
-import errno
 import ntpath
 import os
 import posixpath
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..core.atomic import WriteError, atomic_path
+from ..core.files import os_error_sentence
 from .errors import ModelCancelled, ModelError
 from .registry import MODELS, ModelInfo, get_model
 
@@ -69,7 +69,7 @@ def ensure_models_path() -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ModelError(f"could not create the models folder {folder}: {exc.strerror or exc}; "
+        raise ModelError(f"could not create the models folder {folder}: {os_error_sentence(exc, folder)}; "
                          f"set {ENV_VAR} to a folder you can write") from None
     return folder
 
@@ -355,9 +355,7 @@ def _copy(src: Path, dest: Path, progress: Progress, should_stop: ShouldStop) ->
             fo.flush()
             os.fsync(fo.fileno())
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise ModelError(f"the disk is full: could not copy {src} into {dest.parent}; free some space") from None
-        raise ModelError(f"could not copy {src}: {exc.strerror or exc}") from None
+        raise ModelError(f"could not copy {src}: {os_error_sentence(exc, dest)}") from None
 
 
 def remove(name: str) -> Path:
@@ -380,7 +378,7 @@ def remove(name: str) -> Path:
     try:
         path.unlink()
     except OSError as exc:
-        raise ModelError(f"could not remove {path}: {exc.strerror or exc}") from None
+        raise ModelError(f"could not remove {path}: {os_error_sentence(exc, path)}") from None
     return path
 
 
