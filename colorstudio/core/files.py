@@ -89,7 +89,7 @@ def open_regular(path, *, what: str = "file", max_bytes: int | None = None) -> i
         if kind is not None:  # the name was swapped for something else after the first check
             raise _refuse_kind(path, kind, what)
         if max_bytes is not None and st.st_size > max_bytes:
-            raise FileError(f"{name} is {_megabytes(st.st_size)}, too big for a {what} (at most "
+            raise FileError(f"{name} is {_megabytes(st.st_size)}, too large for a {what} (at most "
                             f"{_megabytes(max_bytes)}); Colorstudio refuses it without reading it", path)
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)  # a regular file: ordinary blocking reads from here on
@@ -115,7 +115,7 @@ def read_regular_bytes(path, *, what: str = "file", max_bytes: int | None = None
             raise FileError(os_error_sentence(exc, path, reading=True), path) from None
     if max_bytes is not None and len(data) > max_bytes:
         name = path.name or str(path)
-        raise FileError(f"{name} is over {_megabytes(max_bytes)}, too big for a {what}", path)
+        raise FileError(f"{name} is over {_megabytes(max_bytes)}, too large for a {what}", path)
     return data
 
 
