@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -280,6 +281,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s: %(message)s")
     from .core.atomic import Terminated, install_signal_cleanup
     install_signal_cleanup()  # SIGTERM and SIGHUP remove temporary files like Ctrl+C does
+    # Colorstudio checks every photo's size itself and says so in a sentence; Pillow's own
+    # warning about big images would only repeat it as noise on stderr.
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
     try:
         if args.command == "colorize":
             return _colorize(args)

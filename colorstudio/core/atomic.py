@@ -34,7 +34,14 @@ TEMP_SUFFIX = ".part"
 
 
 class WriteError(OSError):
-    """A file could not be written; the message says why in a sentence."""
+    """A file could not be written; the message says why in a sentence.
+
+    ``errno`` keeps the system's code for programs; ``str()`` is the sentence alone, never
+    prefixed with ``[Errno N]``.
+    """
+
+    def __str__(self) -> str:
+        return self.strerror if isinstance(self.strerror, str) and self.strerror else super().__str__()
 
 
 class Terminated(BaseException):

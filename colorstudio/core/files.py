@@ -55,7 +55,9 @@ def _refuse_kind(path: Path, kind: str, what: str) -> FileError:
 
 
 def _megabytes(n: int) -> str:
-    return f"{n / 2 ** 20:.0f} MB" if n >= 2 ** 20 else f"{n / 1024:.0f} KB"
+    if n >= 2 ** 20:
+        return f"{n / 2 ** 20:.0f} MB"
+    return f"{n / 1024:.0f} KB" if n >= 1024 else f"{n} bytes"
 
 
 def open_regular(path, *, what: str = "file", max_bytes: int | None = None) -> io.BufferedReader:
