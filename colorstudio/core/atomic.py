@@ -27,7 +27,8 @@ from typing import Iterator
 from .files import os_error_sentence
 
 __all__ = ["WriteError", "Terminated", "atomic_path", "atomic_write_bytes", "atomic_write_text",
-           "describe_os_error", "install_signal_cleanup", "TEMP_PREFIX"]
+           "describe_os_error", "signal_cleanup", "remove_stale_temporaries", "rename_no_replace",
+           "TEMP_PREFIX"]
 
 TEMP_PREFIX = ".colorstudio-"
 TEMP_SUFFIX = ".part"
@@ -83,24 +84,31 @@ def _on_signal(signum, frame):  # noqa: ARG001 - the signal module's signature
     raise Terminated(signum)
 
 
-def install_signal_cleanup() -> bool:
-    """Make SIGTERM and SIGHUP remove this process's temporary files and raise ``Terminated``.
+@contextlib.contextmanager
+def signal_cleanup() -> Iterator[bool]:
+    """While inside, SIGTERM and SIGHUP remove this process's temporary files and raise
+    ``Terminated`` (SIGINT already unwinds through KeyboardInterrupt); the handlers that were
+    there before come back on leaving.
 
-    For the CLI (SIGINT already unwinds through KeyboardInterrupt). Only from the main thread,
-    and only for signals still at their default handler; returns whether anything was installed.
+    For the CLI's commands, not for an event loop. Only from the main thread, and only for
+    signals still at their default handler; yields whether anything was installed.
     """
-    if threading.current_thread() is not threading.main_thread():
-        return False
-    done = False
-    for name in ("SIGTERM", "SIGHUP"):
-        sig = getattr(signal, name, None)
-        if sig is None:
-            continue
-        with contextlib.suppress(ValueError, OSError):
-            if signal.getsignal(sig) in (signal.SIG_DFL, None):
-                signal.signal(sig, _on_signal)
-                done = True
-    return done
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            sig = getattr(signal, name, None)
+            if sig is None:
+                continue
+            with contextlib.suppress(ValueError, OSError):
+                if signal.getsignal(sig) in (signal.SIG_DFL, None):
+                    signal.signal(sig, _on_signal)
+                    saved[sig] = signal.SIG_DFL
+    try:
+        yield bool(saved)
+    finally:
+        for sig, handler in saved.items():
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(sig, handler)
 
 
 # -- stale temporaries of dead processes --------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -385,3 +386,23 @@ def test_images_written_by_export_refuse_to_replace_a_file_that_appeared(tmp_pat
         write_image(dest, np.zeros((4, 4, 3), np.uint8))
     assert np.asarray(Image.open(dest)).shape == (2, 2)
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX signals")
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_a_signal_inside_signal_cleanup_removes_temporaries_and_restores_the_default(tmp_path, sig):
+    signum = getattr(signal, sig)
+    if signal.getsignal(signum) is not signal.SIG_DFL:
+        pytest.skip(f"{sig} already has a handler in this process")
+    with pytest.raises(atomic.Terminated) as info:
+        with atomic.signal_cleanup() as installed:
+            assert installed
+            with atomic_path(tmp_path / "x.txt") as tmp:
+                tmp.write_text("partial")
+                os.kill(os.getpid(), signum)
+                for _ in range(10_000):  # the handler runs between two bytecodes
+                    pass
+                pytest.fail("the signal's handler did not run")
+    assert info.value.signum == signum and str(info.value) == sig
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signum) is signal.SIG_DFL
