@@ -95,7 +95,9 @@ def hash_file(fh: BinaryIO, path) -> str:
     """SHA-256 of an opened file's bytes, streamed so that big files are never held twice."""
     try:
         fh.seek(0)
-        digest = hashlib.file_digest(fh, "sha256")
+        digest = hashlib.sha256()
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
         fh.seek(0)
         return digest.hexdigest()
     except OSError as exc:
