@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from .files import os_error_sentence
+from .files import os_error_sentence, special_file_kind
 
 __all__ = ["WriteError", "Terminated", "atomic_path", "atomic_write_bytes", "atomic_write_text",
            "describe_os_error", "signal_cleanup", "remove_stale_temporaries", "rename_no_replace",
@@ -237,6 +237,10 @@ def atomic_path(path: Path | str, *, overwrite: bool = True) -> Iterator[Path]:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise WriteError(errno.ENOENT, f"the folder {folder} does not exist")
+    kind = special_file_kind(path)
+    if kind is not None:  # never replace /dev/null, a pipe or a folder, even with overwrite
+        raise WriteError(errno.EEXIST, f"{path.name or path} is {kind}, not a file Colorstudio can write "
+                                       "over; choose another name")
     remove_stale_temporaries(folder)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     for _ in range(100):

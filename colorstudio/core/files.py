@@ -17,7 +17,8 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["FileError", "MAX_TEXT_BYTES", "open_regular", "read_regular_bytes", "os_error_sentence"]
+__all__ = ["FileError", "MAX_TEXT_BYTES", "open_regular", "read_regular_bytes", "os_error_sentence",
+           "special_file_kind"]
 
 #: Hints files and documents larger than this are refused before being read (64 MiB; a
 #: document with a million hint points is about 60 MB of JSON).
@@ -47,6 +48,16 @@ def _kind(mode: int) -> str | None:
     if stat.S_ISBLK(mode):
         return "a block device"
     return "not a regular file"
+
+
+def special_file_kind(path) -> str | None:
+    """What ``path`` is, in words, when it exists and is neither a regular file nor a link to
+    one (a folder, a FIFO, a device ...); None otherwise. Writers refuse to replace those."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _kind(st.st_mode)
 
 
 def _refuse_kind(path: Path, kind: str, what: str) -> FileError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import stat
 import sys
 import time
 from pathlib import Path
@@ -198,3 +199,26 @@ def test_disk_refusals_are_sentences(main, photo, tmp_path, monkeypatch, code, e
     line = _one_sentence(run)
     assert line.startswith("colorstudio: " + expected), line
     assert list(tmp_path.glob("out*")) == [] and _temporaries(tmp_path) == []
+
+
+@posix_only
+def test_an_output_that_is_a_fifo_or_a_device_is_never_replaced(cli, photo, tmp_path):
+    fifo = tmp_path / "out.png"
+    os.mkfifo(fifo)
+    run = cli("colorize", photo, "-o", fifo, "--overwrite")
+    assert run.rc == 2
+    assert "out.png is a named pipe (FIFO), not a file Colorstudio can write over" in _one_sentence(run)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_atomic_writes_refuse_to_replace_a_special_file(tmp_path):
+    from colorstudio.core.atomic import WriteError, atomic_write_text
+
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe")
+        with pytest.raises(WriteError, match="pipe is a named pipe .FIFO., not a file Colorstudio can write over"):
+            atomic_write_text(tmp_path / "pipe", "x", overwrite=True)
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(WriteError, match="dir is a folder"):
+        atomic_write_text(tmp_path / "dir", "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["dir"] + (["pipe"] if hasattr(os, "mkfifo") else []))
