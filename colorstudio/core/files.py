@@ -61,8 +61,7 @@ def special_file_kind(path) -> str | None:
 
 
 def _refuse_kind(path: Path, kind: str, what: str) -> FileError:
-    name = path.name or str(path)
-    return FileError(f"{name} is {kind}, not a {what}; Colorstudio reads only regular files", path)
+    return FileError(f"{path} is {kind}, not a {what}; Colorstudio reads only regular files", path)
 
 
 def _megabytes(n: int) -> str:
