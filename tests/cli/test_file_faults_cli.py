@@ -47,7 +47,8 @@ def test_a_fifo_as_the_hints_file_is_refused_at_once(cli, photo, tmp_path):
     os.mkfifo(fifo)
     run = cli("colorize", photo, "--hints", fifo, "-o", tmp_path / "out.png")
     assert run.rc == 2
-    assert "h.json is a named pipe (FIFO), not a hints file" in _one_sentence(run)
+    line = _one_sentence(run)  # read as a hints file or a document, whichever the CLI asks for
+    assert "h.json is a named pipe (FIFO), not a " in line and "reads only regular files" in line
 
 
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
@@ -63,7 +64,8 @@ def test_an_oversized_hints_file_is_refused_with_a_sentence(cli, photo, tmp_path
         fh.truncate(200 * 2 ** 20)  # sparse
     run = cli("colorize", photo, "--hints", big, "-o", tmp_path / "out.png")
     assert run.rc == 2
-    assert "big.json is 200 MB, too big for a hints file (at most 64 MB)" in _one_sentence(run)
+    line = _one_sentence(run)
+    assert "big.json is 200 MB, too big for a " in line and "(at most 64 MB)" in line
 
 
 # -- nothing is clobbered -------------------------------------------------------------------------
