@@ -406,3 +406,20 @@ def test_a_signal_inside_signal_cleanup_removes_temporaries_and_restores_the_def
     assert info.value.signum == signum and str(info.value) == sig
     assert list(tmp_path.iterdir()) == []
     assert signal.getsignal(signum) is signal.SIG_DFL
+
+
+@posix_only
+def test_batch_and_training_readers_refuse_a_fifo(tmp_path):
+    from colorstudio.core.batch.step import describe_error, file_sha256
+    from colorstudio.training.data import scan_folder
+
+    fifo = tmp_path / "x.png"
+    os.mkfifo(fifo)
+    with pytest.raises(FileError) as info:
+        file_sha256(fifo)
+    assert describe_error(info.value).endswith("x.png is a named pipe (FIFO), not a file; "
+                                               "Colorstudio reads only regular files")
+    # A training folder with a FIFO named like a photo: counted as unreadable, never waited on.
+    from colorstudio.training.errors import TrainingError
+    with pytest.raises(TrainingError, match="has 1 unreadable pictures"):
+        scan_folder(tmp_path)
