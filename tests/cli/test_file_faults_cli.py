@@ -65,7 +65,7 @@ def test_an_oversized_hints_file_is_refused_with_a_sentence(cli, photo, tmp_path
     run = cli("colorize", photo, "--hints", big, "-o", tmp_path / "out.png")
     assert run.rc == 2
     line = _one_sentence(run)
-    assert "big.json is 200 MB, too big for a " in line and "(at most 64 MB)" in line
+    assert "big.json is 200 MB, too large for a " in line and "(at most 64 MB)" in line
 
 
 # -- nothing is clobbered -------------------------------------------------------------------------

@@ -105,17 +105,18 @@ def test_files_over_the_cap_are_refused_before_being_read(tmp_path, monkeypatch)
         fh.truncate(200 * 2 ** 20)
     with pytest.raises(HintsError) as info:
         Hints.load(big)
-    assert str(info.value) == ("huge.hints.json is 200 MB, too big for a hints file (at most 64 MB); "
+    assert str(info.value) == ("huge.hints.json is 200 MB, too large for a hints file (at most 64 MB); "
                                "Colorstudio refuses it without reading it")
-    with pytest.raises(DocumentError, match="too big for a Colorstudio document"):
+    with pytest.raises(DocumentError, match="too large for a Colorstudio document"):
         Document.load(big)
     # Just under the cap is read (and then judged on its content).
-    monkeypatch.setattr(files_mod, "MAX_TEXT_BYTES", 1000)
+    from colorstudio.core import hints as hints_mod
+    monkeypatch.setattr(hints_mod, "MAX_FILE_BYTES", 1000)
     small = tmp_path / "ok.json"
     small.write_text(json.dumps({"format": "colorstudio.hints", "version": 1, "points": []}) + " " * 900)
     assert len(Hints.load(small)) == 0
     small.write_text(small.read_text() + " " * 100)
-    with pytest.raises(HintsError, match="too big for a hints file"):
+    with pytest.raises(HintsError, match="too large for a hints file"):
         Hints.load(small)
 
 
@@ -133,7 +134,7 @@ def test_a_file_that_grows_past_the_cap_while_read_is_still_refused(tmp_path, mo
     path.write_bytes(b"[" + b" " * 50 + b"]")  # ... but the file holds more
     with pytest.raises(FileError) as info:
         read_regular_bytes(path, what="hints file", max_bytes=10)
-    assert str(info.value) == "h.json is over 10 bytes, too big for a hints file"
+    assert str(info.value) == "h.json is over 10 bytes, too large for a hints file"
 
 
 def test_a_number_too_long_for_python_is_a_sentence(tmp_path):
