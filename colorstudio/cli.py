@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -278,19 +279,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_USER
     debug = getattr(args, "debug", False)
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s: %(message)s")
+    from .core.atomic import Terminated, signal_cleanup
+    # Colorstudio checks every photo's size itself and says so in a sentence; Pillow's own
+    # warning about big images would only repeat it as noise on stderr.
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
     try:
         if args.command == "colorize":
-            return _colorize(args)
+            with signal_cleanup():  # SIGTERM and SIGHUP remove temporary files like Ctrl+C does
+                return _colorize(args)
         if args.command == "models":
-            return args.models_run(args)
+            with signal_cleanup():
+                return args.models_run(args)
+        # Batch and training keep the default (their worker threads would hold up an orderly
+        # exit); the temporaries a killed run leaves carry its pid and the next write removes them.
         if args.command == "batch":
             return args.batch_run(args)
         if args.command == "train":
             return args.train_run(args)
-        return _gui(args)
+        return _gui(args)  # the app's event loop keeps the default: SIGTERM ends it at once
     except KeyboardInterrupt:
         print("colorstudio: interrupted", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        print(f"colorstudio: stopped by {exc}; nothing half-written was left", file=sys.stderr)
+        return 128 + exc.signum
     except Exception as exc:  # noqa: BLE001
         if debug:
             raise

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
@@ -21,6 +22,7 @@ from collections.abc import Mapping
 from typing import Iterator
 
 from .atomic import atomic_write_text
+from .files import os_error_sentence
 from .hints import Hints, HintsError, brief, is_number, read_json
 from .reference import Reference, ReferenceError
 from .spec import MODE_LABELS as _MODE_LABELS, SATURATION, STRENGTH, Mode
@@ -284,6 +286,25 @@ class AutosaveStore:
 
     def __init__(self, folder: Optional[Path | str] = None):
         self.folder = Path(folder) if folder is not None else data_dir() / "autosave"
+        self._checked: set[Path] = set()  # autosaves this store wrote or found readable
+
+    def keep_aside(self, path: Path) -> Optional[Path]:
+        """Rename an unreadable autosave to ``<name>.corrupt-<time>`` so nothing overwrites it.
+
+        Returns the new path (None if it could not be moved; the caller then leaves it alone).
+        """
+        from .atomic import WriteError, rename_no_replace
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for n in range(100):
+            aside = path.with_name(f"{path.name}.corrupt-{stamp}" + (f"-{n}" if n else ""))
+            try:
+                rename_no_replace(path, aside)
+                return aside
+            except WriteError:
+                continue  # a copy kept aside in the same second: try the next name
+            except OSError:
+                return None
+        return None
 
     def path_for(self, content_hash: str) -> Path:
         if not isinstance(content_hash, str) or not _HASH.match(content_hash):
@@ -298,16 +319,29 @@ class AutosaveStore:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise DocumentError(f"could not create the autosave folder {self.folder}: {exc.strerror}") from None
+            raise DocumentError(f"could not create the autosave folder {self.folder}: "
+                                f"{os_error_sentence(exc, self.folder / 'x')}") from None
+        if path not in self._checked and os.path.lexists(path):
+            # An autosave this store has not read or written: if it is unreadable, keep it aside
+            # (the user was told when the photo opened) rather than overwrite it.
+            try:
+                Document.load(path)
+            except DocumentError:
+                if self.keep_aside(path) is None:
+                    raise DocumentError(f"the autosave {path} is unreadable and could not be kept aside; "
+                                        "it was left as it is") from None
         document.save(path)
+        self._checked.add(path)
         return path
 
     def load(self, content_hash: str) -> Optional[Document]:
         """The autosaved document for a photo, or None when there is none."""
         path = self.path_for(content_hash)
-        if not path.exists():
+        if not os.path.lexists(path):
             return None
-        return Document.load(path)
+        doc = Document.load(path)
+        self._checked.add(path)
+        return doc
 
     def discard(self, content_hash: str) -> None:
         for path in (self.path_for(content_hash), self._link_path(content_hash)):

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageCms, PngImagePlugin
 
 from colorstudio.core.atomic import WriteError, atomic_path, describe_os_error
+from colorstudio.core.files import special_file_kind
 from colorstudio.core.xmp import provenance_xmp
 
 __all__ = ["FORMATS", "ExportError", "format_for_path", "write_image", "srgb_icc_profile"]
@@ -114,7 +115,7 @@ def write_image(path, rgb: np.ndarray, *, alpha: np.ndarray | None = None, sourc
     writer = {"png": _write_png, "tiff": _write_tiff, "jpeg": _write_jpeg,
               "webp": _write_webp, "bmp": _write_bmp}[fmt]
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, overwrite=overwrite) as tmp:
             writer(tmp, rgb, alpha, meta, int(quality))
     except WriteError as exc:
         raise ExportError(str(exc)) from None
@@ -178,6 +179,9 @@ def check_destination(path, source=None, *, overwrite: bool = False) -> None:
                               "Colorstudio never writes over a source; choose another name")
     if path.is_dir():
         raise ExportError(f"{name} is a folder; choose a file name")
+    kind = special_file_kind(path)
+    if kind is not None:
+        raise ExportError(f"{name} is {kind}, not a file Colorstudio can write over; choose another name")
     if path.exists() and not overwrite:
         raise ExportError(f"{name} already exists; use --overwrite to replace it")
 

@@ -25,7 +25,7 @@ DEFAULT_RADIUS = 3.0
 DEFAULT_WIDTH = 6.0
 #: The largest hints or document file read (a hint costs about 60 bytes of JSON, so this holds
 #: hundreds of thousands); a bigger file is refused before it is read.
-MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 64 * 1024 * 1024  # the same cap as files.MAX_TEXT_BYTES
 #: The colour a protect stroke asserts: neutral (a* = b* = 0). Readers that do not know
 #: protect strokes see a grey stroke, which is what they mean.
 PROTECT_COLOR = "#808080"
@@ -254,20 +254,22 @@ class Hints:
 def read_json(path: Path, error: type[Exception], what: str, max_bytes: int | None = None):
     """The JSON in ``path``; every way it can fail is ``error`` with one sentence naming ``what``.
 
-    A file larger than ``max_bytes`` (default ``MAX_FILE_BYTES``) is refused before it is
-    read; numbers JSON does not have (NaN, Infinity) and numbers too long to convert are
-    refused by the callers' field checks or here, never as an internal error.
+    Only a regular file is read (a FIFO or a device is refused, never waited on), and one
+    larger than ``max_bytes`` (default ``MAX_FILE_BYTES``) is refused before it is read;
+    numbers JSON does not have (NaN, Infinity) and numbers too long to convert are refused by
+    the callers' field checks or here, never as an internal error.
     """
+    from . import files
+
+    path = Path(path)
     limit = MAX_FILE_BYTES if max_bytes is None else max_bytes
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(limit + 1)
-    except FileNotFoundError:
-        raise error(f"the {what} {path} does not exist") from None
-    except OSError as exc:
-        raise error(f"could not read the {what} {path}: {exc.strerror}") from None
-    if len(raw) > limit:
-        raise error(f"{path} is too large for a {what} (more than {limit // (1024 * 1024)} MB)") from None
+        raw = files.read_regular_bytes(path, what=what, max_bytes=limit)
+    except files.FileError as exc:
+        message = str(exc)
+        if message == f"{path} does not exist":
+            message = f"the {what} {path} does not exist"
+        raise error(message) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -77,17 +77,24 @@ class ReferencePicture:
 
 
 def _decode(path: Path, max_side: int) -> tuple[np.ndarray, str]:
-    """(rgb float32 sRGB 0..1 with the long side <= max_side, content hash)."""
-    from PIL import Image, ImageOps
+    """(rgb float32 sRGB 0..1 with the long side <= max_side, content hash).
 
+    Only a regular file is read, through one descriptor (a FIFO or a device is refused)."""
     from . import image as img
     name = path.name or str(path)
-    head, _ = img._check_file(path, name)
-    if not img._looks_like_image(head):
-        raise ReferenceError(f"{name} is not a picture Colorstudio can read")
-    content_hash = img._hash_file(path, name)
+    with img.open_photo_file(path, what="picture") as fh:
+        head = img.read_head(fh, path)
+        if not img.looks_like_image(head):
+            raise ReferenceError(f"{name} is not a picture Colorstudio can read")
+        content_hash = img.hash_file(fh, path)
+        return _decode_opened(fh, name, max_side, img), content_hash
+
+
+def _decode_opened(fh, name: str, max_side: int, img) -> np.ndarray:
+    from PIL import Image, ImageOps
+
     try:
-        with Image.open(path) as im:
+        with Image.open(fh) as im:
             im.draft("RGB", (max_side, max_side))    # JPEG: decode smaller, cheaply
             im = ImageOps.exif_transpose(im)
             icc = im.info.get("icc_profile")
@@ -98,7 +105,7 @@ def _decode(path: Path, max_side: int) -> tuple[np.ndarray, str]:
                     bg.paste(im, mask=im.getchannel("A"))
                     im = bg
             if icc and im.mode == "RGB":
-                im = img._cms_to_srgb(im, icc) or im
+                im = img.cms_to_srgb(im, icc) or im
             im = im.convert("RGB")
             if max(im.size) > max_side:
                 scale = max_side / max(im.size)
@@ -109,7 +116,7 @@ def _decode(path: Path, max_side: int) -> tuple[np.ndarray, str]:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ReferenceError(f"{name} could not be read as a picture ({exc.__class__.__name__})") from None
-    return rgb, content_hash
+    return rgb
 
 
 _cache_lock = threading.Lock()

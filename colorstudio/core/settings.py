@@ -68,16 +68,21 @@ def settings_path() -> Path:
 def load_settings(path: Optional[Path] = None) -> tuple[AppSettings, list[str]]:
     """The saved settings (defaults when there are none) and sentences about anything ignored."""
     path = Path(path) if path is not None else settings_path()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    from .files import MAX_TEXT_BYTES, FileError, read_regular_bytes
+    if not path.exists() and not path.is_symlink():
         return AppSettings(), []
-    except (OSError, UnicodeDecodeError) as exc:
-        return AppSettings(), [f"could not read {path}: {exc}; using the defaults"]
+    try:
+        text = read_regular_bytes(path, what="settings file", max_bytes=MAX_TEXT_BYTES).decode("utf-8")
+    except FileError as exc:
+        return AppSettings(), [f"{exc}; using the defaults"]
+    except UnicodeDecodeError:
+        return AppSettings(), [f"{path} is not UTF-8 text; using the defaults"]
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         return AppSettings(), [f"{path} is not valid JSON ({exc.msg}); using the defaults"]
+    except (ValueError, RecursionError):
+        return AppSettings(), [f"{path} is not a settings file; using the defaults"]
     return AppSettings.from_dict(data)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import functools
 import hashlib
+import os
 import pickle
 import warnings
 import zipfile
@@ -19,6 +20,7 @@ from typing import Callable, Mapping, Optional
 import torch
 from torch import nn
 
+from ..core.files import FileError, open_regular
 from .errors import ModelCancelled, ModelError
 from .networks import ARCHITECTURES
 from .registry import ModelInfo
@@ -32,10 +34,14 @@ _CHUNK = 1 << 20
 def sha256_file(path: Path | str, progress: Progress = None, should_stop: ShouldStop = None) -> str:
     """The hex SHA-256 of a file, read in chunks (``progress(done, total)`` in bytes)."""
     path = Path(path)
-    total = path.stat().st_size
+    try:
+        fh = open_regular(path, what="model file")  # never a FIFO or a device: no hang, no endless read
+    except FileError as exc:
+        raise ModelError(str(exc)) from None
+    total = os.fstat(fh.fileno()).st_size
     digest = hashlib.sha256()
     done = 0
-    with open(path, "rb") as fh:
+    with fh:
         while True:
             if should_stop is not None and should_stop():
                 raise ModelCancelled("the checksum was cancelled")
@@ -142,14 +148,19 @@ def read_state_dict(path: Path | str, label: Optional[str] = None, *,
     """
     real = Path(path)
     path = label or str(real)
-    if not real.is_file():
+    if not os.path.lexists(real):
         raise ModelError(f"the model file {path} does not exist")
     _check_archive(real, path, architecture)
     try:
-        with warnings.catch_warnings():
+        # Only a regular file: a FIFO or a device is refused, never waited on or read forever.
+        fh = open_regular(real, what="model file")
+    except FileError as exc:
+        raise ModelError(str(exc) if label is None else str(exc).replace(real.name, label, 1)) from None
+    try:
+        with fh, warnings.catch_warnings():
             # PyTorch warns about pickle protocols; the outcome (loaded or refused) is what counts.
             warnings.simplefilter("ignore")
-            data = torch.load(real, map_location="cpu", weights_only=True)
+            data = torch.load(fh, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "weights_only" in text or "Unsupported global" in text or "Weights only load failed" in text:

@@ -19,6 +19,7 @@ from typing import Optional
 
 from .. import __version__
 from ..core.atomic import WriteError, atomic_path
+from ..core.files import os_error_sentence
 from .errors import ModelCancelled, ModelError
 from .registry import ModelInfo, get_model
 from .store import PART_SUFFIX, Progress, ShouldStop, ensure_models_path, verify_file
@@ -221,8 +222,8 @@ def _fetch(info: ModelInfo, url: str, part: Path, progress: Progress, should_sto
                     if progress is not None:
                         progress(done, total)
         except OSError as exc:
-            raise ModelError(f"could not write {part}: {exc.strerror or exc}; free some space or set "
-                             f"COLORSTUDIO_MODELS to another folder") from None
+            raise ModelError(f"{os_error_sentence(exc, part)}; or set COLORSTUDIO_MODELS to another "
+                             f"folder") from None
     if total and done < total:
         raise _Cut(f"the server closed the connection at {_mb(done)} of {_mb(total)} MB")
 

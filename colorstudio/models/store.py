@@ -17,7 +17,6 @@ is used first when it is complete. Either copy's checksums are checked when it i
 """
 from __future__ import annotations
 
-import errno
 import ntpath
 import os
 import posixpath
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..core.atomic import WriteError, atomic_path
+from ..core.files import FileError, open_regular, os_error_sentence
 from .errors import ModelCancelled, ModelError
 from .registry import MODELS, ModelInfo, get_model
 
@@ -69,7 +69,7 @@ def ensure_models_path() -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ModelError(f"could not create the models folder {folder}: {exc.strerror or exc}; "
+        raise ModelError(f"could not create the models folder {folder}: {os_error_sentence(exc, folder)}; "
                          f"set {ENV_VAR} to a folder you can write") from None
     return folder
 
@@ -260,8 +260,12 @@ def import_model(name: str, file: Path | str, progress: Progress = None,
     src = Path(file).expanduser()
     if info.multi_file:
         return _import_folder(info, src, progress, should_stop)
-    if not src.is_file():
+    if not os.path.lexists(src):
         raise ModelError(f"the file {src} does not exist")
+    try:
+        open_regular(src, what="model file").close()  # a FIFO, device or folder: a sentence, never a hang
+    except FileError as exc:
+        raise ModelError(str(exc)) from None
     folder = ensure_models_path()
     dest = folder / info.filename
     total = src.stat().st_size
@@ -307,7 +311,7 @@ def _import_folder(info, src: Path, progress: Progress, should_stop: ShouldStop)
     try:
         dest_folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ModelError(f"could not create {dest_folder}: {exc.strerror or exc}") from None
+        raise ModelError(f"could not create {dest_folder}: {os_error_sentence(exc, dest_folder / 'x')}") from None
     total = sum((folder_in / f.filename).stat().st_size for f in info.files)
     done = [0]
 
@@ -341,7 +345,7 @@ def _copy(src: Path, dest: Path, progress: Progress, should_stop: ShouldStop) ->
     total = src.stat().st_size
     done = 0
     try:
-        with open(src, "rb") as fi, open(dest, "wb") as fo:
+        with open_regular(src, what="model file") as fi, open(dest, "wb") as fo:
             while True:
                 if should_stop is not None and should_stop():
                     raise ModelCancelled("the import was cancelled")
@@ -354,10 +358,10 @@ def _copy(src: Path, dest: Path, progress: Progress, should_stop: ShouldStop) ->
                     progress(done, total)
             fo.flush()
             os.fsync(fo.fileno())
+    except FileError as exc:
+        raise ModelError(str(exc)) from None
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise ModelError(f"the disk is full: could not copy {src} into {dest.parent}; free some space") from None
-        raise ModelError(f"could not copy {src}: {exc.strerror or exc}") from None
+        raise ModelError(f"could not copy {src}: {os_error_sentence(exc, dest)}") from None
 
 
 def remove(name: str) -> Path:
@@ -380,7 +384,7 @@ def remove(name: str) -> Path:
     try:
         path.unlink()
     except OSError as exc:
-        raise ModelError(f"could not remove {path}: {exc.strerror or exc}") from None
+        raise ModelError(f"could not remove {path}: {os_error_sentence(exc, path)}") from None
     return path
 
 
@@ -398,7 +402,7 @@ def _remove_files(info) -> Path:
         try:
             p.unlink()
         except OSError as exc:
-            raise ModelError(f"could not remove {p}: {exc.strerror or exc}") from None
+            raise ModelError(f"could not remove {p}: {os_error_sentence(exc, p)}") from None
     folder = next(iter(mine.values())).parent
     if info.multi_file:
         try:

@@ -30,6 +30,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..core.color import rgb_to_lab
+from ..core.files import read_regular_bytes
 from .errors import TrainingError
 from .hints import fade, rasterise_points, simulate_points
 
@@ -134,7 +135,7 @@ def scan_folder(folder, held_out_share: float = 0.1, progress: Optional[Callable
             from ..core.jobs import Cancelled
             raise Cancelled()
         try:
-            data = path.read_bytes()
+            data = read_regular_bytes(path, what="picture")  # a FIFO named .png: refused, never waited on
             sha = hashlib.sha256(data).hexdigest()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -200,7 +201,7 @@ class PictureCache:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                im = _open_picture(Path(photo.path).read_bytes(), self.limit).convert("RGB")
+                im = _open_picture(read_regular_bytes(photo.path, what="picture"), self.limit).convert("RGB")
         except (OSError, ValueError, SyntaxError) as exc:
             raise TrainingError(f"the photo {photo.path} could not be read any more ({exc}); "
                                 f"was it changed or removed while training?") from None

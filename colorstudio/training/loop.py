@@ -180,8 +180,15 @@ def write_checkpoint(path: Path, payload: dict) -> None:
 
 def read_checkpoint(path: Path) -> dict:
     import torch
+
+    from ..core.files import FileError, open_regular
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        fh = open_regular(path, what="training checkpoint")  # never a FIFO or a device
+    except FileError as exc:
+        raise TrainingError(str(exc)) from None
+    try:
+        with fh:
+            data = torch.load(fh, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - an unreadable checkpoint is a sentence
         raise TrainingError(f"the checkpoint {path} cannot be read ({type(exc).__name__}); start again without "
                             f"--resume, or with another --name") from None

@@ -60,6 +60,16 @@ def cli(isolated_home):
 
 
 @pytest.fixture
+def spawn(isolated_home):
+    """spawn(*args) -> Popen: ``python -m colorstudio args`` started and left running (for races and
+    signals); stdout and stderr are pipes the test reads and closes."""
+    def start(*args) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "colorstudio", *map(str, args)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=REPO, env=_isolated_env(isolated_home))
+    return start
+
+
+@pytest.fixture
 def main(isolated_home, monkeypatch, capsys):
     """main(*args) -> Run: ``colorstudio.cli.main(argv)`` in this process, output captured."""
     for key in [k for k in os.environ if k.startswith("COLORSTUDIO_")]:

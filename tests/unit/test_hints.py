@@ -175,7 +175,7 @@ def test_load_errors_are_one_sentence(tmp_path):
     assert "is not a hints file" in _load_error(p)
 
     assert "does not exist" in _load_error(tmp_path / "missing.json")
-    assert "could not read the hints file" in _load_error(tmp_path)
+    assert "is a folder, not a hints file" in _load_error(tmp_path)
 
     p.write_text(json.dumps(with_changes(version=3)))
     assert _load_error(p).startswith("bad.json: version: 3 is not supported")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +11,9 @@ import tifffile
 from PIL import Image, ImageOps
 from skimage.color import rgb2lab
 
-from colorstudio.core import image as image_mod
+from colorstudio.core import files as files_mod
+from colorstudio.core.image import lightness as lightness_mod
+from colorstudio.core.image import open as open_mod
 from colorstudio.core.color import lightness_from_luminance
 from colorstudio.core.image import ImageError, SourceImage, max_pixels_default, open_image
 
@@ -365,10 +369,14 @@ def test_unreadable_file_says_permission(tmp_path, monkeypatch):
     path = tmp_path / "photo.png"
     Image.fromarray(rand((4, 4))).save(path)
 
-    def denied(*args, **kwargs):
-        raise PermissionError(13, "Permission denied")
+    real_open = os.open
 
-    monkeypatch.setattr(image_mod, "open", denied, raising=False)
+    def denied(file, *args, **kwargs):
+        if Path(file) == path:
+            raise PermissionError(13, "Permission denied")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(files_mod.os, "open", denied)
     with pytest.raises(ImageError, match="no permission to read photo.png"):
         open_image(path)
 
@@ -384,7 +392,7 @@ def test_bomb_guard_refuses_before_decoding(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", must_not_decode)
     monkeypatch.setattr(tifffile.TiffPage, "asarray", must_not_decode)
-    monkeypatch.setattr(image_mod, "_lightness", must_not_decode)
+    monkeypatch.setattr(open_mod, "_lightness", must_not_decode)
     for name in ("scan.png", "scan.tif"):
         with pytest.raises(ImageError) as info:
             open_image(tmp_path / name, max_pixels=5000)
@@ -408,10 +416,14 @@ def test_pixel_limit_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("COLORSTUDIO_MAX_PIXELS", "lots")
     with pytest.raises(ImageError, match="COLORSTUDIO_MAX_PIXELS must be a positive whole number"):
         max_pixels_default()
-    # A limit above Pillow's own is honoured (Pillow's guard follows ours while decoding).
+    # A limit above Pillow's own is honoured: Pillow's guard is raised to ours (never lowered,
+    # so no lock is needed), and a smaller limit asked for later is still ours to enforce.
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     assert open_image(tmp_path / "a.png", max_pixels=10_000).size == (30, 30)
-    assert Image.MAX_IMAGE_PIXELS == 100
+    assert Image.MAX_IMAGE_PIXELS == 10_000
+    with pytest.raises(ImageError, match="over the 0.0002-megapixel limit"):
+        open_image(tmp_path / "a.png", max_pixels=200)
+    assert Image.MAX_IMAGE_PIXELS == 10_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -427,7 +439,7 @@ def test_from_array_and_gray_u8():
     assert small.shape == (10, 15)
     # Area averaging: a 4x4 block mean of L, shown as grey.
     block = src.lightness[:4, :4].mean()
-    assert abs(int(small[0, 0]) - int(image_mod._lightness_to_gray_u8(np.float32(block)))) <= 1
+    assert abs(int(small[0, 0]) - int(lightness_mod._lightness_to_gray_u8(np.float32(block)))) <= 1
     assert src.gray_u8(max_side=1000).shape == (40, 60)  # never enlarged
 
     rgba = rand((5, 6, 4), np.uint16)
@@ -447,7 +459,7 @@ def test_large_photo_is_converted_in_bands(monkeypatch):
     """Band boundaries must not show: force tiny bands and compare with one band."""
     a = rand((37, 29, 3))
     whole = SourceImage.from_array(a).lightness
-    monkeypatch.setattr(image_mod, "_BAND_PIXELS", 64)
+    monkeypatch.setattr(lightness_mod, "_BAND_PIXELS", 64)
     banded = SourceImage.from_array(a).lightness
     np.testing.assert_array_equal(whole, banded)
 

@@ -119,8 +119,9 @@ def resolve_engine(mode: str, engine: Optional[str]) -> str:
 
 
 def file_sha256(path) -> str:
+    from ..files import open_regular
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:  # a FIFO or a device is refused (FileError), never read forever
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -173,12 +174,13 @@ def describe_error(exc: BaseException) -> str:
     from ..atomic import WriteError
     from ..document import DocumentError
     from ..export import ExportError
+    from ..files import FileError
     from ..hints import HintsError
     from ..image import ImageError
     from ..reference import ReferenceError
     from ...engines.base import EngineError
     from ...models.errors import ModelError
-    if isinstance(exc, (ImageError, ExportError, WriteError, DocumentError, HintsError, ReferenceError,
+    if isinstance(exc, (ImageError, ExportError, WriteError, FileError, DocumentError, HintsError, ReferenceError,
                         EngineError, ModelError, BatchError)):
         return str(exc)
     if isinstance(exc, MemoryError):
