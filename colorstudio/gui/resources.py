@@ -1,37 +1,13 @@
-"""Files the app loads at run time (sample photo, icons), wherever Colorstudio is installed.
-
-In a wheel the repository's ``resources/`` folder ships as the package
-``colorstudio.resources``; in a source checkout it is the folder beside the package.
-"""
+"""The app's icon and the shipped files (see :mod:`colorstudio.core.resources`)."""
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
-
-SAMPLE_PHOTO = "sample_portrait.jpg"
-
-
-def resource_path(name: str) -> Optional[Path]:
-    """The path of resource ``name``, or None when it is not there."""
-    try:
-        from importlib.resources import files
-        p = files("colorstudio.resources") / name
-        if p.is_file():
-            return Path(str(p))
-    except (ModuleNotFoundError, TypeError, FileNotFoundError):
-        pass
-    p = Path(__file__).resolve().parents[2] / "resources" / name
-    return p if p.is_file() else None
-
-
-def sample_photo() -> Optional[Path]:
-    return resource_path(SAMPLE_PHOTO)
+from ..core.resources import APP_ICON, SAMPLE_PHOTO, resource_path, sample_photo  # noqa: F401
 
 
 def app_icon():
     """The application icon (resources/icons/colorstudio.svg), or a drawn fallback."""
     from PySide6.QtGui import QIcon
-    p = resource_path("icons/colorstudio.svg")
+    p = resource_path(APP_ICON)
     ic = QIcon(str(p)) if p is not None else QIcon()
     if ic.isNull():
         from .icons import icon
