@@ -91,13 +91,14 @@ def device() -> str:
     return out + (f"; also available: {', '.join(others)}" if others else "")
 
 
-def _notice(name: str) -> Optional[Path]:
-    from .core.resources import resource_path
-    folder = resource_path(f"models/{name}")
-    if folder is None or not folder.is_dir():
+_NOTICE_NAMES = ("LICENSE", "LICENCE", "NOTICE", "COPYING")
+
+
+def _notice(folder: Path) -> Optional[Path]:
+    """The licence text shipped in a model's folder, if any."""
+    if not folder.is_dir():
         return None
-    found = sorted(p for p in folder.iterdir() if p.is_file() and p.name.upper().startswith(("LICENSE", "LICENCE",
-                                                                                               "NOTICE", "COPYING")))
+    found = sorted(p for p in folder.iterdir() if p.is_file() and p.name.upper().startswith(_NOTICE_NAMES))
     return found[0] if found else None
 
 
@@ -106,12 +107,14 @@ def installed_models() -> list[InstalledModel]:
     from .models.store import list_models
     out = []
     for status in list_models():
+        if not status.installed:
+            continue
         info = status.info
-        if getattr(info, "bundled", False):
-            out.append(InstalledModel(info.name, info.label, info.licence, "bundled with Colorstudio",
-                                      _notice(info.name)))
-        elif status.installed:
-            out.append(InstalledModel(info.name, info.label, info.licence, str(status.path), None))
+        where = "bundled with Colorstudio" if status.bundled else str(status.path)
+        # A model's own folder (multi-file models, and every bundled one) may hold its licence text.
+        folder = status.path if status.path.is_dir() else status.path.parent if status.bundled else None
+        out.append(InstalledModel(info.name, info.label, info.licence, where,
+                                  _notice(folder) if folder is not None else None))
     return out
 
 

@@ -84,6 +84,9 @@ class WelcomePage(QWidget):
         self.engines = QLabel(self)
         self.engines.setObjectName("welcomeEngines")
         self.engines.setTextFormat(Qt.TextFormat.PlainText)
+        # Wrapped at a fixed width: a long list of engines must not widen the window.
+        self.engines.setWordWrap(True)
+        self.engines.setFixedWidth(440)
         self.engines.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.models_btn = QPushButton(icon("mdi6.package-variant"), "Models…", self)
         self.models_btn.setObjectName("welcomeModels")
@@ -138,6 +141,8 @@ class WelcomePage(QWidget):
         if more:
             text += "\nCan be installed: " + ", ".join(more) + "."
         self.engines.setText(text)
+        # A wrapped label centred in a layout gets its one-line height; ask for what it needs.
+        self.engines.setMinimumHeight(self.engines.heightForWidth(self.engines.width()))
         self.models_btn.setText("Install models…" if more else "Models…")
 
 

@@ -69,17 +69,9 @@ def user_files(info) -> dict[str, Path]:
 
 
 def _resources_folder() -> Optional[Path]:
-    """The package's resources: ``colorstudio/resources`` in a wheel, the checkout's
-    ``resources/`` beside the package otherwise."""
-    try:
-        from importlib.resources import files
-        p = Path(str(files("colorstudio.resources")))
-        if p.is_dir():
-            return p
-    except (ModuleNotFoundError, TypeError, FileNotFoundError, NotADirectoryError):
-        pass
-    p = Path(__file__).resolve().parents[2] / "resources"
-    return p if p.is_dir() else None
+    """The package's resources folder (see :mod:`colorstudio.core.resources`)."""
+    from ..core import resources
+    return resources.resource_root()
 
 
 def bundled_folder(name: str) -> Optional[Path]:

@@ -20,7 +20,14 @@ def test_version_names_everything_a_bug_report_needs(cli, isolated_home):
     assert device.split()[1] in ("cpu", "cuda", "mps") and "(setting: auto)" in device
     assert f"data folder: {isolated_home / 'colorstudio'}" in lines
     assert f"models folder: {isolated_home / 'models'}" in lines
-    assert "models installed: none" in lines
+    # A fresh models folder: only the models bundled with Colorstudio, each with its licence text.
+    from colorstudio.models.registry import MODELS
+    bundled = [info for info in MODELS.values() if info.bundled]
+    listed = r.out.split("models installed:", 1)[1].strip().splitlines()
+    assert len(listed) == len(bundled) or (not bundled and listed == ["none"]), listed
+    for info, line in zip(bundled, listed):
+        assert line.startswith(f"{info.name} ({info.label}): licence {info.licence}; bundled with Colorstudio"), line
+        assert "licence text: " in line, line
     assert not r.err
 
 
@@ -37,6 +44,7 @@ def test_version_lists_installed_and_bundled_models_with_licences(main, isolated
     shipped = tmp_path / "resources"
     (shipped / "models" / "packednet").mkdir(parents=True)
     (shipped / "models" / "packednet" / "LICENSE").write_text("MIT License\n")
+    (shipped / "models" / "packednet" / "packed.pth").write_bytes(b"weights")
     monkeypatch.setattr(resources, "resource_root", lambda: shipped)
 
     r = main("--version")

@@ -62,7 +62,11 @@ def test_help_about_shows_versions_device_and_models(make_window, qtbot):
     details = dialog.details.toPlainText()
     assert details.startswith(f"colorstudio {colorstudio.__version__}\n")
     assert f"torch {torch.__version__}" in details and "\nQt " in details and "\ndevice: " in details
-    assert "models installed: none" in details
+    from colorstudio.models.registry import MODELS
+    for info in MODELS.values():
+        if info.bundled:   # always installed, and its licence text is shown in full
+            assert f"{info.name} ({info.label}): licence {info.licence}; bundled with Colorstudio" in details
+            assert f"{info.label}: licence\n\n" in details
     QApplication.clipboard().clear()
     _click(qtbot, dialog.copy_button)
     assert QApplication.clipboard().text() == details
