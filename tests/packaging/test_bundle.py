@@ -64,6 +64,7 @@ def test_bundle_carries_the_resources_and_no_build_only_parts():
         assert (internal / "colorstudio" / "resources" / name).is_file(), name
     assert not (internal / "torch" / "include").exists() and not (internal / "torch" / "test").exists()
     assert not list((internal / "torch" / "lib").glob("*test*"))
+    assert not (internal / "ray").exists(), "the batch command's cluster extra is not part of the app"
 
 
 def test_bundle_renders_its_window(app, tmp_path):
