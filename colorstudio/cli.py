@@ -36,13 +36,26 @@ class UserError(Exception):
     """Something the user can fix; the message is the sentence to print."""
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: everything a bug report needs (see colorstudio/about.py), then exit."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .about import about
+        print(about().text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .core.spec import SATURATION, STRENGTH
     parser = Parser(
         prog="colorstudio",
         description="Colorize black-and-white photographs. With no command, opens the app.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"colorstudio {__version__}")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="show the version, torch and Qt versions, the device, folders and installed models")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     sub = parser.add_subparsers(dest="command", metavar="{gui,colorize,models,batch,train}")
 

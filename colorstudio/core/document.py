@@ -10,9 +10,8 @@ or copied to another folder) brings its hints back.
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from .files import os_error_sentence
 from .hints import Hints, HintsError, brief, is_number, read_json
 from .reference import Reference, ReferenceError
 from .spec import MODE_LABELS as _MODE_LABELS, SATURATION, STRENGTH, Mode
+from .paths import data_dir  # noqa: F401 (re-exported: the autosave store's default folder)
 
 DOCUMENT_KEY = "document"
 DOCUMENT_VERSION = 1
@@ -262,21 +262,7 @@ class Document:
 
 
 
-# -- the user data folder and the autosave store ----------------------------------------
-
-def data_dir() -> Path:
-    """The user data folder: $COLORSTUDIO_DATA, else the platform's usual place."""
-    env = os.environ.get("COLORSTUDIO_DATA")
-    if env:
-        return Path(env).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
-        return base / "Colorstudio"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "Colorstudio"
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "colorstudio"
-
+# -- the autosave store (in the user data folder, see core/paths.py) --------------------
 
 _HASH = re.compile(r"^[0-9a-fA-F]{8,128}$")
 

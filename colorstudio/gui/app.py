@@ -27,7 +27,7 @@ def make_app(argv: Optional[Sequence[str]] = None):
     app.setOrganizationName("Colorstudio")
     app.setApplicationName("Colorstudio")
     app.setApplicationDisplayName("Colorstudio")
-    app.setDesktopFileName("colorstudio")
+    app.setDesktopFileName("io.github.colorstudio.Colorstudio")  # packaging/linux/<id>.desktop
     from .resources import app_icon
     app.setWindowIcon(app_icon())
     return app

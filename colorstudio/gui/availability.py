@@ -82,3 +82,21 @@ def mode_availability(mode: str) -> Availability:
 def start_mode() -> str:
     """The mode a newly opened photo starts in: Automatic when a model can do it, else Hints."""
     return "auto" if mode_availability("auto").ok else "hints"
+
+
+@dataclass(frozen=True)
+class EngineReadiness:
+    name: str
+    label: str
+    ready: bool                # can run now (weight-free, bundled, or its model is installed)
+    installable: bool          # not ready, and installing its model would make it so
+
+
+def engine_readiness() -> list[EngineReadiness]:
+    """Every engine, whether it can run now, and whether a model install would let it (for the
+    empty window: what works out of the box and what the Models dialog adds)."""
+    out = []
+    for name, info in ENGINES.items():
+        a = engine_availability(name)
+        out.append(EngineReadiness(name, info.label, a.ok, not a.ok and a.needs_models))
+    return out

@@ -111,6 +111,7 @@ class ModelsController(QObject):
     a model changes, availability, engines and preview follow."""
 
     models_requested = Signal(str)   # a mode asked for its models (sent before the dialog opens)
+    changed = Signal(str)            # a model was installed, imported or removed
 
     def __init__(self, window, editor, workspace, mode_panel, message_bar):
         super().__init__(window)
@@ -176,6 +177,7 @@ class ModelsController(QObject):
         self._mode_panel.set_document(doc, force=True)
         if self._workspace.photo is not None and engine_availability(doc.engine).ok:
             self._message_bar.dismiss()   # the "needs a model" message no longer holds
+        self.changed.emit(name)
 
 
 class DeviceController(QObject):

@@ -184,3 +184,45 @@ def ask_stop_export(parent: Optional[QWidget]) -> bool:
         "Nothing half-written is left behind; the file is simply not made.",
         QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
     return answer == QMessageBox.StandardButton.Yes
+
+
+class AboutDialog(QDialog):
+    """Help → About: what ``colorstudio --version`` prints (versions, device, folders, installed
+    models with licences), the licence texts shipped with bundled models, and Copy for a bug report."""
+
+    def __init__(self, info, parent=None):
+        super().__init__(parent)
+        from PySide6.QtWidgets import QPlainTextEdit
+        self.setObjectName("aboutDialog")
+        self.setWindowTitle("About Colorstudio")
+        title = QLabel(f"<b>Colorstudio {info.version}</b><br>Colorize black-and-white photographs with colour "
+                       "hints, reference colours and style. The photo's own tones are always kept.<br>"
+                       "MIT licence.", self)
+        title.setWordWrap(True)
+        text = info.text()
+        for m in info.models:
+            if m.notice is not None:
+                try:
+                    notice = m.notice.read_text(encoding="utf-8", errors="replace")
+                except OSError as exc:
+                    notice = f"(could not read {m.notice}: {exc.strerror or exc})"
+                text += f"\n\n{m.label}: licence\n\n{notice.strip()}"
+        details = QPlainTextEdit(text, self)
+        details.setObjectName("aboutDetails")
+        details.setReadOnly(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
+        copy = buttons.addButton("Copy", QDialogButtonBox.ButtonRole.ActionRole)
+        copy.setObjectName("aboutCopy")
+        copy.setToolTip("Copy these details, for a bug report")
+        copy.clicked.connect(self._copy)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(title)
+        lay.addWidget(details)
+        lay.addWidget(buttons)
+        self.details, self.copy_button, self.buttons = details, copy, buttons
+        self.resize(600, 460)
+
+    def _copy(self) -> None:
+        from PySide6.QtWidgets import QApplication
+        QApplication.clipboard().setText(self.details.toPlainText())

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QMainWindow, QMessageBox, QScrollArea, QStackedWidget,
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QMainWindow, QScrollArea, QStackedWidget,
                                QVBoxLayout, QWidget)
 
 from ..core.document import AutosaveStore, DocumentError
@@ -21,6 +21,7 @@ from ..core.settings import AppSettings, load_settings
 from ..engines.registry import ENGINES
 from . import dialogs
 from .canvas import DISPLAY_MAX_SIDE, Canvas
+from .availability import engine_readiness
 from .compute import Compute, PreviewResult, ThumbnailJob
 from .controllers import (DetailController, DeviceController, EngineStatus, ExportController, ModelsController,
                           RecentPhotos, setting_list)
@@ -190,6 +191,9 @@ class MainWindow(QMainWindow):
         self.welcome.open_requested.connect(self.open_photo_dialog)
         self.welcome.sample_requested.connect(self.open_sample)
         self.welcome.recent_requested.connect(self.open_photo_in_background)
+        self.welcome.models_requested.connect(lambda: self.show_models())
+        self.models.changed.connect(self._show_engine_readiness)
+        self._show_engine_readiness()
 
     def _clean_changed(self, clean: bool) -> None:
         self.setWindowModified(not clean)
@@ -353,6 +357,9 @@ class MainWindow(QMainWindow):
         """Export at full resolution on the compute thread; returns the request (None on refusal)."""
         return self.exports.start(path, fmt, quality)
 
+    def _show_engine_readiness(self, *_args) -> None:
+        self.welcome.set_engines(engine_readiness())
+
     def show_models(self, select: Optional[str] = None):
         """Open the model manager (or bring it forward), with model ``select`` selected."""
         return self.models.show(select)
@@ -446,10 +453,10 @@ class MainWindow(QMainWindow):
         dialogs.ShortcutsDialog([a for a in self.actions_by_name.values()], self).exec()
 
     def show_about(self) -> None:
-        from .. import __version__
-        QMessageBox.about(self, "About Colorstudio", f"<b>Colorstudio {__version__}</b><p>Colorize black-and-white "
-                          "photographs with colour hints, reference colours and style. The photo's own tones are "
-                          "always kept.</p>")
+        from ..about import about
+        self.about_dialog = dialogs.AboutDialog(about(), self)
+        self.about_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.about_dialog.open()
 
     # -- geometry ----------------------------------------------------------------------------
     def _restore_geometry(self) -> None:

@@ -1,27 +1,11 @@
-"""Files the app loads at run time (sample photo, icons), wherever Colorstudio is installed.
-
-In a wheel the repository's ``resources/`` folder ships as the package
-``colorstudio.resources``; in a source checkout it is the folder beside the package.
-"""
+"""The app's icon, the shipped files (see :mod:`colorstudio.core.resources`), and where Save
+and Export propose to write."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Optional
 
-SAMPLE_PHOTO = "sample_portrait.jpg"
-
-
-def resource_path(name: str) -> Optional[Path]:
-    """The path of resource ``name``, or None when it is not there."""
-    try:
-        from importlib.resources import files
-        p = files("colorstudio.resources") / name
-        if p.is_file():
-            return Path(str(p))
-    except (ModuleNotFoundError, TypeError, FileNotFoundError):
-        pass
-    p = Path(__file__).resolve().parents[2] / "resources" / name
-    return p if p.is_file() else None
+from ..core.resources import APP_ICON, SAMPLE_PHOTO, resource_path, sample_photo  # noqa: F401
 
 
 def is_app_folder(folder) -> bool:
@@ -38,7 +22,6 @@ def is_app_folder(folder) -> bool:
 
 
 def writable_folder(folder) -> bool:
-    import os
     p = Path(folder) if folder else None
     return p is not None and p.is_dir() and os.access(p, os.W_OK | os.X_OK)
 
@@ -60,14 +43,10 @@ def proposed_folder(photo_folder, last_used=None) -> Path:
     return pictures_folder()
 
 
-def sample_photo() -> Optional[Path]:
-    return resource_path(SAMPLE_PHOTO)
-
-
 def app_icon():
     """The application icon (resources/icons/colorstudio.svg), or a drawn fallback."""
     from PySide6.QtGui import QIcon
-    p = resource_path("icons/colorstudio.svg")
+    p = resource_path(APP_ICON)
     ic = QIcon(str(p)) if p is not None else QIcon()
     if ic.isNull():
         from .icons import icon

@@ -56,11 +56,13 @@ class MessageBar(QFrame):
 
 
 class WelcomePage(QWidget):
-    """What an empty window shows: drop a photo, open one, a recent one, or the sample."""
+    """What an empty window shows: drop a photo, open one, a recent one, or the sample; which
+    engines are ready and which a model install would add, one click from the Models dialog."""
 
     open_requested = Signal()
     sample_requested = Signal()
     recent_requested = Signal(str)
+    models_requested = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -79,6 +81,17 @@ class WelcomePage(QWidget):
         self.sample_btn = QPushButton(icon("mdi6.face-woman-profile"), "Open the sample photo", self)
         self.sample_btn.setToolTip("Try Colorstudio on the portrait that comes with it")
         self.sample_btn.clicked.connect(self.sample_requested)
+        self.engines = QLabel(self)
+        self.engines.setObjectName("welcomeEngines")
+        self.engines.setTextFormat(Qt.TextFormat.PlainText)
+        # Wrapped at a fixed width: a long list of engines must not widen the window.
+        self.engines.setWordWrap(True)
+        self.engines.setFixedWidth(440)
+        self.engines.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self.models_btn = QPushButton(icon("mdi6.package-variant"), "Models…", self)
+        self.models_btn.setObjectName("welcomeModels")
+        self.models_btn.setToolTip("Install or import the neural models")
+        self.models_btn.clicked.connect(self.models_requested)
         self.recent_title = QLabel("Recent photos", self)
         self.recent = QListWidget(self)
         self.recent.setObjectName("recentList")
@@ -96,6 +109,9 @@ class WelcomePage(QWidget):
         for w in (pic, title, hint):
             lay.addWidget(w, 0, Qt.AlignmentFlag.AlignHCenter)
         lay.addLayout(buttons)
+        lay.addSpacing(12)
+        lay.addWidget(self.engines, 0, Qt.AlignmentFlag.AlignHCenter)
+        lay.addWidget(self.models_btn, 0, Qt.AlignmentFlag.AlignHCenter)
         lay.addSpacing(16)
         lay.addWidget(self.recent_title, 0, Qt.AlignmentFlag.AlignHCenter)
         lay.addWidget(self.recent, 0, Qt.AlignmentFlag.AlignHCenter)
@@ -116,6 +132,18 @@ class WelcomePage(QWidget):
 
     def set_sample_available(self, available: bool) -> None:
         self.sample_btn.setVisible(available)
+
+    def set_engines(self, engines) -> None:
+        """Show which engines are ready and which can be installed (``EngineReadiness`` rows)."""
+        ready = [e.label for e in engines if e.ready]
+        more = [e.label for e in engines if e.installable]
+        text = "Ready now, no download needed: " + (", ".join(ready) if ready else "none") + "."
+        if more:
+            text += "\nCan be installed: " + ", ".join(more) + "."
+        self.engines.setText(text)
+        # A wrapped label centred in a layout gets its one-line height; ask for what it needs.
+        self.engines.setMinimumHeight(self.engines.heightForWidth(self.engines.width()))
+        self.models_btn.setText("Install models…" if more else "Models…")
 
 
 class StatusArea:

@@ -1,10 +1,7 @@
 """The model cache folder: where installed weights live, listing, importing and removing.
 
-The folder is the platform's per-user data folder, or ``$COLORSTUDIO_MODELS`` when set:
-
-* Linux and other Unix: ``$XDG_DATA_HOME/colorstudio/models`` (``~/.local/share/...``)
-* macOS: ``~/Library/Application Support/Colorstudio/models``
-* Windows: ``%LOCALAPPDATA%\\Colorstudio\\models``
+The folder is ``models`` in the platform's per-user data folder (platformdirs; see
+:mod:`colorstudio.core.paths`), or ``$COLORSTUDIO_MODELS`` when set.
 
 A model is installed when its published file name is in the folder. Downloads in progress
 are ``<file>.part`` beside it and never count as installed.
@@ -17,16 +14,15 @@ is used first when it is complete. Either copy's checksums are checked when it i
 """
 from __future__ import annotations
 
-import ntpath
 import os
-import posixpath
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 from ..core.atomic import WriteError, atomic_path
 from ..core.files import FileError, open_regular, os_error_sentence
+from ..core.paths import MODELS_ENV as ENV_VAR
+from ..core.paths import models_dir
 from .errors import ModelCancelled, ModelError
 from .registry import MODELS, ModelInfo, get_model
 
@@ -34,34 +30,13 @@ from .registry import MODELS, ModelInfo, get_model
 Progress = Optional[Callable[[int, int], None]]
 ShouldStop = Optional[Callable[[], bool]]
 
-ENV_VAR = "COLORSTUDIO_MODELS"
 PART_SUFFIX = ".part"
-
-
-def default_models_folder(platform: str, environ, home: str) -> str:
-    """The per-user models folder for a platform ("linux", "darwin", "win32"), as text.
-
-    Pure (no file access) so that every platform's answer can be tested anywhere.
-    """
-    if platform == "darwin":
-        return posixpath.join(home, "Library", "Application Support", "Colorstudio", "models")
-    if platform.startswith("win"):
-        base = environ.get("LOCALAPPDATA") or ntpath.join(home, "AppData", "Local")
-        return ntpath.join(base, "Colorstudio", "models")
-    base = environ.get("XDG_DATA_HOME") or ""
-    if not posixpath.isabs(base):  # the XDG spec says to ignore relative values
-        base = posixpath.join(home, ".local", "share")
-    return posixpath.join(base, "colorstudio", "models")
 
 
 def models_path() -> Path:
     """The folder installed models live in: $COLORSTUDIO_MODELS, else the platform's
-    per-user data folder (not created here)."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    platform = "win32" if os.name == "nt" else sys.platform
-    return Path(default_models_folder(platform, os.environ, str(Path.home())))
+    per-user data folder (not created here; see :mod:`colorstudio.core.paths`)."""
+    return models_dir()
 
 
 def ensure_models_path() -> Path:
@@ -94,17 +69,9 @@ def user_files(info) -> dict[str, Path]:
 
 
 def _resources_folder() -> Optional[Path]:
-    """The package's resources: ``colorstudio/resources`` in a wheel, the checkout's
-    ``resources/`` beside the package otherwise."""
-    try:
-        from importlib.resources import files
-        p = Path(str(files("colorstudio.resources")))
-        if p.is_dir():
-            return p
-    except (ModuleNotFoundError, TypeError, FileNotFoundError, NotADirectoryError):
-        pass
-    p = Path(__file__).resolve().parents[2] / "resources"
-    return p if p.is_dir() else None
+    """The package's resources folder (see :mod:`colorstudio.core.resources`)."""
+    from ..core import resources
+    return resources.resource_root()
 
 
 def bundled_folder(name: str) -> Optional[Path]:

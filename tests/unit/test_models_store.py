@@ -75,17 +75,6 @@ def test_models_path_honours_the_environment(tmp_path, monkeypatch):
     assert not (tmp_path / "xdg").exists()  # asking never creates it
 
 
-def test_platform_folders():
-    f = store.default_models_folder
-    assert f("linux", {}, "/home/ann") == "/home/ann/.local/share/colorstudio/models"
-    assert f("linux", {"XDG_DATA_HOME": "/data"}, "/home/ann") == "/data/colorstudio/models"
-    assert f("linux", {"XDG_DATA_HOME": "relative"}, "/home/ann") == "/home/ann/.local/share/colorstudio/models"
-    assert f("darwin", {}, "/Users/ann") == "/Users/ann/Library/Application Support/Colorstudio/models"
-    assert f("win32", {"LOCALAPPDATA": "C:\\Users\\ann\\AppData\\Local"}, "C:\\Users\\ann") == \
-        "C:\\Users\\ann\\AppData\\Local\\Colorstudio\\models"
-    assert f("win32", {}, "C:\\Users\\ann") == "C:\\Users\\ann\\AppData\\Local\\Colorstudio\\models"
-
-
 def test_list_shows_every_model_installed_or_not(tiny, cache):
     info, src = tiny
     listing = {s.name: s for s in store.list_models()}
