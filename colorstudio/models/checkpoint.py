@@ -107,7 +107,7 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:,.1f} MB" if n < 10e6 else f"{n / 1e6:,.0f} MB"
 
 
-def _check_archive(real: Path, path: str, architecture: Optional[str]) -> None:
+def _check_archive(fh, real: Path, path: str, architecture: Optional[str]) -> None:
     """Refuse a damaged zip archive, or one that declares far more data than it can hold.
 
     PyTorch checkpoints are zip archives whose records are stored uncompressed; a record
@@ -117,11 +117,14 @@ def _check_archive(real: Path, path: str, architecture: Optional[str]) -> None:
     for an unknown architecture, twice the file's own size.
     """
     try:
-        with open(real, "rb") as fh:
-            if fh.read(2) != b"PK":
-                return  # the legacy (pre-1.6) format: no compression, nothing to expand
-        with zipfile.ZipFile(real) as archive:
+        fh.seek(0)
+        if fh.read(2) != b"PK":
+            fh.seek(0)
+            return  # the legacy (pre-1.6) format: no compression, nothing to expand
+        fh.seek(0)
+        with zipfile.ZipFile(fh) as archive:
             declared = sum(info.file_size for info in archive.infolist())
+        fh.seek(0)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
         raise ModelError(f"{path} is incomplete or damaged (its archive cannot be read: it may have been cut "
                          f"short while downloading or copying); delete it and download it again") from exc
@@ -150,12 +153,16 @@ def read_state_dict(path: Path | str, label: Optional[str] = None, *,
     path = label or str(real)
     if not os.path.lexists(real):
         raise ModelError(f"the model file {path} does not exist")
-    _check_archive(real, path, architecture)
     try:
         # Only a regular file: a FIFO or a device is refused, never waited on or read forever.
         fh = open_regular(real, what="model file")
     except FileError as exc:
         raise ModelError(str(exc) if label is None else str(exc).replace(real.name, label, 1)) from None
+    try:
+        _check_archive(fh, real, path, architecture)
+    except BaseException:
+        fh.close()
+        raise
     try:
         with fh, warnings.catch_warnings():
             # PyTorch warns about pickle protocols; the outcome (loaded or refused) is what counts.
