@@ -105,6 +105,9 @@ def signal_cleanup() -> Iterator[bool]:
                     saved[sig] = signal.SIG_DFL
     try:
         yield bool(saved)
+    except KeyboardInterrupt:
+        _remove_live_temporaries()  # Ctrl+C in the instant between creating one and its try
+        raise
     finally:
         for sig, handler in saved.items():
             with contextlib.suppress(ValueError, OSError):
@@ -243,20 +246,7 @@ def atomic_path(path: Path | str, *, overwrite: bool = True) -> Iterator[Path]:
                                        "over; choose another name")
     remove_stale_temporaries(folder)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        tmp_path = folder / _temp_name()
-        try:
-            fd = os.open(tmp_path, flags, 0o666)  # the kernel applies the umask: a normal file mode
-            break
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise WriteError(exc.errno, describe_os_error(exc, path)) from exc
-    else:
-        raise WriteError(errno.EEXIST, f"could not create a temporary file in {folder}")
-    os.close(fd)
-    with _live_lock:
-        _live.add(str(tmp_path))
+    tmp_path = _create_temporary(folder, path, flags)
     try:
         yield tmp_path
         if overwrite:
@@ -276,6 +266,34 @@ def atomic_path(path: Path | str, *, overwrite: bool = True) -> Iterator[Path]:
     finally:
         with _live_lock:
             _live.discard(str(tmp_path))
+
+
+def _create_temporary(folder: Path, path: Path, flags: int) -> Path:
+    """Create a new temporary file in ``folder``, registered for signal clean-up *before* it
+    exists, so that a signal at any moment (even between its creation and the caller's
+    ``try``) leaves nothing behind."""
+    for _ in range(100):
+        candidate = folder / _temp_name()
+        with _live_lock:
+            _live.add(str(candidate))
+        try:
+            os.close(os.open(candidate, flags, 0o666))  # the kernel applies the umask: a normal mode
+            return candidate
+        except FileExistsError:
+            with _live_lock:
+                _live.discard(str(candidate))
+            continue
+        except OSError as exc:
+            with _live_lock:
+                _live.discard(str(candidate))
+            raise WriteError(exc.errno, describe_os_error(exc, path)) from exc
+        except BaseException:  # Ctrl+C while creating it: it may exist
+            with contextlib.suppress(OSError):
+                os.unlink(candidate)
+            with _live_lock:
+                _live.discard(str(candidate))
+            raise
+    raise WriteError(errno.EEXIST, f"could not create a temporary file in {folder}")
 
 
 def atomic_write_bytes(path: Path | str, data: bytes, *, overwrite: bool = True) -> None:
