@@ -2,7 +2,7 @@
 the installed models with their licences.
 
 Cheap parts first; torch is imported only to name the device (and a torch that fails to
-import is reported, not raised). Qt's version is read from PySide6 without starting Qt.
+import is reported, not raised). Qt's version is read from PySide6's package metadata, never by importing Qt.
 """
 from __future__ import annotations
 
@@ -67,13 +67,10 @@ def torch_version() -> str:
 
 
 def qt_version() -> str:
-    try:
-        import PySide6
-        from PySide6 import QtCore
-        return f"{QtCore.qVersion()} (PySide6 {PySide6.__version__})"
-    except Exception as exc:  # noqa: BLE001
-        v = _dist_version("PySide6-Essentials") or _dist_version("PySide6")
-        return f"PySide6 {v}, but it does not load ({type(exc).__name__})" if v else "not installed"
+    """Qt's version as installed (PySide6's wheels carry the Qt of their own version); read
+    from the package metadata, so asking never imports Qt outside the GUI."""
+    v = _dist_version("PySide6-Essentials") or _dist_version("PySide6")
+    return f"{v} (PySide6 {v})" if v else "not installed"
 
 
 def device() -> str:

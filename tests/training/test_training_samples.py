@@ -21,6 +21,8 @@ def test_samples_come_at_the_start_every_n_steps_and_at_the_end(photo_folder):
                    on_samples=lambda step, samples: got.append((step, samples)))
     assert result.finished
     assert [s for s, _ in got] == [0, 2, 4, 5]
+    counts = {len(samples) for _, samples in got}
+    assert len(counts) == 1, "every strip shows the same held-out photos"
     for _, samples in got:
         assert 1 <= len(samples) <= 2
         for s in samples:
