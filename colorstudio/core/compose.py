@@ -11,6 +11,8 @@ Huge photos are composed in bands of rows so memory stays a small multiple of th
 """
 from __future__ import annotations
 
+import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -19,7 +21,7 @@ import numpy as np
 
 from .jobs import check_stop
 from .color import _XYZN_TO_RGB
-from .resample import resize_bilinear
+from .resample import resize_columns, resize_rows
 
 # XYZ(normalised by the white) -> linear sRGB, rows scaled to sum to exactly 1 (they differ
 # from 1 by < 1e-4 in the published matrix), so white and every grey stay neutral.
@@ -30,18 +32,31 @@ GUIDE_EPS = 0.02 ** 2  # regularisation, in (L/100)^2 units: smaller follows edg
 
 
 def _box_mean(x: np.ndarray, r: int) -> np.ndarray:
-    """Mean over a (2r+1)^2 window clipped at the borders; x is (..., h, w)."""
-    def along(a: np.ndarray, axis: int) -> np.ndarray:
-        n = a.shape[axis]
-        c = np.cumsum(a, axis=axis, dtype=np.float64)
-        c = np.concatenate([np.zeros_like(np.take(c, [0], axis=axis)), c], axis=axis)
-        hi = np.minimum(np.arange(n) + r + 1, n)
-        lo = np.maximum(np.arange(n) - r, 0)
-        s = np.take(c, hi, axis=axis) - np.take(c, lo, axis=axis)
-        shape = [1] * a.ndim
-        shape[axis] = n
-        return (s / (hi - lo).reshape(shape)).astype(np.float32)
-    return along(along(x, -1), -2)
+    """Mean over a (2r+1)^2 window clipped at the borders; x is (..., h, w) float32.
+
+    Sums of shifted views (the windows are small), in float32, summed in a fixed order so the
+    result does not depend on where the map came from.
+    """
+    x = np.asarray(x, np.float32)
+    h, w = x.shape[-2:]
+
+    def counts(n: int) -> np.ndarray:
+        i = np.arange(n)
+        return (np.minimum(i + r, n - 1) - np.maximum(i - r, 0) + 1).astype(np.float32)
+
+    pad = np.zeros(x.shape[:-1] + (w + 2 * r,), np.float32)
+    pad[..., r:r + w] = x
+    s = pad[..., 0:w].copy()
+    for k in range(1, 2 * r + 1):
+        s += pad[..., k:k + w]
+    s /= counts(w)
+    pad = np.zeros(x.shape[:-2] + (h + 2 * r, w), np.float32)
+    pad[..., r:r + h, :] = s
+    out = pad[..., 0:h, :].copy()
+    for k in range(1, 2 * r + 1):
+        out += pad[..., k:k + h, :]
+    out /= counts(h)[:, None]
+    return out
 
 
 @dataclass
@@ -51,12 +66,18 @@ class ChromaField:
     coef_a: np.ndarray  # (2, h, w)
     coef_b: np.ndarray  # (2, h, w)
     exact: Optional[np.ndarray] = None  # (2, h, w) the engine's ab, used as is at the working size
-    _stacked: Optional[np.ndarray] = None
-    _whole: Optional[np.ndarray] = None
+    _columns: Optional[np.ndarray] = None
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.coef_a.shape[-2:]
+
+    def prepare(self, width: int) -> None:
+        """Resize the coefficients along columns to ``width`` once (small: the working grid's
+        rows by the target's width); every band of rows is then two row blends away."""
+        if self._columns is None or self._columns.shape[-1] != width:
+            stacked = np.concatenate([self.coef_a * np.float32(0.01), self.coef_b])
+            self._columns = resize_columns(stacked, width)
 
     def at(self, lightness: np.ndarray, rows: tuple[int, int] | None = None, full_shape=None) -> np.ndarray:
         """ab (2, h', w') for ``lightness`` (h', w'), which may be a band of rows of a taller target."""
@@ -64,23 +85,12 @@ class ChromaField:
         if self.exact is not None and (H, W) == self.shape:
             y0, y1 = rows or (0, H)
             return self.exact[:, y0:y1]
-        if self._stacked is None:
-            self._stacked = np.concatenate([self.coef_a * np.float32(0.01), self.coef_b])
-        if H * W <= _WHOLE_MAP_PIXELS:
-            # Preview-sized targets: upsample the whole map once and slice bands from it.
-            if self._whole is None or self._whole.shape[-2:] != (H, W):
-                self._whole = resize_bilinear(self._stacked, H, W)
-            y0, y1 = rows or (0, H)
-            coef = self._whole[:, y0:y1].copy()
-        else:
-            coef = resize_bilinear(self._stacked, H, W, rows=rows)
+        self.prepare(W)
+        coef = resize_rows(self._columns, H, rows)
         ab = coef[:2]
         ab *= lightness
         ab += coef[2:]
         return ab
-
-
-_WHOLE_MAP_PIXELS = 4_000_000
 
 
 class FixedChroma:
@@ -100,13 +110,15 @@ def chroma_field(ab: np.ndarray, lightness: np.ndarray, radius: int = GUIDE_RADI
     """Fit the guided-filter coefficients of ``ab`` (h, w, 2) against ``lightness`` (h, w)."""
     p = np.ascontiguousarray(np.moveaxis(np.asarray(ab, np.float32), -1, 0))
     I = np.asarray(lightness, np.float32) * np.float32(0.01)
-    mean_I = _box_mean(I, radius)
-    var_I = _box_mean(I * I, radius) - mean_I * mean_I
-    mean_p = _box_mean(p, radius)
-    cov = _box_mean(p * I, radius) - mean_I * mean_p
+    # One pass of box means over [I, I*I, p, p*I] (6 maps), one over [a, b] (4 maps).
+    means = _box_mean(np.concatenate([I[None], (I * I)[None], p, p * I]), radius)
+    mean_I, mean_II, mean_p, mean_pI = means[0], means[1], means[2:4], means[4:6]
+    var_I = mean_II - mean_I * mean_I
+    cov = mean_pI - mean_I * mean_p
     a = cov / (var_I + np.float32(eps))
     b = mean_p - a * mean_I
-    return ChromaField(_box_mean(a, radius), _box_mean(b, radius), exact=p)
+    smooth = _box_mean(np.concatenate([a, b]), radius)
+    return ChromaField(smooth[:2], smooth[2:], exact=p)
 
 
 def lab_to_srgb_keep_l(L: np.ndarray, ab: np.ndarray, saturation: float = 1.0) -> np.ndarray:
@@ -120,14 +132,22 @@ def lab_to_linear_keep_l(L: np.ndarray, ab: np.ndarray, saturation: float = 1.0)
     Chroma outside the sRGB gamut at a pixel's lightness is scaled towards neutral until it
     fits (a short bisection on those pixels only), so hue and lightness are kept.
     """
+    rgb = _linear_unclipped(L, ab, saturation)
+    np.clip(rgb, 0.0, 1.0, out=rgb)
+    return rgb
+
+
+def _linear_unclipped(L: np.ndarray, ab: np.ndarray, saturation: float) -> np.ndarray:
+    """Linear sRGB (3, ...) with out-of-gamut chroma pulled in (values within 1e-5 of [0, 1])."""
     L = np.asarray(L, np.float32)
-    fy = (L + np.float32(16.0)) * np.float32(1.0 / 116.0)
+    fy = L + np.float32(16.0)
+    fy *= np.float32(1.0 / 116.0)
     Y = _cube(fy)
-    k = np.float32(saturation)
-    a = ab[0] * np.float32(k / 500.0)
-    b = ab[1] * np.float32(k / 200.0)
+    a = ab[0] * np.float32(saturation / 500.0)
+    b = ab[1] * np.float32(saturation / 200.0)
     rgb = _linear_rgb(fy, Y, a, b)
-    bad = (rgb.min(axis=0) < 0.0) | (rgb.max(axis=0) > 1.0)
+    bad = rgb.min(axis=0) < 0.0
+    bad |= rgb.max(axis=0) > 1.0
     if bad.any():
         fyb, Yb, ab_, bb = fy[bad], Y[bad], a[bad], b[bad]
         lo = np.zeros_like(fyb)
@@ -139,7 +159,6 @@ def lab_to_linear_keep_l(L: np.ndarray, ab: np.ndarray, saturation: float = 1.0)
             lo = np.where(ok, mid, lo)
             hi = np.where(ok, hi, mid)
         rgb[:, bad] = _linear_rgb(fyb, Yb, ab_ * lo, bb * lo)
-    np.clip(rgb, 0.0, 1.0, out=rgb)
     return rgb
 
 
@@ -157,7 +176,8 @@ def _cube(t: np.ndarray) -> np.ndarray:
 
 
 def _linear_rgb(fy, Y, a500, b200) -> np.ndarray:
-    """Linear sRGB (3, ...) from f(Y), Y and the scaled chroma a/500, b/200.
+    """Linear sRGB (3, ...) from f(Y), Y and the scaled chroma a/500, b/200 (numpy; used on
+    the few out-of-gamut pixels).
 
     Written as Y plus the chroma's contribution (X - Y, Z - Y), with the matrix rows
     normalised to map the white point to (1, 1, 1) exactly: a neutral pixel (a = b = 0)
@@ -188,7 +208,7 @@ _LUT8: Optional[np.ndarray] = None
 
 
 def _encode8(lin: np.ndarray) -> np.ndarray:
-    """Linear (3, h, w) in [0, 1] -> 8-bit sRGB (h, w, 3) through a 65536-entry table.
+    """Linear (3, h, w), within 1e-5 of [0, 1] -> 8-bit sRGB (h, w, 3) through a 65536-entry table.
 
     The table's step (1.5e-5 in linear light) is far below an 8-bit level everywhere on the
     sRGB curve: the result equals rounding the exact encoding except for values within a
@@ -200,7 +220,7 @@ def _encode8(lin: np.ndarray) -> np.ndarray:
         enc = np.where(x > 0.0031308, 1.055 * np.power(x, 1 / 2.4) - 0.055, 12.92 * x)
         _LUT8 = np.rint(enc * 255.0).astype(np.uint8)
     idx = (lin * np.float32(_LUT_SIZE)).astype(np.int32)
-    np.minimum(idx, _LUT_SIZE - 1, out=idx)
+    np.clip(idx, 0, _LUT_SIZE - 1, out=idx)
     out = np.empty(lin.shape[1:] + (3,), np.uint8)
     for i in range(3):
         out[..., i] = _LUT8[idx[i]]
@@ -213,34 +233,76 @@ def quantize(rgb: np.ndarray, bit_depth: int) -> np.ndarray:
     return np.rint(rgb * 255.0).astype(np.uint8)
 
 
+_BAND_PIXELS = 1 << 16   # a band's pixels: its dozen float32 temporaries stay in the cache
+_POOL: Optional[ThreadPoolExecutor] = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Two threads shared by every composition (numpy releases the GIL in its loops)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="compose")
+        return _POOL
+
+
 def compose(lightness: np.ndarray, field: ChromaField, *, saturation: float = 1.0, bit_depth: int = 8,
-            band_rows: int = 256, progress: Optional[Callable[[int, int], None]] = None,
+            band_rows: Optional[int] = None, progress: Optional[Callable[[int, int], None]] = None,
             should_stop: Optional[Callable[[], bool]] = None) -> np.ndarray:
     """Full pixels (H, W, 3) uint8/uint16 from the photo's own L and the chroma field.
 
-    Works in bands of rows, two at a time (numpy releases the GIL), so memory stays a small
-    multiple of one band and both cores are used.
+    Works in bands of rows small enough to stay in the CPU's cache, two at a time (numpy
+    releases the GIL), so memory stays a small multiple of one band and both cores are used.
     """
     H, W = lightness.shape
     out = np.empty((H, W, 3), np.uint16 if bit_depth == 16 else np.uint8)
     field.at(lightness[:1], rows=(0, 1), full_shape=(H, W))  # build shared state before threads start
+    if band_rows is None:
+        band_rows = max(8, _BAND_PIXELS // max(1, W))
     bands = [(y0, min(H, y0 + band_rows)) for y0 in range(0, H, band_rows)]
 
     def one(band):
         y0, y1 = band
         check_stop(should_stop)
         Lb = np.asarray(lightness[y0:y1], np.float32)
-        lin = lab_to_linear_keep_l(Lb, field.at(Lb, rows=(y0, y1), full_shape=(H, W)), saturation)
-        out[y0:y1] = _encode8(lin) if bit_depth != 16 else quantize(_gamma(lin), 16)
+        lin = _linear_unclipped(Lb, field.at(Lb, rows=(y0, y1), full_shape=(H, W)), saturation)
+        if bit_depth == 16:
+            np.clip(lin, 0.0, 1.0, out=lin)
+            out[y0:y1] = quantize(_gamma(lin), 16)
+        else:
+            out[y0:y1] = _encode8(lin)   # clamps to [0, 1] itself
         return y1
 
     if len(bands) == 1:
         one(bands[0])
-    else:
-        done = 0
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            for y1 in pool.map(one, bands):
+        if progress:
+            progress(1, 1)
+        return out
+    # At most a few bands in flight, so a stop request is seen soon and memory stays bounded.
+    pool = _pool()
+    pending: deque = deque()
+    done = 0
+    try:
+        for band in bands:
+            pending.append(pool.submit(one, band))
+            if len(pending) >= 4:
+                pending.popleft().result()
                 done += 1
                 if progress:
                     progress(done, len(bands))
+        while pending:
+            pending.popleft().result()
+            done += 1
+            if progress:
+                progress(done, len(bands))
+    finally:
+        for f in pending:
+            f.cancel()
+        for f in pending:
+            if not f.cancelled():
+                try:
+                    f.result()
+                except Exception:
+                    pass
     return out

@@ -95,7 +95,9 @@ class _Grid:
         self._lu0 = None       # the factorisation of A0 + diag(self._base)
         self._base: Optional[np.ndarray] = None
         self._columns: dict[int, np.ndarray] = {}
-        # Cached columns of A0^-1, in float64 values (about 80 MB at most per grid).
+        self._last_b: Optional[np.ndarray] = None   # the last right-hand side (c, n)
+        self._last_y: Optional[np.ndarray] = None   # B^-1 of it, float64 (c, n)
+        # Cached columns of B^-1, in float32 values (about 40 MB at most per grid).
         self.cache_limit = 10_000_000
         self.max_new_columns = 24
         self.max_update_rank = 1500
@@ -113,18 +115,19 @@ class _Grid:
 
     @staticmethod
     def _factor(A):
-        return spla.splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+        # Single precision: half the memory each solve reads, and the answer's chroma differs
+        # from double precision's by under 0.01 a*b* units (bench/latency.py measures it).
+        return spla.splu(A.astype(np.float32), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                         options={"SymmetricMode": True})
 
     def factorise(self) -> None:
         """Factorise the hint-independent matrix now (done before the first hint arrives)."""
         if self._lu0 is None:
-            self._refactorise(np.zeros(self.h * self.w))
+            self._refactorise(np.zeros(self.h * self.w, np.float32))
 
     def direct_solve(self, b: np.ndarray, diag: np.ndarray) -> np.ndarray:
         """Solve (offdiag + diag) u = b for the channels of b (c, h, w); factorises anew."""
-        n = self.h * self.w
-        x = self._factor(self._matrix(diag)).solve(b.reshape(b.shape[0], n).T.astype(np.float64))
-        return x.T.reshape(b.shape).astype(np.float32)
+        return self._apply(self._factor(self._matrix(diag)), b)
 
     def cut_solve(self, b: np.ndarray, hint_diag: np.ndarray, keep: np.ndarray) -> np.ndarray:
         """Solve with the edges into protected pixels cut: each edge weight is scaled by the
@@ -146,63 +149,98 @@ class _Grid:
         vals = np.concatenate([wx.ravel(), wy.ravel()]).astype(np.float64)
         upper = sp.coo_matrix((-vals, (rows, cols)), shape=(n, n))
         A = (upper + upper.T + sp.diags(np.ravel(dw + self.screen + hint_diag).astype(np.float64))).tocsc()
-        x = self._factor(A).solve(b.reshape(b.shape[0], n).T.astype(np.float64))
-        return x.T.reshape(b.shape).astype(np.float32)
+        return self._apply(self._factor(A), b)
 
     def solve(self, b: np.ndarray, hint_diag: np.ndarray) -> np.ndarray:
         """Solve (A0 + diag(hint_diag)) u = b, where b is zero off the hint pixels.
 
         A0 (the edge weights and the screening) does not depend on the hints. The grid keeps
-        one factorisation, of ``A0 + diag(base)`` for the hints of the last time it had to
-        factorise (none at first: the photo's warm-up factorises A0), and the hints of each
-        request enter as a low-rank update (Sherman-Morrison-Woodbury) on the pixels where
-        they differ from that base. The columns of the base's inverse at those pixels are
-        cached, so adding, moving or removing one hint costs the solves of its own pixels and
-        one solve for b. When the hints differ from the base at many pixels (a document
-        restored with 20 hints, a long brush stroke), the whole matrix is factorised for the
-        current hints, which become the new base.
+        one factorisation, of ``B = A0 + diag(base)`` for the hints of the last time it had
+        to factorise (none at first: the photo's warm-up factorises A0), and the hints of
+        each request enter as a low-rank update (Sherman-Morrison-Woodbury) on the pixels
+        where they differ from that base. The columns of ``B^-1`` at those pixels are cached,
+        and so is ``B^-1 b`` for the last right-hand side: b changes only at the pixels of the
+        hint that was added, moved, recoloured or removed, so ``B^-1 b`` is the last one plus
+        those pixels' columns. Adding a point costs the solves of its own few pixels. When
+        the hints differ from the base at many pixels (a document restored with 20 hints, a
+        long brush stroke), the whole matrix is factorised for the current hints, which
+        become the new base.
         """
         n = self.h * self.w
-        d = hint_diag.ravel().astype(np.float64)
+        d = hint_diag.ravel().astype(np.float32)
         if not d.any():
             return np.zeros_like(b)
         if self._lu0 is None or self._base is None:
             self._refactorise(d)
-            return self._apply(self._lu0, b)
+            return self._remember(b, self._apply(self._lu0, b))
         delta = d - self._base
         S = np.flatnonzero(delta)
-        missing = [i for i in S.tolist() if i not in self._columns]
+        need_S = [i for i in S.tolist() if i not in self._columns]
         # The update pays one triangular solve per uncached pixel and a dense s x s solve;
         # factorising costs about as much as a few dozen solves.
-        if len(S) * n > self.cache_limit or len(S) > self.max_update_rank or len(missing) > self.max_new_columns:
+        if len(S) * n > self.cache_limit or len(S) > self.max_update_rank or len(need_S) > self.max_new_columns:
             self._refactorise(d)
-            return self._apply(self._lu0, b)
-        y = self._apply(self._lu0, b)                                         # B^-1 b  (c, h, w)
-        if len(S) == 0:
-            return y
+            return self._remember(b, self._apply(self._lu0, b))
+        if len(self._columns) * n > 2 * self.cache_limit:
+            self._columns = {}        # recoloured hints of the base also leave columns here
+            need_S = S.tolist()
+        c = b.shape[0]
+        bf = b.reshape(c, n)
+        T = None
+        if self._last_b is not None and self._last_b.shape == bf.shape:
+            T = np.flatnonzero((bf != self._last_b).any(axis=0))
+            need_T = [i for i in T.tolist() if i not in self._columns and i not in set(need_S)]
+            if len(need_S) + len(need_T) > self.max_new_columns:
+                T = None
+        missing = need_S + (need_T if T is not None else [])
         if missing:
-            e = np.zeros((n, len(missing)))
+            e = np.zeros((n, len(missing)), np.float32, order="F")
             e[missing, np.arange(len(missing))] = 1.0
             cols = self._lu0.solve(e)
             for j, i in enumerate(missing):
-                self._columns[i] = cols[:, j]
-        Z = np.stack([self._columns[i] for i in S.tolist()], axis=1)          # n x s = B^-1 P
+                self._columns[i] = np.ascontiguousarray(cols[:, j])
+        if T is None:
+            y = self._apply(self._lu0, b).reshape(c, n).astype(np.float64)
+        else:
+            y = self._last_y.copy()
+            if len(T):
+                Z_T = np.stack([self._columns[i] for i in T.tolist()], axis=1).astype(np.float64)
+                y += _skinny(Z_T, (bf[:, T] - self._last_b[:, T]).astype(np.float64))
+        self._last_b = bf.copy()
+        self._last_y = y
+        if len(S) == 0:
+            return y.astype(np.float32).reshape(b.shape)
+        Z = np.stack([self._columns[i] for i in S.tolist()], axis=1).astype(np.float64)   # n x s = B^-1 P
         # (B + P D P^T)^-1 b = y - Z (D^-1 + P^T Z)^-1 P^T y
-        C = Z[S] + np.diag(1.0 / delta[S])
-        yS = y.reshape(y.shape[0], n)[:, S].T.astype(np.float64)              # s x c
-        w = np.linalg.solve(C, yS)
-        return (y.reshape(y.shape[0], n) - (Z @ w).T.astype(np.float32)).reshape(b.shape)
+        C = Z[S] + np.diag(1.0 / delta[S].astype(np.float64))
+        w = np.linalg.solve(C, y[:, S].T)                                    # s x c
+        return (y - _skinny(Z, w.T)).astype(np.float32).reshape(b.shape)
+
+    def _remember(self, b: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Keep ``B^-1 b`` for the next request's update (u was solved with the base alone)."""
+        c = b.shape[0]
+        self._last_b = b.reshape(c, -1).copy()
+        self._last_y = u.reshape(c, -1).astype(np.float64)
+        return u
 
     def _refactorise(self, d: np.ndarray) -> None:
         """Factorise A0 + diag(d); d becomes the base the next requests are updates of."""
         self._lu0 = self._factor(self._matrix(self.dw + self.screen + d.reshape(self.h, self.w).astype(np.float32)))
-        self._base = d.copy()
+        self._base = d.astype(np.float32)
         self._columns = {}
+        self._last_b = self._last_y = None
 
     def _apply(self, lu, b: np.ndarray) -> np.ndarray:
         n = self.h * self.w
-        x = lu.solve(b.reshape(b.shape[0], n).T.astype(np.float64))
+        x = lu.solve(np.asfortranarray(b.reshape(b.shape[0], n).T, dtype=np.float32))
         return x.T.reshape(b.shape).astype(np.float32)
+
+
+def _skinny(Z: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(c, n) = w (c, s) times the columns Z (n, s), for a handful of columns: plain loops, as
+    a threaded BLAS call on such a tall, thin product costs more in waking its threads (tens
+    of milliseconds on a busy machine) than the arithmetic."""
+    return np.einsum("ns,cs->cn", Z, w, optimize=False)
 
 
 class PropagationSession(EngineSession):
