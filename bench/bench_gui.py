@@ -129,14 +129,18 @@ def gui_timings(photo: Path, repeats: int, seconds: float) -> dict:
     open_s = time.perf_counter() - t_open
     W, H = canvas.photo_size
 
-    full, drag = [], []
+    full, drag, whole = [], [], []
     for i in range(repeats):
         x, y = W * (0.15 + 0.7 * i / max(repeats - 1, 1)), H * (0.3 + 0.4 * (i % 2))
         n0 = painted["n"]
         t0 = time.perf_counter()
         editor.add_point(x, y)
-        wait_until(lambda: settled() and painted["n"] > n0)
+        # The clock stops when the canvas has painted the point's own settled preview; the
+        # side panel's colour suggestions, computed after it, are timed separately.
+        wait_until(lambda: compute.preview_up_to_date and painted["n"] > n0)
         full.append(time.perf_counter() - t0)
+        wait_until(settled)
+        whole.append(time.perf_counter() - t0)
         # A drag step: the point moves under an interaction, which asks for a small preview.
         editor.begin_interaction()
         key = editor.new_gesture()
@@ -184,7 +188,7 @@ def gui_timings(photo: Path, repeats: int, seconds: float) -> dict:
     editor.mark_saved()
     win.close()
     _ = t_end
-    return {"open_s": open_s, "full": full, "drag": drag, "fps": paints / elapsed,
+    return {"open_s": open_s, "full": full, "whole": whole, "drag": drag, "fps": paints / elapsed,
             "gap_p95": gaps[int(0.95 * (len(gaps) - 1))] if gaps else float("nan"),
             "gap_max": gaps[-1] if gaps else float("nan"), "previews_during_drag": previews,
             "drag_seconds": elapsed, "size": (W, H)}
@@ -208,7 +212,9 @@ def main() -> None:
         ["start-up: process start to window shown (s)", med(starts), min(starts), max(starts), "< 2 s"],
         [f"open a {W}x{H} photo, engine warmed up (s)", g["open_s"], g["open_s"], g["open_s"], ""],
         ["preview latency, point added -> painted, full 1024 px (s)", med(g["full"]), min(g["full"]),
-         max(g["full"]), ""],
+         max(g["full"]), "<= 0.06 s"],
+        ["point added -> suggestions shown too, compute idle (s)", med(g["whole"]), min(g["whole"]),
+         max(g["whole"]), ""],
         ["preview latency, drag step -> painted, 384 px (s)", med(g["drag"]), min(g["drag"]), max(g["drag"]), ""],
         ["paint rate while dragging, engine busy (frames/s)", g["fps"], g["fps"], g["fps"], ">= 30"],
         ["slowest paint gaps during the drag: p95 / max (s)", g["gap_p95"], g["gap_p95"], g["gap_max"], ""],

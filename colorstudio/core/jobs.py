@@ -86,8 +86,10 @@ class PreviewJob:
             spec_needs_refs and not self.references and self.mode != "hints")
         if nothing_yet:
             # Nothing to colour yet: the canvas shows the photo itself. The per-photo work is
-            # done now anyway, so the first click is answered quickly.
-            s.warm_up(self.max_side)
+            # done now anyway, so the first click is answered quickly; a click that arrives
+            # meanwhile is answered between its steps (progress is the compute thread's
+            # yield point).
+            s.warm_up(self.max_side, should_stop=should_stop, progress=progress)
             return PreviewResult(None, self.max_side, 0.0, "", "")
         refs = _references(self.references)
         pic = s.preview(self.hints, max_side=self.max_side, saturation=self.saturation, draft=self.draft,

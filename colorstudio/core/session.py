@@ -15,6 +15,7 @@ coarser.
 from __future__ import annotations
 
 import collections
+import inspect
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,14 +144,19 @@ class ColorizeSession:
             self._state = self.engine.start(self.photo.lightness, self.photo)
         return self._state
 
-    def warm_up(self, max_side: int = 1024) -> None:
+    def warm_up(self, max_side: int = 1024, should_stop: Optional[ShouldStop] = None,
+                progress: Optional[Progress] = None) -> None:
         """Do the per-photo work before the first edit (the preview's lightness, the
-        engine's per-photo state), so the first hint is answered quickly."""
+        engine's per-photo state), so the first hint is answered quickly. An engine that
+        warms up in steps reports them to ``progress`` (where a waiting request may run)."""
         self.preview_lightness(max_side)
         state = self._engine_session()
         warm = getattr(state, "warm_up", None)
         if callable(warm):
-            warm(max_side)
+            accepts = inspect.signature(warm).parameters
+            kwargs = {k: v for k, v in (("should_stop", should_stop), ("progress", progress))
+                      if v is not None and k in accepts}
+            warm(max_side, **kwargs)
 
     def preview_lightness(self, max_side: int) -> np.ndarray:
         """The photo's L downscaled so the long side is at most ``max_side`` (cached)."""

@@ -277,10 +277,20 @@ class PropagationSession(EngineSession):
             return sigma_for_edge_strength(options["edge_strength"])
         return self.params.sigma
 
-    def warm_up(self, max_side: Optional[int] = None) -> None:
-        """The per-photo work of both grids (weights, factorisation), before the first hint."""
-        for side in (self.params.preview_side, self.params.render_side):
+    def warm_up(self, max_side: Optional[int] = None, should_stop=None, progress=None) -> None:
+        """The per-photo work of both grids (weights, factorisation), before the first hint.
+
+        The render grid first: a click's settled preview is its answer. ``progress(done,
+        total)`` is called after each grid; on the app's compute thread that is where a
+        click that arrived meanwhile is answered, before the drag grid is built.
+        """
+        sides = (self.params.render_side, self.params.preview_side)
+        for done, side in enumerate(sides, 1):
+            if should_stop and should_stop():
+                raise Cancelled()
             self.grid(min(side, max_side) if max_side else side).factorise()
+            if progress is not None:
+                progress(done, len(sides))
 
     def chroma(self, hints: Hints, *, quality: str = "render", max_side: Optional[int] = None,
                references=(), options=None, should_stop=None) -> Chroma:

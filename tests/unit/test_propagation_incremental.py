@@ -79,3 +79,31 @@ def test_single_precision_factors_give_the_double_precision_chroma():
 
     assert np.abs(ab(fast) - ab(exact)).max() < 0.05
 
+
+
+def test_warm_up_readies_the_render_grid_first_and_answers_a_waiting_click_before_the_draft_grid():
+    """Opening a photo factorises the grid a click's settled preview needs before the drag
+    grid; between the two it reports progress, where the app's compute thread answers a
+    click that arrived meanwhile (the scheduler's yield point)."""
+    from colorstudio.core.image import SourceImage
+    from colorstudio.core.session import ColorizeSession
+
+    L = _photo(200, 300)
+    rgb = SourceImage.from_array(np.repeat(np.clip(L * 2.55, 0, 255).astype(np.uint8)[..., None], 3, -1))
+    session = ColorizeSession(rgb)
+    state = session._engine_session()
+    render, draft = state.params.render_side, state.params.preview_side
+    seen = []
+
+    def progress(done, total):
+        ready = {k[0] for k, g in state._grids.items() if g._lu0 is not None}
+        seen.append((done, total, ready))
+        if done == 1:
+            # The click waiting since the photo opened: its settled preview, here and now.
+            pic = session.preview(Hints().with_point(PointHint(50, 50, "#c83232", 3)), max_side=1024)
+            assert np.asarray(pic).std(axis=-1).max() > 0       # coloured
+            assert {k[0] for k, g in state._grids.items() if g._lu0 is not None} == {render}
+
+    session.warm_up(1024, progress=progress)
+    assert [(d, t) for d, t, _ in seen] == [(1, 2), (2, 2)]
+    assert seen[0][2] == {render} and seen[1][2] == {render, draft}
