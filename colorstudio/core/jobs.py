@@ -152,12 +152,10 @@ class ReachJob:
 
     def run(self, runtime, progress=None, should_stop=None) -> Reach:
         s = runtime.session(self.photo, self.engine, self.photo_key)
-        state = s._engine_session()  # the engine's per-photo state (shared with the previews)
-        fn = getattr(state, "reach", None)
-        if fn is None:
-            return Reach(self.selection, self.hints, None, "this engine does not show how far a hint reaches")
         check_stop(should_stop)
-        reach = fn(self.hints, self.selection, max_side=self.max_side, options=dict(self.options))
+        reach = s.reach(self.hints, self.selection, max_side=self.max_side, options=dict(self.options))
+        if reach is None:
+            return Reach(self.selection, self.hints, None, "this engine does not show how far a hint reaches")
         check_stop(should_stop)
         return Reach(self.selection, self.hints, np.ascontiguousarray(reach, dtype=np.float32))
 

@@ -267,6 +267,16 @@ class ColorizeSession:
         rgb = compose(L_region, FixedChroma(ab_rows[:, :, x0:x1]), saturation=saturation, bit_depth=8)
         return Picture(rgb, self.last_info, self.engine_name)
 
+    def reach(self, hints: Hints, selection: tuple, *, max_side: Optional[int] = None,
+              options: Optional[dict] = None) -> Optional[np.ndarray]:
+        """How much of the colour at each working pixel comes from one hint (``("point", i)``
+        or ``("stroke", j)``), (h, w) in [0, 1] on the engine's working grid; None when the
+        engine cannot say (it has no per-hint solve)."""
+        fn = getattr(self._engine_session(), "reach", None)
+        if fn is None:
+            return None
+        return fn(hints, selection, max_side=max_side, options=options)
+
     def suggest_colors(self, hints: Optional[Hints], x: float, y: float, count: int = 8) -> list:
         """Likely colours at (x, y) from the engine, most likely first; [] when it offers none."""
         state = self._engine_session()

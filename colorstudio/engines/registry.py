@@ -88,10 +88,10 @@ def engines_for_mode(mode) -> list[str]:
 
 
 def engines_by_preference(mode) -> list[str]:
-    """The engines of ``mode``, best first: a network that needs weights (where installed)
-    before the weight-free engines, then by declared preference. The app and the CLI both
-    choose by it."""
-    return sorted(engines_for_mode(mode), key=lambda name: not ENGINES[name].needs_weights)
+    """The engines of ``mode``, best first: a network (bundled, or downloaded where
+    installed) before the weight-free engines, then by declared preference. The app and
+    the CLI both choose by it."""
+    return sorted(engines_for_mode(mode), key=lambda name: not ENGINES[name].models)
 
 
 def default_engine(mode) -> str:
