@@ -1,16 +1,23 @@
 """Jobs: small frozen objects with ``run(runtime, progress, should_stop)``, and the
-plain-Python plumbing of long work (progress and cancellation callbacks)."""
+plain-Python plumbing of long work (progress and cancellation callbacks).
+
+``progress(done, total, note=None)``: counts (``total`` 0 when unknown), and/or a *note*, plain
+data a long job reports as it goes (a batch record, a training's losses); ``done`` is None
+when there is only a note. ``should_stop()`` turns true when the job's result is no longer
+wanted; a job that notices raises :class:`Cancelled`. The app runs jobs on workers
+(gui/workers.py, gui/compute.py), the CLI and the Python API call ``run`` directly."""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
 
 from .runtime import EngineChoice
 
-Progress = Callable[[int, int], None]
+Progress = Callable[..., None]   # progress(done, total, note=None)
 ShouldStop = Callable[[], bool]
 
 
@@ -296,3 +303,37 @@ class DetailJob:
 #: Jobs that do not light the busy indicator: housekeeping, and quiet refinements of what is
 #: already on screen (a thumbnail, the full-resolution pixels of the part in view).
 QUIET = HOUSEKEEPING + (ThumbnailJob, DetailJob)
+
+
+# -- opening a photo -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LoadedPhoto:
+    """A photo opened off the GUI thread, with its grey display image already shrunk."""
+
+    path: Path
+    photo: Any                  # a SourceImage
+    display: np.ndarray         # uint8 grey, long side at most the job's display side
+
+
+@dataclass(frozen=True)
+class OpenPhoto:
+    """Decode and hash a photo and shrink it for display (a 50-megapixel scan takes a second
+    or more). A superseded open stops after decoding."""
+
+    path: Path
+    display_side: int
+    long = False
+
+    def run(self, runtime=None, progress=None, should_stop=None) -> LoadedPhoto:
+        from . import image   # looked up at run time: keeps start-up light (and tests can hold it)
+        photo = image.open_image(self.path)
+        check_stop(should_stop)
+        return LoadedPhoto(Path(self.path), photo, photo.gray_u8(max_side=self.display_side))
+
+    def describe_error(self, exc: BaseException) -> str:
+        from .image import ImageError
+        if isinstance(exc, (ImageError, OSError, ValueError)):
+            return str(exc)
+        # A bug must still end the wait with a sentence, not hang it (the worker logs it).
+        return f"{Path(self.path).name} could not be opened ({exc})"

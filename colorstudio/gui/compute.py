@@ -11,10 +11,9 @@ small dataclasses.
 from __future__ import annotations
 
 import logging
-import weakref
 from typing import Callable, Optional
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from ..core.jobs import (DRAG_PREVIEW_SIDE, FULL_PREVIEW_SIDE, HOUSEKEEPING, QUIET,  # noqa: F401 (re-exported)
                          Cancelled, DetectDevices, Detail, DetailJob, EngineChoice, Exported, ExportJob, PreviewJob,
@@ -22,18 +21,9 @@ from ..core.jobs import (DRAG_PREVIEW_SIDE, FULL_PREVIEW_SIDE, HOUSEKEEPING, QUI
                          ThumbnailJob, Tidy)
 from ..core.runtime import Runtime, default_engine_factory  # noqa: F401 (re-exported)
 from ..core.scheduler import Request, Scheduler, SchedulerClosed, serve
+from .workers import WorkerThread, describe_error  # noqa: F401 (describe_error re-exported)
 
 log = logging.getLogger(__name__)
-
-
-def describe_error(exc: BaseException, engine: str = "") -> str:
-    """A sentence for the user: our own errors already are one; others get a short prefix."""
-    if type(exc).__module__.startswith("colorstudio.") and isinstance(exc, (ValueError, RuntimeError, OSError)):
-        return str(exc)
-    if isinstance(exc, MemoryError):
-        return "there is not enough memory for this photo; try a smaller photo or close other programs"
-    where = f"the {engine} engine" if engine else "the computation"
-    return f"{where} failed: {type(exc).__name__}: {exc}"
 
 
 class Worker:
@@ -59,9 +49,9 @@ class Worker:
         if not getattr(job, "long", False):
             return job.run(self.runtime, None, should_stop)
 
-        def progress(done: int, total: int) -> None:
-            if self._progress is not None:
-                self._progress(req, int(done), int(total))
+        def progress(done=None, total=0, note=None) -> None:
+            if self._progress is not None and done is not None:
+                self._progress(req, int(done), int(total or 0))
             yield_point()   # previews asked for meanwhile run now, between the job's steps
         return job.run(self.runtime, progress, should_stop)
 
@@ -69,8 +59,8 @@ class Worker:
         self.runtime.close()
 
 
-class ComputeThread(QThread):
-    """The long-lived thread that serves the scheduler with a Workshop."""
+class ComputeThread(WorkerThread):
+    """The long-lived worker thread (gui/workers.py) that serves the scheduler with a Worker."""
 
     delivered = Signal(object, object)   # Request, result
     failed = Signal(object, str)         # Request, a sentence
@@ -78,21 +68,12 @@ class ComputeThread(QThread):
     settled = Signal()                   # a request is no longer in flight
     progress = Signal(object, int, int)  # Request, done, total
 
-    _live: "weakref.WeakSet[ComputeThread]" = weakref.WeakSet()
-
-    def __init__(self, scheduler: Scheduler, workshop: Worker, parent=None):
-        super().__init__(parent)
-        self.setObjectName("computeThread")
+    def __init__(self, scheduler: Scheduler, workshop: Worker):
+        super().__init__(self._serve, "computeThread")
         self._scheduler = scheduler
         self._workshop = workshop
-        ComputeThread._live.add(self)
 
-    @classmethod
-    def running_threads(cls) -> list["ComputeThread"]:
-        """Compute threads still running (tests use this to catch leaks)."""
-        return [t for t in list(cls._live) if t.isRunning()]
-
-    def run(self) -> None:
+    def _serve(self) -> None:
         # Each outcome is sent after the request has left the scheduler, ``settled`` first,
         # so that a slot receiving a result already sees an accurate busy state.
         outcome: dict = {}

@@ -1,59 +1,24 @@
 """Opening photos off the GUI thread.
 
 Decoding and hashing a 50-megapixel scan takes a second or more; done on the GUI thread it
-freezes the window. Each open runs in its own short-lived QThread (the compute thread owns
-engines and models, and an open must not wait behind a render). The latest open wins: a
-result for an open that another one has superseded is dropped and never reaches the screen.
+freezes the window. Each open is a :class:`~colorstudio.core.jobs.OpenPhoto` job on a worker
+of its own (gui/workers.py; the compute thread owns engines and models, and an open must not
+wait behind a render). The latest open wins: a newer open cancels and detaches the one under
+way, whose result never reaches the screen.
 """
 from __future__ import annotations
 
-import functools
-import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LoadedPhoto:
-    """A photo opened on a loader thread, with its grey display image already shrunk."""
-
-    path: Path
-    photo: Any                  # a SourceImage
-    display: np.ndarray         # uint8 grey, long side at most the loader's display side
-
-
-class _Load(QThread):
-    """One open: decode, hash and shrink for display, then report (queued to the GUI thread)."""
-
-    done = Signal(int, object, str)   # generation, LoadedPhoto or None, the error sentence or ""
-
-    def __init__(self, generation: int, path: Path, display_side: int, parent=None):
-        super().__init__(parent)
-        self._generation, self._path, self._side = generation, path, display_side
-
-    def run(self) -> None:
-        from ..core import image   # looked up at run time: keeps start-up light
-        try:
-            photo = image.open_image(self._path)
-            loaded = LoadedPhoto(self._path, photo, photo.gray_u8(max_side=self._side))
-        except (image.ImageError, OSError, ValueError) as exc:
-            self.done.emit(self._generation, None, str(exc))
-            return
-        except Exception as exc:  # a bug must still end the wait with a sentence, not hang it
-            log.exception("opening %s failed", self._path)
-            self.done.emit(self._generation, None, f"{self._path.name} could not be opened ({exc})")
-            return
-        self.done.emit(self._generation, loaded, "")
+from ..core.jobs import LoadedPhoto, OpenPhoto  # noqa: F401 (LoadedPhoto re-exported)
+from .workers import Latest
 
 
 class PhotoLoader(QObject):
-    """Opens photos on short-lived threads; only the latest open's result is reported."""
+    """Opens photos on workers; only the latest open's result is reported."""
 
     loaded = Signal(object)       # LoadedPhoto of the latest open
     failed = Signal(str, str)     # path, the sentence saying why the latest open failed
@@ -63,63 +28,50 @@ class PhotoLoader(QObject):
         super().__init__(parent)
         self._side = display_side
         self._generation = 0
-        self._wanted: Optional[int] = None   # the open whose result is still wanted
-        self._paths: dict[int, Path] = {}
-        self._threads: set[_Load] = set()
+        self._opens = Latest(self)
+        self._path: Optional[Path] = None   # the open whose result is still wanted
 
     @property
     def busy(self) -> bool:
         """True while the latest open is under way."""
-        return self._wanted is not None
+        return self._path is not None
 
     @property
     def running(self) -> bool:
-        """True until every loader thread (superseded ones included) has finished and its
-        result, queued before its end, has been delivered (and dropped or reported)."""
-        return bool(self._threads)
+        """True until every open's thread (superseded ones included) has ended."""
+        return self._opens.running
 
     def open(self, path) -> int:
         """Start opening ``path``; any open under way is superseded. Returns its generation."""
         self._generation += 1
-        gen = self._generation
-        path = Path(path)
-        thread = _Load(gen, path, self._side)
-        thread.done.connect(self._done)
-        thread.finished.connect(functools.partial(self._reap, thread))
-        self._threads.add(thread)
-        self._paths = {gen: path}
-        was_busy, self._wanted = self.busy, gen
-        thread.start()
+        was_busy = self.busy
+        self._path = Path(path)
+        self._opens.start(OpenPhoto(self._path, self._side), name="photoLoader",
+                          succeeded=self._loaded, failed=self._failed)
         if not was_busy:
             self.busy_changed.emit(True)
-        return gen
+        return self._generation
 
     def cancel(self) -> None:
-        """Drop the open under way, if any (its thread ends on its own; its result is ignored)."""
-        if self._wanted is not None:
-            self._wanted = None
-            self._paths.clear()
+        """Drop the open under way, if any (it is told to stop; its result is ignored)."""
+        self._opens.supersede()
+        if self._path is not None:
+            self._path = None
             self.busy_changed.emit(False)
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
         """Drop any open under way and wait for the loader threads to end (the window is closing)."""
         self.cancel()
-        for t in list(self._threads):
-            t.wait()
-        self._threads.clear()
+        return self._opens.shutdown(timeout_ms)
 
-    @Slot(int, object, str)
-    def _done(self, generation: int, loaded, error: str) -> None:
-        if generation != self._wanted:
-            return   # superseded: the newer open's result is the one to show
-        path = self._paths.pop(generation, None)
-        self._wanted = None
+    @Slot(object)
+    def _loaded(self, loaded: LoadedPhoto) -> None:
+        self._path = None
         self.busy_changed.emit(False)
-        if loaded is None:
-            self.failed.emit(str(path), error)
-        else:
-            self.loaded.emit(loaded)
+        self.loaded.emit(loaded)
 
-    def _reap(self, thread: _Load) -> None:
-        self._threads.discard(thread)
-        thread.deleteLater()
+    @Slot(str)
+    def _failed(self, error: str) -> None:
+        path, self._path = self._path, None
+        self.busy_changed.emit(False)
+        self.failed.emit(str(path), error)
