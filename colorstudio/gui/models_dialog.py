@@ -1,10 +1,10 @@
 """The Models dialog: which neural models there are, and installing, importing and removing them.
 
-Downloads and imports run on a :class:`ModelJob`, a short-lived QThread of their own that
-wraps ``colorstudio.models.install`` / ``import_model`` (plain functions with ``progress``
-and ``should_stop``), never on the compute thread, which stays free for previews. One job at
-a time. A cancelled download keeps its ``.part`` file, so Install resumes it later. Every
-failure is the model manager's one sentence, shown once in the dialog.
+Downloads and imports are :class:`~colorstudio.models.jobs.InstallModel` jobs (over
+``colorstudio.models.install`` / ``import_model``, plain functions with ``progress`` and
+``should_stop``) on a worker of their own (gui/workers.py), never on the compute thread, which
+stays free for previews. One job at a time. A cancelled download keeps its ``.part`` file, so
+Install resumes it later. Every failure is the model manager's one sentence, shown once in the dialog.
 
 The dialog is not modal: the photo can be edited while a model downloads. ``models_changed``
 tells the window which model was installed, imported or removed, so that the mode panel and
@@ -13,24 +13,21 @@ the compute thread's cached engine follow.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
-from PySide6.QtCore import QThread, QUrl, Qt, Signal, Slot
+from PySide6.QtCore import QUrl, Qt, Signal, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QLabel, QMessageBox, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem,
                                QVBoxLayout)
 
 from .icons import icon
+from .workers import Worker
 
 log = logging.getLogger(__name__)
 
 WEIGHTS_FILTER = "PyTorch weights (*.pth *.pt);;All files (*)"
-#: Progress reaches the GUI at most this often (seconds); the last step always does.
-PROGRESS_INTERVAL = 0.05
 COLUMNS = ("Model", "Purpose", "Status", "Size", "File")
 
 
@@ -54,58 +51,6 @@ def _mb(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-class ModelJob(QThread):
-    """Runs ``work(progress, should_stop)`` off the GUI thread and reports how it ended.
-
-    ``work`` is a model-manager function: it raises ModelError (a sentence) or
-    ModelCancelled. Progress is thinned to a few updates a second.
-    """
-
-    progressed = Signal(float, float)   # done, total (0 when unknown); floats: files may pass 2 GB
-    succeeded = Signal(object)          # what ``work`` returned
-    failed = Signal(str)                # one sentence
-    cancelled = Signal()
-
-    def __init__(self, kind: str, name: str, work: Callable, parent=None):
-        super().__init__(parent)
-        self.setObjectName(f"modelJob_{kind}_{name}")
-        self.kind = kind
-        self.name = name
-        self._work = work
-        self._stop = threading.Event()
-        self._last = 0.0
-
-    def cancel(self) -> None:
-        self._stop.set()
-
-    @property
-    def cancelling(self) -> bool:
-        return self._stop.is_set()
-
-    def _should_stop(self) -> bool:
-        return self._stop.is_set()
-
-    def _progress(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self._last >= PROGRESS_INTERVAL or (total and done >= total):
-            self._last = now
-            self.progressed.emit(float(done), float(total or 0))
-
-    def run(self) -> None:
-        from ..models.errors import ModelCancelled, ModelError
-        try:
-            out = self._work(self._progress, self._should_stop)
-        except ModelCancelled:
-            self.cancelled.emit()
-        except ModelError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # noqa: BLE001 - a bug must not take the app down; it is logged
-            log.exception("the %s of %s failed", self.kind, self.name)
-            self.failed.emit(f"the {self.kind} of {self.name} failed: {type(exc).__name__}: {exc}")
-        else:
-            self.succeeded.emit(out)
-
-
 class ModelsDialog(QDialog):
     """List the registry's models; install (with progress and Cancel), import, remove."""
 
@@ -117,7 +62,7 @@ class ModelsDialog(QDialog):
         self.setWindowTitle("Models")
         self.setWindowIcon(icon("mdi6.package-variant"))
         self.setModal(False)
-        self.job: Optional[ModelJob] = None
+        self.job: Optional[Worker] = None
         self._close_when_done: Optional[int] = None
         self._statuses: list = []
 
@@ -293,21 +238,17 @@ class ModelsDialog(QDialog):
         return self.message.text() if self.message.isVisible() else ""
 
     # -- actions -------------------------------------------------------------------------------
-    def install_selected(self) -> Optional[ModelJob]:
+    def install_selected(self) -> Optional[Worker]:
         """Download the selected model (resuming an interrupted download)."""
         name = self.selected_name()
         if name is None or self.job is not None:
             return None
-        from .. import models
-
-        def work(progress, should_stop):
-            return models.install(name, progress=progress, should_stop=should_stop)
-
+        from ..models.jobs import InstallModel
         st = self.status_of(name)
         what = f"Resuming the download of {name}" if st is not None and st.partial else f"Downloading {name}"
-        return self._start(ModelJob("download", name, work, self), what)
+        return self._start(InstallModel(name), what)
 
-    def import_selected(self) -> Optional[ModelJob]:
+    def import_selected(self) -> Optional[Worker]:
         """Ask for a file and install it as the selected model (checked before it is used)."""
         name = self.selected_name()
         if name is None or self.job is not None:
@@ -317,15 +258,11 @@ class ModelsDialog(QDialog):
             return None
         return self.import_file(name, path)
 
-    def import_file(self, name: str, path) -> Optional[ModelJob]:
+    def import_file(self, name: str, path) -> Optional[Worker]:
         if self.job is not None:
             return None
-        from .. import models
-
-        def work(progress, should_stop):
-            return models.import_model(name, path, progress=progress, should_stop=should_stop)
-
-        return self._start(ModelJob("import", name, work, self), f"Checking and copying {Path(path).name}")
+        from ..models.jobs import InstallModel
+        return self._start(InstallModel(name, str(path)), f"Checking and copying {Path(path).name}")
 
     def remove_selected(self) -> bool:
         name = self.selected_name()
@@ -365,14 +302,11 @@ class ModelsDialog(QDialog):
             self.cancel_button.setEnabled(False)
 
     # -- the job ---------------------------------------------------------------------------------
-    def _start(self, job: ModelJob, what: str) -> ModelJob:
+    def _start(self, task, what: str) -> Worker:
         self.clear_message()
-        self.job = job
-        job.progressed.connect(self._progressed)
-        job.succeeded.connect(self._succeeded)
-        job.failed.connect(self._failed)
-        job.cancelled.connect(self._cancelled)
-        job.finished.connect(self._job_finished)
+        job = self.job = Worker(task, name=f"modelJob_{task.kind}_{task.name}").on(
+            progressed=self._progressed, succeeded=self._succeeded, failed=self._failed,
+            cancelled=self._cancelled, finished=self._job_finished)
         self.progress.setRange(0, 0)   # busy until the first byte counts arrive
         self.progress_label.setText(f"{what}…")
         self.cancel_button.setEnabled(True)
@@ -382,8 +316,8 @@ class ModelsDialog(QDialog):
         job.start()
         return job
 
-    @Slot(float, float)
-    def _progressed(self, done: float, total: float) -> None:
+    @Slot(object, object)
+    def _progressed(self, done, total) -> None:
         if self.job is None or self.job.cancelling:
             return
         if total > 0:
@@ -396,13 +330,13 @@ class ModelsDialog(QDialog):
     @Slot(object)
     def _succeeded(self, path) -> None:
         # Signals from the job arrive in order, so self.job is still the job that succeeded.
-        job = self.job
-        if job is None:
+        if self.job is None:
             return
-        verb = "Installed" if job.kind == "download" else "Imported"
-        self.show_message(f"{verb} the {job.name} model ({path}).", "info")
+        task = self.job.job
+        verb = "Installed" if task.kind == "download" else "Imported"
+        self.show_message(f"{verb} the {task.name} model ({path}).", "info")
         self.refresh()
-        self.models_changed.emit(job.name)
+        self.models_changed.emit(task.name)
 
     @Slot(str)
     def _failed(self, text: str) -> None:
@@ -410,18 +344,16 @@ class ModelsDialog(QDialog):
 
     @Slot()
     def _cancelled(self) -> None:
-        job = self.job
-        if job is not None and job.kind == "download":
-            self.show_message(f"The download of {job.name} was cancelled; Install resumes it where it stopped.",
+        task = self.job.job if self.job is not None else None
+        if task is not None and task.kind == "download":
+            self.show_message(f"The download of {task.name} was cancelled; Install resumes it where it stopped.",
                               "info")
         else:
             self.show_message("The import was cancelled; nothing was installed.", "info")
 
     @Slot()
     def _job_finished(self) -> None:
-        job, self.job = self.job, None
-        if job is not None:
-            job.deleteLater()
+        self.job = None
         for w in (self.progress, self.progress_label, self.cancel_button):
             w.hide()
         self.refresh()
