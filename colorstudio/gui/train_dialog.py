@@ -1,9 +1,9 @@
 """The Train dialog (Tools > Train a colorizer…): train a network on a folder of colour photos.
 
-The training is ``colorstudio.training.train`` (the same job as ``colorstudio train``) on a
-:class:`TrainJob`, a QThread of its own, never the compute thread. The job's callbacks only
-emit signals carrying plain data (step numbers, losses, uint8 arrays); the dialog, on the GUI
-thread, draws them: a live loss plot (:class:`LossPlot`, painted with QPainter) and a strip
+The training is ``colorstudio.training.train`` (the same job as ``colorstudio train``),
+wrapped as :class:`colorstudio.training.job.TrainJob` and run on a worker of its own
+(gui/workers.py), never the compute thread. The job reports plain data as notes (step
+numbers, losses, uint8 arrays); the dialog, on the GUI thread, draws them: a live loss plot (:class:`LossPlot`, painted with QPainter) and a strip
 of held-out crops re-colorized with the current weights every few steps or minutes
 (:class:`SampleStrip`: grey | model | truth). Cancel stops after the current step and keeps
 the last checkpoint (Resume continues it). A finished training is a user model: the dialog
@@ -12,101 +12,20 @@ says so and ``models_changed`` lets the window refresh its engines, as the Model
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QThread, Qt, Signal, Slot
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
                                QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 
 from .icons import icon
+from .workers import Worker
 
 log = logging.getLogger(__name__)
-
-#: Step reports reach the GUI at most this often (seconds); the points in between travel together.
-PROGRESS_INTERVAL = 0.1
-
-
-class TrainJob(QThread):
-    """Runs ``train(config)`` off the GUI thread; only plain data leaves it, by signals."""
-
-    progressed = Signal(object)   # {"step", "total", "rate", "eta", "points": [(step, loss), ...]}
-    sampled = Signal(int, object)  # step, [Sample(name, grey, model, truth) with uint8 arrays]
-    succeeded = Signal(object)    # TrainResult (finished, or stopped with its checkpoint kept)
-    failed = Signal(str)          # one sentence
-    cancelled = Signal()          # stopped before the first step (nothing to keep)
-
-    def __init__(self, config, parent=None):
-        super().__init__(parent)
-        self.setObjectName("trainJob")
-        self.config = config
-        self._stop = threading.Event()
-        self._points: list = []
-        self._last = 0.0
-
-    def cancel(self) -> None:
-        self._stop.set()
-
-    @property
-    def cancelling(self) -> bool:
-        return self._stop.is_set()
-
-    def _on_step(self, report) -> None:
-        self._points.append((int(report.step), float(report.losses["loss"])))
-        now = time.monotonic()
-        done = report.total_steps is not None and report.step >= report.total_steps
-        if now - self._last >= PROGRESS_INTERVAL or done:
-            self._last = now
-            points, self._points = self._points, []
-            self.progressed.emit({"step": int(report.step), "total": report.total_steps,
-                                  "rate": float(report.steps_per_second),
-                                  "eta": None if report.eta_seconds is None else float(report.eta_seconds),
-                                  "points": points})
-
-    def _on_samples(self, step: int, samples: list) -> None:
-        self.sampled.emit(int(step), list(samples))
-
-    def _history(self) -> None:
-        """A resumed training: its loss history so far, from the checkpoint."""
-        from ..models import user as store
-        from ..training.loop import CHECKPOINT, default_name, read_checkpoint
-        name = self.config.name or default_name(self.config.arch, self.config.folder)
-        if store.name_problem(name):
-            return
-        path = store.training_folder(name) / CHECKPOINT
-        if path.exists():
-            losses = [(int(s), float(v)) for s, v in read_checkpoint(path).get("losses", [])]
-            if losses:
-                self.progressed.emit({"step": losses[-1][0], "total": self.config.steps, "rate": 0.0, "eta": None,
-                                      "points": losses, "history": True})
-
-    def run(self) -> None:
-        from ..core.jobs import Cancelled
-        from ..training.errors import TrainingError
-        from ..training.loop import train
-        try:
-            if self.config.resume:
-                self._history()
-            result = train(self.config, should_stop=self._stop.is_set, on_step=self._on_step,
-                           on_samples=self._on_samples)
-        except Cancelled:
-            self.cancelled.emit()
-        except TrainingError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # noqa: BLE001 - a bug must not take the app down; it is logged
-            log.exception("the training failed")
-            self.failed.emit(f"the training failed: {type(exc).__name__}: {exc}")
-        else:
-            if self._points:   # the last points, thinned away above
-                self.progressed.emit({"step": self._points[-1][0], "total": self.config.steps, "rate": 0.0,
-                                      "eta": None, "points": self._points})
-                self._points = []
-            self.succeeded.emit(result)
 
 
 class LossPlot(QWidget):
@@ -250,7 +169,7 @@ class TrainDialog(QDialog):
         self.setWindowTitle("Train a colorizer")
         self.setWindowIcon(icon("mdi6.brain"))
         self.setModal(False)
-        self.job: Optional[TrainJob] = None
+        self.job: Optional[Worker] = None
         self.train_result = None
         #: TrainConfig fields the form does not show (seed, workers, the network's options...).
         self.extra_config: dict = {}
@@ -442,7 +361,7 @@ class TrainDialog(QDialog):
         return self.message.text() if self.message.isVisible() else ""
 
     # -- the job ------------------------------------------------------------------------------------
-    def start(self) -> Optional[TrainJob]:
+    def start(self) -> Optional[Worker]:
         if self.job is not None:
             return None
         if not Path(self.folder_edit.text().strip()).expanduser().is_dir():
@@ -453,13 +372,10 @@ class TrainDialog(QDialog):
         self.train_result = None
         self.plot.clear()
         self.strip.clear()
-        job = self.job = TrainJob(config, self)
-        job.progressed.connect(self._progressed)
-        job.sampled.connect(self._sampled)
-        job.succeeded.connect(self._succeeded)
-        job.failed.connect(self._failed)
-        job.cancelled.connect(self._cancelled)
-        job.finished.connect(self._job_finished)
+        from ..training.job import TrainJob
+        job = self.job = Worker(TrainJob(config), name="trainJob").on(
+            noted=self._noted, succeeded=self._succeeded, failed=self._failed, cancelled=self._cancelled,
+            finished=self._job_finished)
         self.progress.setRange(0, 0)   # busy while the folder is read
         self.status_label.setText("Reading the photos…")
         self._update_buttons()
@@ -473,27 +389,33 @@ class TrainDialog(QDialog):
             self._update_buttons()
 
     @Slot(object)
-    def _progressed(self, info: dict) -> None:
-        self.plot.add_points(info["points"])
+    def _noted(self, note) -> None:
+        from ..training.job import Samples, Steps
+        if isinstance(note, Steps):
+            self._progressed(note)
+        elif isinstance(note, Samples):
+            self._sampled(note.step, note.samples)
+
+    def _progressed(self, info) -> None:
+        self.plot.add_points(info.points)
         if self.job is not None and self.job.cancelling:
             return
-        step, total = info["step"], info["total"]
+        step, total = info.step, info.total
         if total:
             self.progress.setRange(0, int(total))
             self.progress.setValue(min(int(step), int(total)))
             self.progress.setFormat(f"step {step} of {total}")
         else:
             self.progress.setRange(0, 0)
-        if info.get("history"):
+        if info.history:
             self.status_label.setText(f"Resuming at step {step}…")
             return
-        eta = info.get("eta")
-        rate = info.get("rate") or 0.0
-        loss = info["points"][-1][1] if info["points"] else float("nan")
+        eta = info.eta
+        rate = info.rate or 0.0
+        loss = info.points[-1][1] if info.points else float("nan")
         left = f", about {_duration(eta)} left" if eta is not None else ""
         self.status_label.setText(f"Step {step}: loss {loss:.4f}, {rate:.2f} steps a second{left}")
 
-    @Slot(int, object)
     def _sampled(self, step: int, samples: list) -> None:
         self.strip.show_samples(step, samples)
 
@@ -531,9 +453,7 @@ class TrainDialog(QDialog):
 
     @Slot()
     def _job_finished(self) -> None:
-        job, self.job = self.job, None
-        if job is not None:
-            job.deleteLater()
+        self.job = None
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if self.train_result is not None and self.train_result.finished else 0)
         self._update_buttons()

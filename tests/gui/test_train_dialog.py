@@ -8,6 +8,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from colorstudio.models import user as store
+from colorstudio.training.job import Samples
 
 #: Tiny networks on tiny crops: each training here takes a second or two on two cores.
 TINY = {"workers": 0, "seed": 1, "options": {"width": 8, "depth": 3}, "evaluate": False, "learning_rate": 3e-3}
@@ -82,7 +83,8 @@ def test_cancel_stops_after_a_step_keeps_the_checkpoint_and_resume_finishes(make
     click(qtbot, dlg.start_button)
     job = dlg.job
     # Samples keep coming every 2 steps: wait for one at step 2 or later, then cancel.
-    with qtbot.waitSignal(job.sampled, timeout=60000, check_params_cb=lambda step, samples: step >= 2):
+    with qtbot.waitSignal(job.noted, timeout=60000,
+                          check_params_cb=lambda note: isinstance(note, Samples) and note.step >= 2):
         pass
     with qtbot.waitSignal(dlg.job_done, timeout=60000):
         click(qtbot, dlg.cancel_button)
