@@ -1,9 +1,10 @@
 """The Batch dialog (Tools > Batch…): colorize a folder of photos from the app.
 
-The headless batch (:mod:`colorstudio.core.batch`) does the work on a :class:`BatchJob`, a
-QThread of the dialog's own, as the CLI drives it: ``run_batch`` with ``on_record`` and
-``should_stop``. The job never touches a widget; every photo's record crosses to the GUI
-thread as a plain dict on a queued signal, and the list updates from it.
+The headless batch (:mod:`colorstudio.core.batch`) does the work: a
+:class:`~colorstudio.core.batch.jobs.BatchJob` (``run_batch`` with ``on_record`` and
+``should_stop``, as the CLI drives it) on a worker of the dialog's own (gui/workers.py). The
+job never touches a widget; every photo's record crosses to the GUI thread as a plain dict (a
+note of the worker), and the list updates from it.
 
 Pause, Resume, Cancel: the job waits in a gate (a ``threading.Event``) before it takes the
 next photo and before each photo's colorizing; Cancel opens the gate and stops the walk, so
@@ -17,8 +18,8 @@ takes a moment), but no new one starts until the preview has been delivered, so 
 never competes with the user for the CPU for more than one photo. The batch colorizes one
 photo at a time (``jobs=1``) with engines of its own (a runtime is used from one thread).
 
-A row's thumbnail is decoded on a small :class:`ThumbnailJob` thread (Pillow's draft mode;
-files over :data:`THUMBNAIL_MAX_BYTES` get none). Double-clicking a row asks the window to
+A row's thumbnail is decoded by a :class:`~colorstudio.core.batch.jobs.Thumbnails` job on a
+worker (Pillow's draft mode; files over :data:`THUMBNAIL_MAX_BYTES` get none). Double-clicking a row asks the window to
 open that photo (``open_requested``): its saved edit document comes back by content hash,
 the user fixes it there, and "Re-render this one" runs the per-photo step for that photo
 alone (its output is the batch's own, so it is replaced).
@@ -31,10 +32,12 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from PySide6.QtCore import QThread, Qt, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout)
+
+from .workers import Worker
 
 log = logging.getLogger(__name__)
 
@@ -87,104 +90,9 @@ class _Gate:
         return self.stop.is_set()
 
 
-class _GatedRuntime:
-    """A runtime whose ``engine`` waits in the gate first: step.colorize asks for the engine
-    right before colorizing, so each photo's colorizing waits for pause and previews."""
-
-    def __init__(self, runtime, gate: _Gate):
-        self._runtime, self._gate = runtime, gate
-
-    def engine(self, name, device=None):
-        self._gate.wait()
-        return self._runtime.engine(name, device)
-
-    def close(self) -> None:
-        close = getattr(self._runtime, "close", None)
-        if close is not None:
-            close()
-
-
 def default_runtime():
     from ..core.batch import EngineCache
     return EngineCache()
-
-
-class BatchJob(QThread):
-    """Runs a batch (or re-renders one photo) off the GUI thread; reports plain data only.
-
-    ``only``: a photo's path relative to the source: re-render just that one.
-    """
-
-    listed = Signal(list)        # [(rel, path, skip reason)] of the walk
-    started_total = Signal(int)
-    record = Signal(dict)        # a photo's manifest record
-    succeeded = Signal(object)   # Summary (or the one record of a re-render)
-    failed = Signal(str)         # one sentence: the batch could not start or broke
-
-    def __init__(self, source: str, output: str, settings, *, recursive: bool, gate: _Gate,
-                 runtime_factory: Callable = default_runtime, only: Optional[str] = None, parent=None):
-        super().__init__(parent)
-        self.setObjectName("batchJob" if only is None else "batchRerender")
-        self.source, self.output, self.settings = source, output, settings
-        self.recursive, self.gate, self.only = recursive, gate, only
-        self._runtime_factory = runtime_factory
-
-    def run(self) -> None:
-        from ..core.batch.plan import BatchError
-        from ..core.batch.step import describe_error
-        runtime = None
-        try:
-            runtime = _GatedRuntime(self._runtime_factory(), self.gate)
-            if self.only is not None:
-                rec = self._rerender(runtime)
-                self.record.emit(rec)
-                self.succeeded.emit(rec)
-                return
-            from ..core.batch import check_folders, run_batch, walk
-            src, out = check_folders(self.source, self.output)
-            entries = [(e.rel, str(e.path), e.skip) for e in walk(src, recursive=self.recursive, avoid=out)]
-            self.listed.emit(entries)
-            summary = run_batch(self.source, self.output, self.settings, recursive=self.recursive, jobs=1, in_flight=1,
-                                on_record=lambda r: self.record.emit(_plain(r)),
-                                on_start=self.started_total.emit, runtime=runtime, should_stop=self.gate.wait)
-            self.succeeded.emit(summary)
-        except BatchError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:  # noqa: BLE001 - a bug must not take the app down; it is logged
-            log.exception("the batch failed")
-            self.failed.emit(describe_error(exc))
-        finally:
-            if runtime is not None:
-                runtime.close()
-
-    def _rerender(self, runtime) -> dict:
-        """The per-photo step for ``only`` alone, under the batch's lock, recorded in its manifest."""
-        from ..core.batch import BatchLock, Manifest, check_folders, process_photo
-        from ..core.batch.plan import BatchError, output_names, walk
-        from ..core.batch.step import PhotoTask, settings_for_start
-        src, out = check_folders(self.source, self.output)
-        settings = settings_for_start(self.settings)
-        folder = self.only.rpartition("/")[0]
-        here = src / folder if folder else src
-        siblings = [e.rel for e in walk(here, recursive=False) if not e.skip]
-        siblings = [f"{folder}/{r}" if folder else r for r in siblings]
-        if self.only not in siblings:
-            raise BatchError(f"{self.only} is no longer a photo in {src}")
-        name = output_names(siblings, settings.fmt)[self.only]
-        out.mkdir(parents=True, exist_ok=True)
-        with BatchLock(out):
-            manifest = Manifest.open(out)
-            try:
-                manifest.claim(src)
-                prior = manifest.get(self.only) or {}
-                # Asked for: no "up to date" shortcut; the output may be replaced when the batch made it.
-                mine = {"output": name} if prior.get("output") == name else None
-                task = PhotoTask(str(src / self.only), self.only, str(out / name), name, mine)
-                rec = _plain(process_photo(task, settings, runtime))
-                manifest.put(rec)
-            finally:
-                manifest.close()
-        return rec
 
 
 def _duration(seconds: float) -> str:
@@ -194,41 +102,6 @@ def _duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{round(seconds / 60)} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def _plain(record: dict) -> dict:
-    return {k: v for k, v in record.items()}
-
-
-class ThumbnailJob(QThread):
-    """Decodes small thumbnails off the GUI thread: (rel, width, height, RGB bytes) per photo."""
-
-    ready = Signal(str, int, int, bytes)
-
-    def __init__(self, items: list, parent=None):
-        super().__init__(parent)
-        self.setObjectName("batchThumbnails")
-        self.items = items
-        self._stop = threading.Event()
-
-    def cancel(self) -> None:
-        self._stop.set()
-
-    def run(self) -> None:
-        from PIL import Image
-        for rel, path in self.items:
-            if self._stop.is_set():
-                return
-            try:
-                if Path(path).stat().st_size > THUMBNAIL_MAX_BYTES:
-                    continue
-                with Image.open(path) as im:
-                    im.draft("RGB", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-                    im = im.convert("RGB")
-                    im.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-                    self.ready.emit(rel, im.width, im.height, im.tobytes())
-            except Exception:  # noqa: BLE001 - a photo that will not decode simply has no thumbnail
-                continue
 
 
 class BatchDialog(QDialog):
@@ -245,8 +118,8 @@ class BatchDialog(QDialog):
         self.resize(640, 520)
         self.autosave = autosave
         self.runtime_factory = runtime_factory
-        self.job: Optional[BatchJob] = None
-        self.thumbs: Optional[ThumbnailJob] = None
+        self.job: Optional[Worker] = None      # its ``job`` is a core.batch.jobs.BatchJob
+        self.thumbs: Optional[Worker] = None
         self.gate = _Gate()
         self.items: dict[str, QTreeWidgetItem] = {}
         self._close_when_done: Optional[int] = None
@@ -353,7 +226,7 @@ class BatchDialog(QDialog):
 
     def _update_buttons(self) -> None:
         running = self.running
-        whole = running and self.job.only is None
+        whole = running and self.job.job.only is None
         self.start_button.setEnabled(not running)
         self.pause_button.setEnabled(whole and not self.paused and not self.gate.stop.is_set())
         self.resume_button.setEnabled(whole and self.paused and not self.gate.stop.is_set())
@@ -379,7 +252,7 @@ class BatchDialog(QDialog):
         (self.gate.preview_idle.clear if busy else self.gate.preview_idle.set)()
 
     # -- running -----------------------------------------------------------------------------------
-    def start(self) -> Optional[BatchJob]:
+    def start(self) -> Optional[Worker]:
         """Run the batch over the chosen folders (resuming from the manifest when there is one)."""
         if self.running:
             return None
@@ -391,19 +264,21 @@ class BatchDialog(QDialog):
         self.items.clear()
         self.progress.setRange(0, 0)
         self.progress.setValue(0)
+        from ..core.batch.jobs import BatchJob
         return self._start(BatchJob(src, out, self.settings(), recursive=self.recursive_box.isChecked(),
-                                    gate=self._fresh_gate(), runtime_factory=self.runtime_factory, parent=self),
+                                    wait=self._fresh_gate().wait, runtime_factory=self.runtime_factory),
                            "Colorizing…")
 
-    def rerender_selected(self) -> Optional[BatchJob]:
+    def rerender_selected(self) -> Optional[Worker]:
         """Run the per-photo step for the selected photo alone."""
         rel = self._selected_rel()
         if self.running or rel is None:
             return None
         self._set_status(rel, "pending", "")
+        from ..core.batch.jobs import BatchJob
         job = BatchJob(self.source_edit.text().strip(), self.output_edit.text().strip(), self.settings(),
-                       recursive=self.recursive_box.isChecked(), gate=self._fresh_gate(),
-                       runtime_factory=self.runtime_factory, only=rel, parent=self)
+                       recursive=self.recursive_box.isChecked(), wait=self._fresh_gate().wait,
+                       runtime_factory=self.runtime_factory, only=rel)
         return self._start(job, f"Colorizing {rel} again…")
 
     def _fresh_gate(self) -> _Gate:
@@ -411,14 +286,9 @@ class BatchDialog(QDialog):
         self.gate.preview_idle = old.preview_idle   # the compute thread's state carries over
         return self.gate
 
-    def _start(self, job: BatchJob, what: str) -> BatchJob:
-        self.job = job
-        job.listed.connect(self._listed)
-        job.started_total.connect(self._started_total)
-        job.record.connect(self._record)
-        job.succeeded.connect(self._succeeded)
-        job.failed.connect(self._failed)
-        job.finished.connect(self._job_finished)
+    def _start(self, task, what: str) -> Worker:
+        job = self.job = Worker(task, name="batchJob" if task.only is None else "batchRerender").on(
+            noted=self._noted, succeeded=self._succeeded, failed=self._failed, finished=self._job_finished)
         self.show_message(what)
         self._update_buttons()
         job.start()
@@ -441,11 +311,21 @@ class BatchDialog(QDialog):
         if self.running and not self.gate.stop.is_set():
             self.gate.stop.set()
             self.gate.resumed.set()
+            self.job.cancel()
             self.show_message("Cancelling: the photos in flight finish…")
             self._update_buttons()
 
     # -- what the job reports ----------------------------------------------------------------------
-    @Slot(list)
+    @Slot(object)
+    def _noted(self, note) -> None:
+        from ..core.batch.jobs import Listed, Started
+        if isinstance(note, Listed):
+            self._listed(note.entries)
+        elif isinstance(note, Started):
+            self._started_total(note.total)
+        elif isinstance(note, dict):
+            self._record(note)
+
     def _listed(self, entries: list) -> None:
         wanted = []
         for rel, path, skip in entries:
@@ -460,25 +340,22 @@ class BatchDialog(QDialog):
             self.tree.addTopLevelItem(item)
             self.items[rel] = item
         if wanted:
-            self.thumbs = ThumbnailJob(wanted, parent=self)
-            self.thumbs.ready.connect(self._thumbnail)
-            self.thumbs.finished.connect(self._thumbs_finished)
+            from ..core.batch.jobs import Thumbnails
+            self.thumbs = Worker(Thumbnails(tuple(wanted), THUMBNAIL_SIDE, THUMBNAIL_MAX_BYTES),
+                                 name="batchThumbnails").on(noted=self._thumbnail, finished=self._thumbs_finished)
             self.thumbs.start()
 
-    @Slot(str, int, int, bytes)
-    def _thumbnail(self, rel: str, w: int, h: int, data: bytes) -> None:
-        item = self.items.get(rel)
+    @Slot(object)
+    def _thumbnail(self, t) -> None:
+        item = self.items.get(t.rel)
         if item is not None:
-            img = QImage(data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+            img = QImage(t.rgb, t.width, t.height, 3 * t.width, QImage.Format.Format_RGB888).copy()
             item.setIcon(0, QIcon(QPixmap.fromImage(img)))
 
     @Slot()
     def _thumbs_finished(self) -> None:
-        t, self.thumbs = self.thumbs, None
-        if t is not None:
-            t.deleteLater()
+        self.thumbs = None
 
-    @Slot(int)
     def _started_total(self, total: int) -> None:
         self._t0 = time.monotonic()
         self.progress.setRange(0, max(1, total))
@@ -493,13 +370,12 @@ class BatchDialog(QDialog):
             item.setText(2, tip if text in ("failed", "skipped") else "")
             item.setToolTip(2, tip)
 
-    @Slot(dict)
     def _record(self, record: dict) -> None:
         rel = record.get("source", "")
         tip = record.get("error") or (f"→ {record['output']}" if record.get("output") else "")
         self._set_status(rel, status_text(record), tip)
         if record.get("status") != "skipped" or "output" in record:
-            if self.job is not None and self.job.only is None and self.progress.maximum() > 0:
+            if self.job is not None and self.job.job.only is None and self.progress.maximum() > 0:
                 self.progress.setValue(min(self.progress.maximum(), self.progress.value() + 1))
                 self._show_rate(rel)
 
@@ -532,9 +408,7 @@ class BatchDialog(QDialog):
 
     @Slot()
     def _job_finished(self) -> None:
-        job, self.job = self.job, None
-        if job is not None:
-            job.deleteLater()
+        self.job = None
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
         self._update_buttons()
@@ -581,6 +455,7 @@ class BatchDialog(QDialog):
         self.gate.stop.set()
         self.gate.resumed.set()
         self.gate.preview_idle.set()   # the window's compute thread is stopping too
+        job.cancel()
         return job.wait(timeout_ms)
 
 
