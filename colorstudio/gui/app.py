@@ -162,6 +162,11 @@ def run(photos: Sequence[str] = (), *, screenshot: Optional[str] = None, hints: 
     win.closed.connect(closed)
     QTimer.singleShot(0, win, start)
     code = app.exec() if loop is None else loop.exec()
+    if loop is None:
+        # The window stopped its own workers as it closed; anything else still running is told
+        # to stop and waited for (bounded), so no thread outlives the application.
+        from .workers import Worker
+        Worker.shutdown_all(30000)
     win.deleteLater()
     from PySide6.QtCore import QCoreApplication, QEvent
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
