@@ -97,9 +97,11 @@ def test_cancel_stops_a_gated_job(qtbot):
 def test_a_failure_is_one_sentence(qtbot, exc, sentence):
     job = Gated(fail=exc)
     job.release.set()
-    with qtbot.waitSignal(Worker(job).start().failed, timeout=WAIT_MS) as blocker:
-        pass
-    assert blocker.args == [sentence]
+    said = []
+    w = Worker(job).on(failed=said.append)
+    with qtbot.waitSignal(w.finished, timeout=WAIT_MS):
+        w.start()
+    assert said == [sentence]
 
 
 def test_a_job_says_its_own_failures(qtbot):
@@ -109,9 +111,11 @@ def test_a_job_says_its_own_failures(qtbot):
 
     job = Says(fail=ValueError("no"))
     job.release.set()
-    with qtbot.waitSignal(Worker(job).start().failed, timeout=WAIT_MS) as blocker:
-        pass
-    assert blocker.args == ["the gated job could not go on (no)"]
+    said = []
+    w = Worker(job).on(failed=said.append)
+    with qtbot.waitSignal(w.finished, timeout=WAIT_MS):
+        w.start()
+    assert said == ["the gated job could not go on (no)"]
 
 
 def test_the_latest_job_wins_and_a_superseded_one_never_reports(qtbot):
@@ -127,9 +131,9 @@ def test_the_latest_job_wins_and_a_superseded_one_never_reports(qtbot):
     assert first.cancelling and first.detached, "starting B told A to stop"
     assert latest.running, "A still runs (held at its gate)"
     a.release.set()
-    qtbot.waitUntil(lambda: first.done, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: first.done and latest.current is None, timeout=WAIT_MS)
     assert results == ["B"], "nothing of A (its note, its result) reached the GUI"
-    assert not latest.running and latest.current is None
+    assert not latest.running
 
 
 def test_shutdown_cancels_and_waits_and_a_dropped_worker_ends_cleanly(qtbot, qtlog):
@@ -273,3 +277,19 @@ def test_each_kind_runs_on_a_worker_previews_go_on_and_closing_stops_it(make_win
     assert not WorkerThread.running_threads()
     qtbot.waitUntil(lambda: not Worker.live(), timeout=WAIT_MS)
     no_destroyed_thread_warning(qtlog)
+
+
+def test_no_module_of_the_gui_makes_a_thread_of_its_own():
+    """The rule this file tests: background work goes through gui/workers.py only."""
+    import re
+    from pathlib import Path
+
+    import colorstudio.gui as gui
+    offenders = []
+    for path in sorted(Path(gui.__file__).parent.glob("*.py")):
+        if path.name == "workers.py":
+            continue
+        text = path.read_text()
+        if re.search(r"\bQThread\b|\bQThreadPool\b|\bQRunnable\b|threading\.Thread\b", text):
+            offenders.append(path.name)
+    assert offenders == []
