@@ -3,9 +3,9 @@
 The training is ``colorstudio.training.train`` (the same job as ``colorstudio train``),
 wrapped as :class:`colorstudio.training.job.TrainJob` and run on a worker of its own
 (gui/workers.py), never the compute thread. The job reports plain data as notes (step
-numbers, losses, uint8 arrays); the dialog, on the GUI thread, draws them: a live loss plot (:class:`LossPlot`, painted with QPainter) and a strip
-of held-out crops re-colorized with the current weights every few steps or minutes
-(:class:`SampleStrip`: grey | model | truth). Cancel stops after the current step and keeps
+numbers, losses, uint8 arrays); the dialog, on the GUI thread, draws them: a live loss plot
+(:class:`LossPlot`, painted with QPainter) and a strip of held-out crops re-colorized with the
+current weights every few steps or minutes (:class:`SampleStrip`: grey | model | truth). Cancel stops after the current step and keeps
 the last checkpoint (Resume continues it). A finished training is a user model: the dialog
 says so and ``models_changed`` lets the window refresh its engines, as the Models dialog does.
 """
