@@ -31,7 +31,7 @@ import time
 import weakref
 from typing import Any, Callable, Optional
 
-from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Qt, QTimer, Signal, Slot
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +241,8 @@ class Worker(QObject):
         try:
             self.finished.emit()
         finally:
-            Worker._live.discard(self)
+            # Let go of it from an event of its own: an object must not be deleted inside its own slot.
+            QTimer.singleShot(0, functools.partial(Worker._live.discard, self))
 
     # -- the worker thread's side ---------------------------------------------------------------
     def _progress(self, done=None, total=0, note: Any = None) -> None:
@@ -293,7 +294,7 @@ class Latest(QObject):
         """Run ``job``, superseding the one under way; ``slots`` are connected before it starts."""
         self.supersede()
         w = Worker(job, runtime=runtime, name=name).on(**slots)
-        w.finished.connect(functools.partial(self._reap, w))
+        w.finished.connect(self._reap)
         self.current = w
         self._workers.add(w)
         return w.start()
@@ -324,7 +325,9 @@ class Latest(QObject):
             ok = w.wait(max(0, int(1000 * (deadline - time.monotonic())))) and ok
         return ok
 
-    def _reap(self, worker: Worker) -> None:
+    @Slot()
+    def _reap(self) -> None:
+        worker = self.sender()
         self._workers.discard(worker)
         if self.current is worker:
             self.current = None

@@ -73,7 +73,8 @@ def test_reports_arrive_on_the_gui_thread_in_order_and_the_job_runs_on_a_worker_
     assert all(on_gui for _, _, on_gui in seen), "every report is delivered on the GUI thread"
     assert isinstance(job.thread, WorkerThread) and not isinstance(job.thread, ComputeThread)
     assert job.thread is not QThread.currentThread()
-    assert w not in Worker.live() and w.done and not w.isRunning()
+    assert w.done and not w.isRunning()
+    qtbot.waitUntil(lambda: w not in Worker.live(), timeout=WAIT_MS)   # let go of once its thread ended
 
 
 def test_cancel_stops_a_gated_job(qtbot):
