@@ -26,7 +26,7 @@ from .workers import WorkerThread, describe_error  # noqa: F401 (describe_error 
 log = logging.getLogger(__name__)
 
 
-class Worker:
+class ComputeRunner:
     """Runs jobs on the compute thread with one Runtime: every method runs there, except
     :meth:`forget`, which the GUI thread calls."""
 
@@ -60,7 +60,7 @@ class Worker:
 
 
 class ComputeThread(WorkerThread):
-    """The long-lived worker thread (gui/workers.py) that serves the scheduler with a Worker."""
+    """The long-lived worker thread (gui/workers.py) that serves the scheduler with a ComputeRunner."""
 
     delivered = Signal(object, object)   # Request, result
     failed = Signal(object, str)         # Request, a sentence
@@ -68,7 +68,7 @@ class ComputeThread(WorkerThread):
     settled = Signal()                   # a request is no longer in flight
     progress = Signal(object, int, int)  # Request, done, total
 
-    def __init__(self, scheduler: Scheduler, workshop: Worker):
+    def __init__(self, scheduler: Scheduler, workshop: ComputeRunner):
         super().__init__(self._serve, "computeThread")
         self._scheduler = scheduler
         self._workshop = workshop
@@ -124,7 +124,7 @@ class Compute(QObject):
         super().__init__(parent)
         self.scheduler = Scheduler(lanes=("preview", "suggest", "detail", "reach"))
         self.runtime = Runtime(engine=engine, engine_factory=engine_factory, session_factory=session_factory)
-        self.workshop = Worker(self.runtime, progress=self._progress_from_thread)
+        self.workshop = ComputeRunner(self.runtime, progress=self._progress_from_thread)
         self._thread = ComputeThread(self.scheduler, self.workshop)
         self._thread.delivered.connect(self._on_delivered)
         self._thread.failed.connect(self._on_failed)

@@ -16,6 +16,7 @@ class Gate:
 
     def __init__(self):
         self.threads = []
+        self.workers = []   # the worker (gui/workers.py) each open ran on
         self.started = threading.Event()
         self.release = threading.Event()
 
@@ -26,7 +27,9 @@ def slow_open(monkeypatch, slow_names) -> Gate:
     gate = Gate()
 
     def open_image(path, **kwargs):
+        from colorstudio.gui.workers import current_worker
         gate.threads.append(threading.current_thread())
+        gate.workers.append(current_worker())
         if str(path).endswith(tuple(slow_names)):
             gate.started.set()
             assert gate.release.wait(20), "the test never opened the gate"
@@ -73,6 +76,8 @@ def test_opening_b_while_a_is_loading_shows_b(make_window, tmp_path, qtbot, monk
     assert gate.started.wait(10)
     with qtbot.waitSignal(win.workspace.photo_opened, timeout=10000):
         win.open_photo(b, wait=False)       # B finishes while A is still held
+    assert gate.workers[0].cancelling, "opening B told A to stop"
+    assert not gate.workers[1].cancelling
     gate.release.set()
     # A's thread has finished too, and its late result (queued before its end) has arrived.
     qtbot.waitUntil(lambda: not win.photo_loader.running, timeout=10000)
