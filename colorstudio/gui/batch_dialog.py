@@ -19,10 +19,10 @@ never competes with the user for the CPU for more than one photo. The batch colo
 photo at a time (``jobs=1``) with engines of its own (a runtime is used from one thread).
 
 A row's thumbnail is decoded by a :class:`~colorstudio.core.batch.jobs.Thumbnails` job on a
-worker (Pillow's draft mode; files over :data:`THUMBNAIL_MAX_BYTES` get none). Double-clicking a row asks the window to
-open that photo (``open_requested``): its saved edit document comes back by content hash,
-the user fixes it there, and "Re-render this one" runs the per-photo step for that photo
-alone (its output is the batch's own, so it is replaced).
+worker (Pillow's draft mode; files over :data:`THUMBNAIL_MAX_BYTES` get none).
+Double-clicking a row asks the window to open that photo (``open_requested``): its saved edit
+document comes back by content hash, the user fixes it there, and "Re-render this one" runs
+the per-photo step for that photo alone (its output is the batch's own, so it is replaced).
 """
 from __future__ import annotations
 
