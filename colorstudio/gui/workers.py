@@ -56,12 +56,11 @@ def _expected(exc: BaseException) -> bool:
     return type(exc).__module__.startswith("colorstudio.") or isinstance(exc, (OSError, MemoryError))
 
 
-def _valid(obj) -> bool:
+def _running(thread: QThread) -> bool:
     try:
-        import shiboken6
-        return shiboken6.isValid(obj)
-    except ImportError:  # pragma: no cover
-        return True
+        return thread.isRunning()
+    except RuntimeError:   # its C++ object is gone: it does not run
+        return False
 
 
 class WorkerThread(QThread):
@@ -85,7 +84,7 @@ class WorkerThread(QThread):
     @classmethod
     def running_threads(cls) -> list:
         """Threads of this class (subclasses included) that still run."""
-        return [t for t in list(WorkerThread._all) if isinstance(t, cls) and _valid(t) and t.isRunning()]
+        return [t for t in list(WorkerThread._all) if isinstance(t, cls) and _running(t)]
 
 
 def current_worker() -> Optional["Worker"]:
