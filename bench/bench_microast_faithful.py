@@ -23,6 +23,8 @@ in CIELAB; converted back to sRGB and quantised like ``save_image``).
 Three comparisons per photo x painting, in 0..255:
 
 * network: the same two tensors through our ``MicroASTNet`` and the authors' ``TestNet``;
+* fast copy: the same through the copy the engine runs (``inference_copy``: rewritten
+  convolutions, channels-last, the grey content as one channel);
 * style input: our ``style_tensor`` against the authors' preprocessing of the painting;
 * end to end: the 8-bit picture our engine gives against the authors' 8-bit output.
 
@@ -143,8 +145,11 @@ def compare(authors: Path, weights: Path) -> tuple[list, str]:
             with torch.inference_mode():
                 ref_out = theirs(content, st, 1.0)
                 net_out = engine.net(content, st, 1.0)
+                fast_out = engine.fast(content[:, :1].contiguous(memory_format=torch.channels_last),
+                                       st.contiguous(memory_format=torch.channels_last), 1.0)
             ref8 = to_u8(ref_out)
             net_d = (net_out - ref_out[..., :net_out.shape[2], :net_out.shape[3]]).abs() * 255
+            fast_d = (fast_out - ref_out[..., :fast_out.shape[2], :fast_out.shape[3]]).abs() * 255
             ours_st = style_tensor(load_reference(style).rgb)
             st_d = ((ours_st - st).abs() * 255).max().item() if ours_st.shape == st.shape else float("nan")
             L = open_image(grey).lightness
@@ -156,6 +161,7 @@ def compare(authors: Path, weights: Path) -> tuple[list, str]:
             d = np.abs(ours8.astype(np.int16) - ref8[:h, :w].astype(np.int16))
             rows.append([f"{photo_name} ({w}x{h}) x {style_name} ({st.shape[3]}x{st.shape[2]})",
                          f"{net_d.max().item():.4f} / {net_d.mean().item():.5f}",
+                         f"{fast_d.max().item():.4f} / {fast_d.mean().item():.5f}",
                          f"{st_d:.0f}",
                          f"{int(d.max())} / {d.mean():.4f}",
                          f"{100.0 * (d > 1).mean():.3f} %",
@@ -185,7 +191,8 @@ def main() -> int:
             f"against ours on the published weights, on the CPU, float32. Authors' preprocessing through {how}: "
             f"content at its own size (the photo's L as an 8-bit grey RGB PNG), style short side 512 px. "
             f"Differences in 0..255 (max / mean).\n\n"
-            + table(["photo x painting (style as fed)", "network, same tensors", "style input max",
+            + table(["photo x painting (style as fed)", "network, same tensors", "fast copy, same tensors",
+                     "style input max",
                      "end to end, 8-bit", "pixels off by > 1", "output size"], rows)
             + "\n\nEnd to end includes our answer's trip through CIELAB (the engine answers L, a*, b*) and the "
               "photo's L read back from the grey PNG.")

@@ -30,9 +30,18 @@ How the runtime uses it (the preview and the export alike)::
     full_L = painted_lightness_full(photo_L_full, chroma, strength)   # tones: photo_L_full
 
 Pure numpy, no torch: a strength step costs a few array operations at working size.
+
+A strength slider step, painted: the chroma field (the guided-filter fit that composition
+upsamples edge-aware) is linear in the ab it is fitted to, so :func:`style_field` fits the
+stylization's and the base's fields once per engine answer and a step only mixes them::
+
+    L = painted_lightness_full(L_preview, chroma, s) if look == "painting" else L_preview
+    rgb = compose(L, style_field(chroma, s))       # equals compose(L, chroma_field(ab_s, ...))
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Optional
 
 import numpy as np
@@ -98,6 +107,88 @@ def blend_style(L_photo: np.ndarray, chroma, strength: float, look: str = LOOK_T
     return np.clip(L, 0.0, 100.0, out=L), ab
 
 
+class StrengthField:
+    """What ``compose`` needs (``at`` and ``shape``) for the blend at ``strength`` of two
+    fitted chroma fields: ``base + strength * (stylization - base)``, base None = grey."""
+
+    def __init__(self, field, base_field, strength: float):
+        self.field, self.base_field, self.strength = field, base_field, np.float32(strength)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.field.shape
+
+    def at(self, lightness: np.ndarray, rows=None, full_shape=None) -> np.ndarray:
+        ab = self.field.at(lightness, rows=rows, full_shape=full_shape)
+        if self.base_field is None:
+            return ab * self.strength                 # a new array: ``ab`` may be the field's own
+        base = self.base_field.at(lightness, rows=rows, full_shape=full_shape)
+        out = ab - base
+        out *= self.strength
+        out += base
+        return out
+
+
+_fields_lock = threading.Lock()
+_fields: "OrderedDict[int, tuple]" = OrderedDict()
+#: Engine answers whose fitted fields are kept (the preview's and the render's, for two photos).
+FIELDS_KEPT = 4
+
+
+def _unit_fields(chroma) -> tuple:
+    """(field of chroma.ab, field of chroma.base_ab or None), fitted once per answer."""
+    key = id(chroma)
+    with _fields_lock:
+        hit = _fields.get(key)
+        if hit is not None and hit[0] is chroma:
+            _fields.move_to_end(key)
+            return hit[1], hit[2]
+    from .compose import chroma_field
+    guide = np.asarray(chroma.lightness, np.float32)
+    field = chroma_field(np.asarray(chroma.ab, np.float32), guide)
+    base = getattr(chroma, "base_ab", None)
+    base_field = None if base is None else chroma_field(np.asarray(base, np.float32), guide)
+    with _fields_lock:
+        _fields[key] = (chroma, field, base_field)
+        while len(_fields) > FIELDS_KEPT:
+            _fields.popitem(last=False)
+    return field, base_field
+
+
+def style_field(chroma, strength: float) -> StrengthField:
+    """The chroma field to compose for ``strength`` (either look: the look changes L only).
+
+    Equal, to float rounding, to ``chroma_field(blend_style(...)[1], chroma.lightness)``, but
+    the guided-filter fit runs once per engine answer, not once per slider step."""
+    s = _check(strength, LOOK_TONES)
+    field, base_field = _unit_fields(chroma)
+    return StrengthField(field, base_field, s)
+
+
+_deltas_lock = threading.Lock()
+_deltas: "OrderedDict[tuple, tuple]" = OrderedDict()
+#: Up to this many pixels, the upsampled change of tones is kept between slider steps.
+DELTA_KEPT_PIXELS = 4_000_000
+
+
+def _unit_delta(chroma, H: int, W: int) -> np.ndarray:
+    """(painted - photo L) at the working size, upsampled to (H, W) (bilinear), kept for
+    preview-sized targets so a slider step only scales it."""
+    from .resample import resize_bilinear
+    key = (id(chroma), H, W)
+    with _deltas_lock:
+        hit = _deltas.get(key)
+        if hit is not None and hit[0] is chroma:
+            return hit[1]
+    delta = np.asarray(chroma.painted_lightness, np.float32) - np.asarray(chroma.lightness, np.float32)
+    up = resize_bilinear(delta, H, W)
+    with _deltas_lock:
+        _deltas[key] = (chroma, up)
+        while len(_deltas) > 2:
+            _deltas.popitem(last=False)
+    return up
+
+
 def painted_lightness_full(L_full: np.ndarray, chroma, strength: float) -> np.ndarray:
     """The "full painting" look's L at the photo's full size.
 
@@ -113,8 +204,12 @@ def painted_lightness_full(L_full: np.ndarray, chroma, strength: float) -> np.nd
     painted = getattr(chroma, "painted_lightness", None)
     if painted is None or s == 0.0:
         return L_full.copy()
-    delta = (np.asarray(painted, np.float32) - np.asarray(chroma.lightness, np.float32)) * np.float32(s)
     H, W = L_full.shape[:2]
+    if H * W <= DELTA_KEPT_PIXELS:
+        out = _unit_delta(chroma, H, W) * np.float32(s)
+        out += L_full
+        return np.clip(out, 0.0, 100.0, out=out)
+    delta = (np.asarray(painted, np.float32) - np.asarray(chroma.lightness, np.float32)) * np.float32(s)
     out = np.empty((H, W), np.float32)
     band = max(1, (1 << 22) // max(W, 1))
     for y0 in range(0, H, band):

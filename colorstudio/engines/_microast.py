@@ -28,8 +28,10 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..models.style_networks import MicroASTNet, StyleSignal
-from ._style import StyleEngine, StyleSession, check_stop, grey_rgb, shape_for_pixels
+from ..models.style_networks import MicroASTNet, StyleSignal, inference_copy
+from ._style import StyleEngine, StyleSession, check_stop, grey, shape_for_pixels
+
+CHANNELS_LAST = torch.channels_last
 
 __all__ = ["MicroASTEngine", "MicroASTSession", "MicroASTNet", "RENDER_PIXELS", "TILE", "HALO"]
 
@@ -52,7 +54,7 @@ def encode_tiled(net: MicroASTNet, image: torch.Tensor, tile: int = TILE, halo: 
     """``net.content_features(image)`` computed in overlapping tiles (same result)."""
     _, _, H, W = image.shape
     Hq, Wq = -(-H // 4), -(-W // 4)
-    out = torch.empty(1, 64, Hq, Wq, dtype=image.dtype, device=image.device)
+    out = torch.empty(1, 64, Hq, Wq, dtype=image.dtype, device=image.device, memory_format=torch.channels_last)
     for y0, y1 in _spans(H, tile):
         for x0, x1 in _spans(W, tile):
             check_stop(should_stop)
@@ -69,7 +71,7 @@ def upsample_tiled(net: MicroASTNet, x4: torch.Tensor, H: int, W: int, tile: int
     """``net.upsample(x4)`` cropped to (H, W), computed in overlapping tiles (same result)."""
     tq, hq = tile // 4, halo // 4
     _, _, Hq, Wq = x4.shape
-    out = torch.empty(1, 3, H, W, dtype=x4.dtype, device=x4.device)
+    out = torch.empty(1, 3, H, W, dtype=x4.dtype, device=x4.device, memory_format=torch.channels_last)
     for qy0, qy1 in _spans(Hq, tq):
         for qx0, qx1 in _spans(Wq, tq):
             check_stop(should_stop)
@@ -108,8 +110,12 @@ class MicroASTEngine(StyleEngine):
     def from_network(cls, net: MicroASTNet, **options) -> "MicroASTEngine":
         return cls(network=net, **options)
 
+    def inference_network(self, net: MicroASTNet) -> MicroASTNet:
+        """The copy that runs (see ``inference_copy``); ``self.net`` stays the published layout."""
+        return inference_copy(net)
+
     def compute_style(self, style: torch.Tensor) -> StyleSignal:
-        return self.net.style_signal(style)
+        return self.fast.style_signal(style.contiguous(memory_format=CHANNELS_LAST))
 
     def start(self, lightness: np.ndarray, photo=None) -> "MicroASTSession":
         return MicroASTSession(self, lightness)
@@ -132,18 +138,18 @@ class MicroASTSession(StyleSession):
 
     def content_features(self, L: np.ndarray, should_stop) -> torch.Tensor:
         engine = self.engine
-        image = grey_rgb(L).to(engine.device)
+        image = grey(L).to(engine.device).contiguous(memory_format=CHANNELS_LAST)
         with torch.inference_mode():
             if self._tiled(L.shape):
-                return encode_tiled(engine.net, image, engine.tile, HALO, should_stop)
-            return engine.net.content_features(image)
+                return encode_tiled(engine.fast, image, engine.tile, HALO, should_stop)
+            return engine.fast.content_features(image)
 
     def stylize(self, feats, styles, weights, options, shape, should_stop) -> torch.Tensor:
         engine = self.engine
         sig = styles[0] if len(styles) == 1 else StyleSignal.mix(styles, weights)
-        x4 = engine.net.modulate(feats, sig)
+        x4 = engine.fast.modulate(feats, sig)
         check_stop(should_stop)
         H, W = shape
         if self._tiled(shape):
-            return upsample_tiled(engine.net, x4, H, W, engine.tile, HALO, should_stop)
-        return engine.net.upsample(x4)[:, :, :H, :W]
+            return upsample_tiled(engine.fast, x4, H, W, engine.tile, HALO, should_stop)
+        return engine.fast.upsample(x4)[:, :, :H, :W]

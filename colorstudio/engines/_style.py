@@ -23,7 +23,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..core.color import lab_to_rgb, rgb_to_lab
+from ..core.color import linear_to_srgb, rgb_to_lab
 from ..core.hints import Hints
 from .base import Cancelled, Chroma, Engine, EngineError, EngineSession, StopCallback
 from .neural import resolve_device
@@ -55,7 +55,11 @@ def style_tensor(rgb: np.ndarray, side: int = STYLE_SIDE) -> torch.Tensor:
         else:
             size = (int(side * w / h), side)
         u8 = np.asarray(Image.fromarray(u8, "RGB").resize(size, Image.Resampling.BILINEAR))
-    return torch.from_numpy(np.ascontiguousarray(u8.transpose(2, 0, 1))).float().div_(255.0)[None]
+    # (h, w, 3) bytes are already the channels-last layout: no transposing copy.
+    if not u8.flags.writeable or not u8.flags.c_contiguous:
+        u8 = np.array(u8, order="C")       # Pillow's arrays are read-only
+    t = torch.from_numpy(u8).permute(2, 0, 1)[None]
+    return t.to(torch.float32).div_(255.0)
 
 
 def working_shape(height: int, width: int, side: int) -> tuple[int, int]:
@@ -81,19 +85,28 @@ def resize_lightness(lightness: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.clip(downsample_lightness_bands(full, h, w), 0.0, 100.0)
 
 
+def grey(lightness: np.ndarray) -> torch.Tensor:
+    """(1, 1, h, w) float32 sRGB 0..1 of the grey picture with lightness L: the sRGB
+    encoding of Y = f(L) (for a neutral colour every channel equals it)."""
+    from ..core.color import _XYZN_TO_RGB, _f_inv
+    L = np.asarray(lightness, np.float32)
+    fy = (L + np.float32(16.0)) / np.float32(116.0)
+    # as lab_to_rgb with a = b = 0 (X = Y = Z), green channel
+    lin = _f_inv(fy).astype(np.float32) * np.float32(_XYZN_TO_RGB[1].sum())
+    g = np.clip(linear_to_srgb(lin), 0.0, 1.0).astype(np.float32, copy=False)
+    return torch.from_numpy(np.ascontiguousarray(g))[None, None]
+
+
 def grey_rgb(lightness: np.ndarray) -> torch.Tensor:
     """(1, 3, h, w) sRGB 0..1 of a grey picture with lightness L (what the network sees)."""
-    L = np.asarray(lightness, np.float32)
-    lab = np.zeros(L.shape + (3,), np.float32)
-    lab[..., 0] = L
-    g = lab_to_rgb(lab)[..., 1]
-    t = torch.from_numpy(np.ascontiguousarray(g))[None, None]
-    return t.expand(1, 3, *L.shape).contiguous()
+    L = np.asarray(lightness)
+    return grey(L).expand(1, 3, *L.shape).contiguous()
 
 
 def to_lab(rgb: torch.Tensor) -> np.ndarray:
-    """(1, 3, h, w) network output -> (h, w, 3) CIELAB, clamped to sRGB first."""
-    arr = rgb[0].clamp(0, 1).permute(1, 2, 0).float().cpu().numpy()
+    """(1, 3, h, w) network output -> (h, w, 3) CIELAB, clamped to sRGB first (a
+    channels-last output needs no transposing copy)."""
+    arr = rgb[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
     return rgb_to_lab(arr)
 
 
@@ -114,13 +127,16 @@ class StyleEngine(Engine):
         self._verify = bool(verify)
         self.preview_side = int(preview_side)
         self.net = None
+        #: The network that runs (``inference_network(net)``): the same function, laid out
+        #: for speed; ``net`` is the published layout as loaded.
+        self.fast = None
         self.weights_note = ""
         self._lock = threading.Lock()
         self._styles: "OrderedDict[tuple, object]" = OrderedDict()
         #: How many times the style branch actually ran (the cache's effect, for tests).
         self.style_runs = 0
         if network is not None:
-            self.net = network.eval().to(self.device)
+            self._use(network)
             self.weights_note = "weights given in memory"
 
     # -- weights ------------------------------------------------------------------------
@@ -159,7 +175,15 @@ class StyleEngine(Engine):
             raise EngineError(str(exc)) from None
         self.weights_note = (f"published {self.name} weights" if published
                              else f"custom weights in {self._weights} (not checked against the published checksums)")
-        self.net = net.to(self.device)
+        self._use(net)
+
+    def _use(self, net) -> None:
+        self.net = net.eval().to(self.device)
+        self.fast = self.inference_network(self.net)
+
+    def inference_network(self, net):
+        """The network sessions run: ``net`` itself unless an engine lays it out for speed."""
+        return net
 
     @property
     def loaded(self) -> bool:
@@ -167,6 +191,7 @@ class StyleEngine(Engine):
 
     def close(self) -> None:
         self.net = None
+        self.fast = None
         with self._lock:
             self._styles.clear()
 

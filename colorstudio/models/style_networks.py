@@ -217,6 +217,105 @@ class MicroASTNet(nn.Module):
         return out[..., :h, :w]
 
 
+# -- MicroAST for inference: the same arithmetic, laid out for the CPU -----------------------
+
+class PairSumConv(nn.Module):
+    """A grouped convolution with two input channels and one output per group, computed as a
+    depthwise convolution of every input channel and the sum of each pair. oneDNN runs a
+    depthwise convolution about twice as fast as a 2-in/1-out grouped one."""
+
+    def __init__(self, layer: PadConv):
+        super().__init__()
+        conv = layer.conv_layer
+        groups, cin = conv.groups, conv.in_channels
+        if conv.out_channels != groups or cin != 2 * groups:
+            raise ValueError("PairSumConv needs two input channels and one output per group")
+        self.pad, self.stride = layer.pad, conv.stride
+        self.register_buffer("weight", conv.weight.detach().reshape(cin, 1, *conv.kernel_size).clone())
+        bias = torch.zeros(cin, dtype=conv.weight.dtype)
+        if conv.bias is not None:
+            bias[0::2] = conv.bias.detach()
+        self.register_buffer("bias", bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad:
+            x = F.pad(x, (self.pad,) * 4, mode="reflect")
+        y = F.conv2d(x, self.weight, self.bias, self.stride, groups=self.weight.shape[0])
+        return y[:, 0::2] + y[:, 1::2]
+
+
+class SplitConv(nn.Module):
+    """A k x k convolution with few outputs (dec3's last, 16 -> 3) as a k x 1 convolution to
+    ``out * k`` channels followed by a 1 x k grouped one that sums the k columns: oneDNN is slow
+    on a 9 x 9 kernel with 3 outputs, and fast on these two."""
+
+    def __init__(self, layer: PadConv):
+        super().__init__()
+        conv = layer.conv_layer
+        if conv.groups != 1 or conv.stride != (1, 1) or conv.kernel_size[0] != conv.kernel_size[1]:
+            raise ValueError("SplitConv needs a square, ungrouped, stride-1 convolution")
+        k, cout, cin = conv.kernel_size[0], conv.out_channels, conv.in_channels
+        w = conv.weight.detach()
+        self.pad = layer.pad
+        # rows[o * k + dx, c, dy, 0] = w[o, c, dy, dx]
+        self.register_buffer("rows", w.permute(0, 3, 1, 2).reshape(cout * k, cin, k, 1).clone())
+        cols = torch.zeros(cout, k, 1, k, dtype=w.dtype)
+        for dx in range(k):
+            cols[:, dx, 0, dx] = 1.0
+        self.register_buffer("cols", cols)
+        self.register_buffer("bias", conv.bias.detach().clone() if conv.bias is not None else torch.zeros(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad:
+            x = F.pad(x, (self.pad,) * 4, mode="reflect")
+        z = F.conv2d(x, self.rows)
+        return F.conv2d(z, self.cols, self.bias, groups=self.cols.shape[0])
+
+
+class GreyConv(nn.Module):
+    """The content encoder's first convolution for a grey picture given as ONE channel: the
+    network sees the grey photo as three equal channels, and a convolution of three equal
+    channels is one convolution with the three kernels summed (a third of the work)."""
+
+    def __init__(self, layer: PadConv):
+        super().__init__()
+        conv = layer.conv_layer
+        self.pad, self.stride = layer.pad, conv.stride
+        self.register_buffer("weight", conv.weight.detach().sum(dim=1, keepdim=True).clone())
+        self.register_buffer("bias", conv.bias.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] != 1:
+            raise ValueError("GreyConv takes the grey picture as one channel")
+        if self.pad:
+            x = F.pad(x, (self.pad,) * 4, mode="reflect")
+        return F.conv2d(x, self.weight, self.bias, self.stride)
+
+
+def inference_copy(net: MicroASTNet, dtype: torch.dtype = torch.float32) -> MicroASTNet:
+    """A copy of ``net`` for fast inference on the CPU: the same function (to float rounding),
+    dec3's grouped and 9 x 9 convolutions rewritten (:class:`PairSumConv`, :class:`SplitConv`),
+    the content encoder taking the grey photo as one channel (:class:`GreyConv`), ReLUs in
+    place, parameters channels-last in ``dtype``. ``net`` itself (the published layout,
+    loaded strictly) is left untouched. Feed it channels-last tensors; its
+    ``content_features`` takes (1, 1, h, w) grey pictures."""
+    import copy
+    fast = copy.deepcopy(net).eval()
+    fast.content_encoder.enc1[0] = GreyConv(fast.content_encoder.enc1[0])
+    dec3 = fast.decoder.dec3
+    for i, layer in enumerate(dec3):
+        if isinstance(layer, PadConv):
+            conv = layer.conv_layer
+            if conv.groups > 1 and conv.in_channels == 2 * conv.groups and conv.out_channels == conv.groups:
+                dec3[i] = PairSumConv(layer)
+            elif conv.groups == 1 and conv.kernel_size[0] > 3 and conv.out_channels < 8:
+                dec3[i] = SplitConv(layer)
+    for module in fast.modules():
+        if isinstance(module, nn.ReLU):
+            module.inplace = True
+    return fast.to(dtype=dtype, memory_format=torch.channels_last)
+
+
 # -- AdaIN -----------------------------------------------------------------------------------
 
 def _vgg_layers() -> list:

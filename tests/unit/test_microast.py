@@ -266,3 +266,53 @@ def test_a_tiled_render_equals_an_untiled_one_through_the_engine():
         None, quality="render", references=(ref,))
     assert np.abs(whole.ab - tiled.ab).max() < 0.05
     assert np.abs(whole.painted_lightness - tiled.painted_lightness).max() < 0.05
+
+
+# -- the copy that runs: the same function, laid out for speed -------------------------------
+
+def test_the_inference_copy_is_the_same_network():
+    from colorstudio.models.style_networks import GreyConv, PairSumConv, SplitConv, inference_copy
+    net = random_microast(7)
+    fast = inference_copy(net)
+    kinds = [type(m) for m in fast.modules()]
+    assert kinds.count(PairSumConv) == 2 and kinds.count(SplitConv) == 1 and kinds.count(GreyConv) == 1
+    torch.manual_seed(2)
+    g = torch.rand(1, 1, 70, 93)
+    style = torch.rand(1, 3, 64, 88)
+    cl = torch.channels_last
+    with torch.inference_mode():
+        want = net(g.expand(1, 3, 70, 93), style)
+        got = fast(g.contiguous(memory_format=cl), style.contiguous(memory_format=cl))
+    assert got.shape == want.shape
+    assert float((got - want).abs().max()) < 1e-4 * max(1.0, float(want.abs().max()))
+    # the published-layout network is untouched (it still loads and saves the published keys)
+    assert set(net.state_dict()) == set(random_microast(7).state_dict())
+
+
+def test_a_second_preview_with_the_same_style_picture_does_not_run_the_style_branch(monkeypatch):
+    engine = MicroASTEngine.from_network(random_microast(), device="cpu")
+    calls = {"style": 0, "content": 0}
+    fast = engine.fast
+    real_style, real_content = fast.style_signal, fast.content_features
+
+    def style_spy(x):
+        calls["style"] += 1
+        return real_style(x)
+
+    def content_spy(x):
+        calls["content"] += 1
+        return real_content(x)
+    monkeypatch.setattr(fast, "style_signal", style_spy)
+    monkeypatch.setattr(fast, "content_features", content_spy)
+    a = picture(seed=0, key="a")
+    session = engine.start(photo_L(64, 96))
+    session.chroma(None, quality="preview", references=(a,))
+    assert calls == {"style": 1, "content": 1}
+    # the same picture again, decoded anew (same content hash): no style branch
+    same = picture(seed=0, key="a")
+    session.chroma(None, quality="preview", references=(same,), options={"other": 1})
+    engine.start(photo_L(50, 50, 4)).chroma(None, quality="preview", references=(same,))
+    assert calls["style"] == 1 and calls["content"] == 2
+    # a new picture runs it once; the photo's content features at this size are reused
+    session.chroma(None, quality="preview", references=(picture(seed=2, key="b"),))
+    assert calls == {"style": 2, "content": 2}

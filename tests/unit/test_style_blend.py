@@ -93,3 +93,52 @@ def test_painted_lightness_at_full_size_keeps_detail_and_follows_the_painting():
         # and the photo's own fine detail is still there
         assert np.corrcoef((out - np.kron(out.reshape(h, 4, w, 4).mean(axis=(1, 3)), np.ones((4, 4)))).ravel(),
                            detail.ravel())[0, 1] > 0.9
+
+
+# -- a strength step, painted: fields fitted once per answer ---------------------------------
+
+@pytest.mark.parametrize("base", [True, False])
+@pytest.mark.parametrize("size", [(24, 32), (50, 70)])     # at the working size, and upsampled
+def test_style_field_composes_like_fitting_the_blend(base, size):
+    from colorstudio.core.compose import chroma_field, compose
+    from colorstudio.core.resample import resize_bilinear
+    from colorstudio.core.style_blend import style_field
+    c = _chroma(3, base=base)
+    L = resize_bilinear(c.lightness, *size)
+    for s in (0.0, 0.3, 1.0):
+        _, ab = blend_style(c.lightness, c, s)
+        want = compose(L, chroma_field(ab, c.lightness))
+        got = compose(L, style_field(c, s))
+        assert np.abs(want.astype(int) - got.astype(int)).max() <= 1
+
+
+def test_a_strength_step_fits_no_field_once_the_answer_has_one(monkeypatch):
+    import colorstudio.core.compose as compose_mod
+    from colorstudio.core.style_blend import style_field
+    calls = []
+    real = compose_mod.chroma_field
+
+    def spy(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+    monkeypatch.setattr(compose_mod, "chroma_field", spy)
+    c = _chroma(4)
+    for s in np.linspace(0, 1, 6):
+        compose_mod.compose(c.lightness, style_field(c, s))
+    assert len(calls) == 2          # the stylization's and the base's, once
+    other = _chroma(5, base=False)
+    style_field(other, 0.5)
+    assert len(calls) == 3          # a new answer is fitted, its grey base needs none
+
+
+def test_painted_lightness_kept_between_steps_equals_the_banded_one(monkeypatch):
+    import colorstudio.core.style_blend as sb
+    c = _chroma(6)
+    rng = np.random.default_rng(0)
+    L_full = rng.uniform(0, 100, (60, 80)).astype(np.float32)
+    kept = [painted_lightness_full(L_full, c, s) for s in (0.25, 0.75)]
+    monkeypatch.setattr(sb, "DELTA_KEPT_PIXELS", 0)
+    banded = [painted_lightness_full(L_full, c, s) for s in (0.25, 0.75)]
+    for a, b in zip(kept, banded):
+        np.testing.assert_allclose(a, b, atol=1e-3)
+    assert np.abs(kept[0] - kept[1]).max() > 1.0      # strength still matters
