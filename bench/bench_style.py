@@ -5,9 +5,13 @@
 Measures, on the shared photos and paintings:
 
 * a new style picture to a 512-px preview (style branch + decoder; the photo's content
-  features already cached), and a cold preview (new photo and new style), against the
-  authors' whole forward pass at the same size measured in the same run (ratio);
-* a strength step: ``blend_style`` alone, and blend + composition of the 512-px preview;
+  features already cached), with 2 and 1 torch threads, wall and CPU time, against the
+  authors' whole forward pass (our published-layout network) at the same size measured in
+  the same run (ratio of CPU time); and a cold preview (new photo and new style);
+* a strength step to the painted preview: ``blend_style`` alone, and ``style_field`` +
+  composition at the preview's size and at 1024 px (as the session's preview composes),
+  both looks, against fitting the chroma field every step (ratio);
+* the faithfulness table of ``bench_microast_faithful.py`` when it has been run;
 * full renders at 1, 12 and 50 megapixels, each in a fresh subprocess: engine (stylization
   at up to 4 MP, tiled) + blend + full-resolution composition to 8-bit RGB; wall time and
   peak RSS (``resource.getrusage``);
@@ -65,56 +69,133 @@ def median_time(fn, runs: int = 3) -> float:
     return statistics.median(times)
 
 
-def live(photo: Path, style: Path, style2: Path) -> list:
+def timed(fn, runs: int = 3) -> tuple[float, float]:
+    """(median wall seconds, median CPU seconds of this process) of ``fn``."""
+    walls, cpus = [], []
+    for _ in range(runs):
+        c, t = time.process_time(), time.perf_counter()
+        fn()
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def live(photo: Path, styles: list[Path]) -> list:
+    """New style picture to a 512-px preview (threads 2 and 1), and strength steps."""
     import torch
+    from PIL import Image
 
     from colorstudio.core.compose import chroma_field, compose
     from colorstudio.core.reference import load_reference
-    from colorstudio.core.style_blend import blend_style
+    from colorstudio.core.resample import resize_bilinear
+    from colorstudio.core.style_blend import blend_style, painted_lightness_full, style_field
     from colorstudio.engines._microast import MicroASTEngine
     from colorstudio.engines._style import grey_rgb, style_tensor
     rows = []
-    L = photo_lightness(photo)
-    refs = [load_reference(style), load_reference(style2)]
+    # the photo at 1024 px, so the preview is a true 512-px one
+    L0 = photo_lightness(photo)
+    L = np.asarray(Image.fromarray(L0).resize((1024, 1024), Image.Resampling.BILINEAR), np.float32)
+    refs = [load_reference(s) for s in styles]
     engine = MicroASTEngine(device="cpu")
     engine.load()
+    torch.set_num_threads(2)
     t = time.perf_counter()
     session = engine.start(L)
     chroma = session.chroma(None, quality="preview", references=(refs[0],))
     cold = time.perf_counter() - t
     h, w = chroma.ab.shape[:2]
+    rows.append([f"cold preview (new photo, new style), {w}x{h}, 2 threads", f"{cold * 1000:.0f} ms", "", ""])
+    for threads in (2, 1):
+        torch.set_num_threads(threads)
+        order = iter(refs * 4)
+
+        def new_style():
+            engine._styles.clear()           # every run: a style picture never seen
+            session._results.clear()
+            session.chroma(None, quality="preview", references=(next(order),))
+        new_style()                          # oneDNN's kernels for these shapes made once
+        wall, cpu = timed(new_style, 5)
+        content = grey_rgb(chroma.lightness)
+        st = style_tensor(refs[1].rgb)
+        ref_wall, ref_cpu = timed(lambda: engine.stylize(content, st), 3)
+        rows.append([f"new style picture to a {w}x{h} preview, {threads} thread{'s' * (threads > 1)}",
+                     f"{wall * 1000:.0f} ms", f"{cpu * 1000:.0f} ms",
+                     f"authors' whole forward (published layout) at the same size: {ref_wall * 1000:.0f} ms "
+                     f"wall, {ref_cpu * 1000:.0f} ms CPU; ours {ref_cpu / cpu:.2f}x less CPU"])
+    # The same, 2 threads, in a fresh process whose OpenMP threads sleep instead of spinning
+    # while they wait (OMP_WAIT_POLICY is read when torch starts, so only a new process shows it).
+    import os
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    proc = subprocess.run([sys.executable, __file__, "--new-style-child", str(photo), *map(str, styles)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    if proc.returncode == 0:
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        rows.append([f"new style picture to a {w}x{h} preview, 2 threads, OMP_WAIT_POLICY=PASSIVE",
+                     f"{r['wall'] * 1000:.0f} ms", f"{r['cpu'] * 1000:.0f} ms", "a fresh process"])
+    torch.set_num_threads(2)
+    blend_wall, _ = timed(lambda: blend_style(chroma.lightness, chroma, 0.6, "painting"), 21)
+    rows.append(["strength step: blend_style only", f"{blend_wall * 1000:.2f} ms", "", "no network run"])
+    L1024 = resize_bilinear(chroma.lightness, 1024, 1024)
+    strengths = iter(np.linspace(0.05, 0.95, 1000))
+    for look in ("tones", "painting"):
+        for target, Lt in ((f"{w}x{h}", chroma.lightness), ("1024x1024", L1024)):
+            def old_step():
+                s = next(strengths)
+                _, ab = blend_style(chroma.lightness, chroma, s, look)
+                Lc = painted_lightness_full(Lt, chroma, s) if look == "painting" else Lt
+                compose(Lc, chroma_field(ab, chroma.lightness))
+
+            def new_step():
+                s = next(strengths)
+                Lc = painted_lightness_full(Lt, chroma, s) if look == "painting" else Lt
+                compose(Lc, style_field(chroma, s))
+            new_step()
+            old_wall, old_cpu = timed(old_step, 9)
+            new_wall, new_cpu = timed(new_step, 9)
+            rows.append([f"strength step to painted preview, {look}, composed at {target}",
+                         f"{new_wall * 1000:.1f} ms", f"{new_cpu * 1000:.1f} ms",
+                         f"no network run; fitting the field every step (what session.preview does today): "
+                         f"{old_wall * 1000:.1f} ms wall, {old_cpu / new_cpu:.1f}x the CPU"])
+    return rows
+
+
+def new_style_child(photo: str, styles: list[str]) -> dict:
+    """Run in a subprocess: a new style picture to a 512-px preview, 2 threads; prints JSON."""
+    import torch
+    from PIL import Image
+
+    from colorstudio.core.reference import load_reference
+    from colorstudio.engines._microast import MicroASTEngine
+    torch.set_num_threads(2)
+    L0 = photo_lightness(Path(photo))
+    L = np.asarray(Image.fromarray(L0).resize((1024, 1024), Image.Resampling.BILINEAR), np.float32)
+    refs = [load_reference(s) for s in styles]
+    engine = MicroASTEngine(device="cpu")
+    engine.load()
+    session = engine.start(L)
+    session.chroma(None, quality="preview", references=(refs[0],))
+    order = iter(refs * 4)
 
     def new_style():
         engine._styles.clear()
         session._results.clear()
-        session.chroma(None, quality="preview", references=(refs[1],))
-    new = median_time(new_style)
-    content = grey_rgb(chroma.lightness)
-    st = style_tensor(refs[1].rgb)
-    reference = median_time(lambda: engine.stylize(content, st))
-    rows.append([f"cold preview (new photo, new style), {w}x{h}", f"{cold * 1000:.0f} ms", ""])
-    rows.append([f"new style picture to a {w}x{h} preview", f"{new * 1000:.0f} ms",
-                 f"{new / reference:.2f}x the authors' whole forward ({reference * 1000:.0f} ms)"])
-    blend = median_time(lambda: blend_style(chroma.lightness, chroma, 0.6, "painting"), 20)
-
-    def step():
-        Lb, ab = blend_style(chroma.lightness, chroma, 0.6, "tones")
-        compose(Lb, chroma_field(ab, chroma.lightness))
-    step_t = median_time(step, 10)
-    rows.append(["strength step: blend_style only", f"{blend * 1000:.2f} ms", "no network run"])
-    rows.append([f"strength step: blend + compose {w}x{h}", f"{step_t * 1000:.1f} ms", "no network run"])
-    del torch
-    return rows
+        session.chroma(None, quality="preview", references=(next(order),))
+    new_style()
+    wall, cpu = timed(new_style, 5)
+    return {"wall": wall, "cpu": cpu}
 
 
 def render_child(mp: float, photo: str, style: str, tile_above: int | None) -> dict:
     """Run in a subprocess: one full render; prints JSON."""
     from PIL import Image
 
-    from colorstudio.core.compose import chroma_field, compose
+    import torch
+
+    from colorstudio.core.compose import compose
     from colorstudio.core.reference import load_reference
-    from colorstudio.core.style_blend import blend_style, painted_lightness_full
+    from colorstudio.core.style_blend import painted_lightness_full, style_field
     from colorstudio.engines._microast import MicroASTEngine
+    torch.set_num_threads(2)
     L0 = photo_lightness(Path(photo))
     H0, W0 = L0.shape
     scale = (mp * 1e6 / (H0 * W0)) ** 0.5
@@ -129,9 +210,8 @@ def render_child(mp: float, photo: str, style: str, tile_above: int | None) -> d
     t0 = time.perf_counter()
     chroma = engine.start(L).chroma(None, quality="render", references=(ref,))
     t1 = time.perf_counter()
-    Lb, ab = blend_style(chroma.lightness, chroma, 1.0, "painting")
     full_L = painted_lightness_full(L, chroma, 1.0)
-    out = compose(full_L, chroma_field(ab, chroma.lightness))
+    out = compose(full_L, style_field(chroma, 1.0))
     t2 = time.perf_counter()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux reports KiB)
     result = {"size": f"{W}x{H}", "work": "x".join(map(str, chroma.ab.shape[1::-1])), "engine_s": t1 - t0,
@@ -203,8 +283,13 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1,12,50")
     ap.add_argument("--skip-sheet", action="store_true")
+    ap.add_argument("--skip-seams", action="store_true")
+    ap.add_argument("--new-style-child", nargs="+")
     ap.add_argument("--child", nargs=4)
     args = ap.parse_args()
+    if args.new_style_child:
+        print(json.dumps(new_style_child(args.new_style_child[0], args.new_style_child[1:])))
+        return 0
     if args.child:
         mp, photo, style, tile = args.child
         print(json.dumps(render_child(float(mp), photo, style, None if tile == "None" else int(tile))))
@@ -213,8 +298,16 @@ def main() -> int:
     styles = sorted(p for p in STYLES.iterdir() if p.suffix.lower() in (".jpg", ".png"))
     photo = PHOTOS / "kodim05.png"
     body = [f"CPU flags: `{cpu_flags()}`", ""]
-    rows = live(photo, styles[0], styles[1])
-    body += ["### Live", "", table(["what", "time", "note"], rows), ""]
+    import os
+    body.append(f"Load average at the start: {os.getloadavg()[0]:.1f} (2 cores shared with other agents; "
+                f"CPU time is this process's own, less sensitive to the load than wall time).")
+    body.append("")
+    faithful = ROOT / "bench" / "results" / "microast_faithful.md"
+    if faithful.is_file():
+        text = faithful.read_text().split("\n", 3)[-1].strip()
+        body += ["### Faithfulness (from bench/bench_microast_faithful.py)", "", text, ""]
+    rows = live(photo, styles)
+    body += ["### Live", "", table(["what", "wall", "CPU", "note"], rows), ""]
     print(body[-2])
     rrows = []
     for mp in [float(s) for s in args.sizes.split(",") if s]:
@@ -227,8 +320,10 @@ def main() -> int:
         print(rrows[-1], flush=True)
     body += ["### Full renders (full painting look, strength 1; a fresh process each)", "",
              table(["photo", "stylized at", "engine", "blend + compose", "peak RSS"], rrows), ""]
-    tiled = render(2.0, photo, styles[1], tile_above=0)
-    whole = render(2.0, photo, styles[1], tile_above=10**9)
+    tiled = whole = None
+    if not args.skip_seams:
+        tiled = render(2.0, photo, styles[1], tile_above=0)
+        whole = render(2.0, photo, styles[1], tile_above=10**9)
     if tiled and whole:
         a = np.load("/tmp/style_seam_0.npy").astype(np.int16)
         b = np.load(f"/tmp/style_seam_{10**9}.npy").astype(np.int16)

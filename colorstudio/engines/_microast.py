@@ -15,11 +15,19 @@ authors run the content at its own size) up to ``RENDER_PIXELS`` (4 megapixels):
 that the stylization is made at 4 MP and composition brings its chroma to the photo's size
 edge-aware, as for every engine (the brushwork of a style is a property of the working
 picture, not of the scan's resolution; 4 MP keeps a render of a 50 MP scan within about
-20 s on two CPU cores and well under 2 GB). Renders above ``TILE_ABOVE`` pixels run stages 2 and
+20 s on two CPU cores and well under 2 GB). Pictures above ``TILE_ABOVE`` pixels run stages 2 and
 3's ``dec3`` in overlapping tiles (``TILE`` px plus a ``HALO`` px margin on every side, tile
 edges on multiples of 4 so the stride-2 grids line up), which bounds memory; the margin is
 larger than the receptive field of both stages, so a tiled render equals the untiled one
 to float rounding.
+
+What runs is ``engine.fast``, ``inference_copy(engine.net)``: the same function to float
+rounding (within 1/255 of the authors' code end to end, ``bench/bench_microast_faithful.py``)
+with dec3's convolutions rewritten for oneDNN, channels-last tensors and the grey photo fed
+as one channel. ``engine.net`` (the published layout, loaded strictly) runs ``stylize``, the
+authors' whole forward pass. bfloat16 is not used: on a CPU with native bfloat16 it is about
+1.5x faster but 55/255 off float32 at worst with these weights (AdaIN statistics), which a
+preview that is the export's picture made smaller cannot afford.
 """
 from __future__ import annotations
 
@@ -37,8 +45,10 @@ __all__ = ["MicroASTEngine", "MicroASTSession", "MicroASTNet", "RENDER_PIXELS", 
 
 #: The largest working picture of a render (pixels); larger photos are stylized at this size.
 RENDER_PIXELS = 4_000_000
-#: Renders larger than this run in tiles.
-TILE_ABOVE = 1_100_000
+#: Pictures larger than this run in tiles (just above a 512-px preview): besides bounding
+#: memory, 512-px tiles keep dec3's full-resolution maps in the CPU's caches, which makes a
+#: 1-megapixel dec3 about 1.6x cheaper than one pass over the whole picture.
+TILE_ABOVE = 300_000
 #: Tile side and margin (full-size pixels; multiples of 4). The content encoder sees 23 px
 #: around a pixel and dec3 about 12, so 32 px is enough for exact tiles.
 TILE = 512
