@@ -31,7 +31,6 @@ preview that is the export's picture made smaller cannot afford.
 """
 from __future__ import annotations
 
-from typing import Optional
 
 import numpy as np
 import torch
