@@ -300,7 +300,7 @@ def main() -> int:
     photos = sorted(PHOTOS.glob("*.png"))
     styles = sorted(p for p in STYLES.iterdir() if p.suffix.lower() in (".jpg", ".png"))
     photo = PHOTOS / "kodim05.png"
-    body = [f"CPU flags: `{cpu_flags()}`", ""]
+    body = []
     import os
     body.append(f"Load average at the start: {os.getloadavg()[0]:.1f} (2 cores shared with other agents; "
                 f"CPU time is this process's own, less sensitive to the load than wall time).")
