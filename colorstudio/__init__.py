@@ -15,6 +15,14 @@ Names are imported on first use, so ``import colorstudio`` stays light (no torch
 from __future__ import annotations
 
 import importlib
+import os
+
+# The networks' OpenMP threads sleep when they wait instead of spinning: on a CPU shared
+# with the GUI, the compositing threads or other programs, spinning threads cost several
+# times the CPU and 3-5x the wall time (a new style's preview: 1.0 s spinning, 0.15 s
+# passive, bench/results/style.md). Read by OpenMP when torch loads, so set here, before
+# any of our modules imports torch; a value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
