@@ -42,7 +42,7 @@ from ._propagation import PropagationParams, PropagationSession
 from .base import Cancelled, Chroma, Engine, EngineError, EngineSession
 
 
-FEATURE_WEIGHTS_DEFAULT = (1.0, 0.6, 1.0, 0.5, 1.2, 0.4, 0.8, 0.6, 0.5, 0.5)
+FEATURE_WEIGHTS_DEFAULT = (1.0, 0.6, 1.0, 0.5, 1.2, 0.4, 0.8, 0.6, 0.5, 0.5) + (1.0,) * 6
 
 
 @dataclass(frozen=True)
@@ -97,11 +97,31 @@ def local_features(L: np.ndarray) -> np.ndarray:
     orient = 10.0 * (jxx - jyy) / (jxx + jyy + 1.0)
     tex = np.abs(gaussian_laplace(L, 1.5))
     L_, m2, sd2, m4, sd4, m8, sd8 = feats
-    return np.stack([L_, m2, sd2, m4, mag, orient, tex, sd4, m8, sd8], axis=-1).astype(np.float32)
+    out = [L_, m2, sd2, m4, mag, orient, tex, sd4, m8, sd8]
+    out += jet(L, JET_SCALES)
+    return np.stack(out, axis=-1).astype(np.float32)
+
+
+#: Scales (grid pixels) of the first-order local jet among the features.
+JET_SCALES = (2.0, 4.0, 8.0)
+
+
+def jet(L: np.ndarray, scales=JET_SCALES) -> list:
+    """The first-order local jet of ``L`` at ``scales`` (Koenderink), scale-normalised
+    (sigma x the Gaussian derivative, in L* units): per scale |dL/dx| and dL/dy. The
+    horizontal derivative is taken unsigned, so a mirror image has the same features;
+    the vertical one keeps its sign (light above dark is not dark above light: a sky over
+    ground, a lit top over its shadow)."""
+    from scipy.ndimage import gaussian_filter
+    out = []
+    for s in scales:
+        out.append(np.abs(gaussian_filter(L, s, order=(0, 1), mode="reflect", truncate=3.0)) * np.float32(s))
+        out.append(gaussian_filter(L, s, order=(1, 0), mode="reflect", truncate=3.0) * np.float32(s))
+    return out
 
 
 #: Feature weights, in the order of ``local_features`` (all in about L* units).
-FEATURE_WEIGHTS = np.array([1.0, 0.6, 1.0, 0.5, 1.2, 0.4, 0.8, 0.6, 0.5, 0.5], np.float32)
+FEATURE_WEIGHTS = np.array(FEATURE_WEIGHTS_DEFAULT, np.float32)
 
 
 def weighted(features: np.ndarray, weights=None) -> np.ndarray:
