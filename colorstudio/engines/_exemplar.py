@@ -3,21 +3,26 @@
 The method follows Welsh, Ashikhmin and Mueller (2002) for the matching, Gupta et al.
 (2012) for voting within superpixels, and Levin et al. (2004) for the final propagation:
 
-1. **Luminance remapping.** Each reference's L is mapped onto the photo's L distribution:
-   linearly to its mean and spread (Welsh et al.; the default), or by histogram matching
+1. **Luminance remapping.** The references' L is mapped onto the photo's L distribution by
+   one map fitted to all of them at once (so a reference of the sky stays lighter than one
+   of the street): linearly to its mean and spread (Welsh et al.; the default), or by histogram matching
    (``lightness_remap="histogram"``, which follows a different tone curve better but
    distorts a reference that shows only some of the photo's things, e.g. one of several
    references or a rectangle; on the benchmark it is 1 point worse), so a brighter or
    flatter reference still matches like with like.
 2. **Features.** Per pixel, on a working grid (``match_side``): L, the mean and spread of L
-   in windows at two scales, gradient magnitude, a mirror-invariant orientation (the
-   structure tensor's cos 2θ weighted by its coherence) and a texture response (|LoG|).
+   in windows at three scales, gradient magnitude, a mirror-invariant orientation (the
+   structure tensor's cos 2θ weighted by its coherence), a texture response (|LoG|) and the
+   first-order local jet at three scales (|dL/dx|, signed dL/dy: which side is lighter).
    The reference is sampled at a few scales (a reference need not show things at the
    photo's size) into a ``scipy.spatial.cKDTree``.
 3. **Voting.** Each photo pixel's ``k`` nearest reference samples vote with their chroma
-   within the photo's superpixels (``skimage.segmentation.slic`` on its L); each region
-   takes the mode of its votes (a smoothed 2-D histogram of a*, b*) and a confidence: the
-   share of the votes that agree with the mode times how close the matches were.
+   within the photo's superpixels (``skimage.segmentation.slic`` on its L), and so do the
+   reference's superpixels matched as wholes; each region also hears its neighbours' votes,
+   the more the closer their lightness (a region unsure alone is settled by its
+   surroundings, an edge keeps them apart); each region takes the mode of its votes (a
+   smoothed 2-D histogram of a*, b*: a mean would desaturate) and a confidence: the share of
+   the votes that agree with the mode times how close the matches were.
 4. **Propagation.** The regions' colours enter the propagation solver as *soft* targets
    weighted by their confidence (``PropagationSession.soft_chroma``), so colour follows the
    photo's own edges and uncertain regions take their colour from their neighbours. The
@@ -51,17 +56,19 @@ class ExemplarParams:
     match_side: int = 256        # long side of the grid the matching runs on
     preview_side: int = 128      # long side of the preview's propagation grid
     render_side: int = 256       # long side of the render's propagation grid
-    scales: tuple = (0.65, 0.9, 1.25)  # reference sizes, relative to the photo grid's area
-    max_samples: int = 40_000    # reference samples per reference (all scales together)
-    neighbours: int = 8          # k nearest samples per photo pixel
+    scales: tuple = (0.75, 1.1)  # reference sizes, relative to the photo grid's area
+    max_samples: int = 30_000    # reference samples per reference (all scales together)
+    neighbours: int = 6          # k nearest samples per photo pixel
     region_neighbours: int = 5   # k nearest reference superpixels per photo superpixel
-    region_weight: float = 1.0   # the superpixels' votes against the pixels' (1: as much)
-    query_eps: float = 1.0       # approximate search: neighbours within (1 + eps) x the true distance
+    region_weight: float = 0.5   # the superpixels' votes against the pixels' (1: as much)
+    pool: float = 1.0            # a region hears its neighbours' votes this much (its own: 1)
+    pool_sigma: float = 8.0      # ... the more the closer their mean L (L* units)
+    query_eps: float = 2.0       # approximate search: neighbours within (1 + eps) x the true distance
     bandwidth: float = 2.0       # vote weight exp(-d^2 / 2 (bandwidth x median distance)^2)
     hedge: float = 1.0           # leans doubtful regions' colour towards the mean of their votes
     confidence_power: float = 2.0  # sharpens the regions' confidence (uncertain ones take their neighbours' colour)
     regions: int = 400           # superpixels on the match grid
-    compactness: float = 8.0     # SLIC compactness (L* units)
+    compactness: float = 20.0    # SLIC compactness (L* units)
     bin_size: float = 6.0        # a*, b* histogram bin for the region's vote
     soft_weight: float = 0.3     # weight of a fully confident region's colour in the solve
     hint_strength: float = 50.0  # the user's hints, as in propagation
@@ -77,10 +84,10 @@ def _gauss(a: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def local_features(L: np.ndarray) -> np.ndarray:
-    """(h, w, 8) float32 features of local structure of the lightness ``L`` (L* units):
+    """(h, w, 16) float32 features of local structure of the lightness ``L`` (L* units):
     L, mean and spread of L at sigma 2, mean at sigma 4, gradient magnitude,
     mirror-invariant orientation (coherence x cos 2θ), texture (|LoG| at sigma 1.5),
-    spread at sigma 4."""
+    spread at sigma 4, mean and spread at sigma 8, then the local jet (see :func:`jet`)."""
     from scipy.ndimage import gaussian_laplace, sobel
     L = np.asarray(L, np.float32)
     feats = [L]
@@ -170,19 +177,61 @@ def match_lightness(L_ref: np.ndarray, photo_L: np.ndarray) -> np.ndarray:
     """``L_ref`` mapped monotonically onto the distribution of ``photo_L`` (histogram
     matching): a reference printed lighter, flatter or with another tone curve still
     matches like with like."""
-    q = np.linspace(0.0, 100.0, 257)
-    src = np.percentile(L_ref, q)
-    dst = np.percentile(photo_L, q)
-    src = np.maximum.accumulate(src + np.arange(len(src)) * 1e-6)  # strictly increasing for interp
-    return np.interp(L_ref, src, dst).astype(np.float32)
+    return lightness_map([L_ref], photo_L, "histogram")(L_ref)
+
+
+class LightnessMap:
+    """One monotone map of a reference's L* onto the photo's, shared by a set of references:
+    ``linear``: ``(L - a[0]) * b + a[1]``; ``histogram``: knots ``a`` to ``b``. Callable on an array."""
+
+    def __init__(self, kind: str, a: np.ndarray, b: np.ndarray):
+        self.kind, self.a, self.b = kind, a, b
+
+    def __call__(self, L: np.ndarray) -> np.ndarray:
+        if self.kind == "linear":
+            return ((np.asarray(L, np.float32) - self.a[0]) * self.b + self.a[1]).astype(np.float32)
+        return np.interp(L, self.a, self.b).astype(np.float32)
+
+    @property
+    def key(self) -> tuple:
+        return (self.kind, np.round(np.atleast_1d(self.a), 4).tobytes(), np.round(np.atleast_1d(self.b), 4).tobytes())
+
+
+def lightness_map(refs_L, photo_L: np.ndarray, kind: str = "linear") -> LightnessMap:
+    """The map of the references' lightness onto the photo's, fitted to all of them at once.
+
+    The references are pooled with equal weight (each a sample of the same scene's tones):
+    ``linear`` maps the pool's mean and spread to the photo's (Welsh et al.), ``histogram``
+    the pool's distribution to the photo's. One map for all keeps their tones relative to
+    each other: a reference of the sky stays lighter than one of the street below it, where
+    remapping each alone would give both the whole photo's tones.
+    """
+    refs_L = [np.asarray(L, np.float32).ravel() for L in refs_L]
+    photo_L = np.asarray(photo_L, np.float32).ravel()
+    if kind == "histogram":
+        q = np.linspace(0.0, 100.0, 257)
+        # Quantiles of the equal mixture: each reference's own quantiles, pooled and sorted.
+        pool = np.sort(np.concatenate([np.percentile(L, np.linspace(0.0, 100.0, 1025)) for L in refs_L]))
+        src = np.percentile(pool, q)
+        dst = np.percentile(photo_L, q)
+        src = np.maximum.accumulate(src + np.arange(len(src)) * 1e-6)  # strictly increasing for interp
+        return LightnessMap("histogram", src, dst)
+    means = np.array([L.mean() for L in refs_L], np.float64)
+    var = np.array([L.var() for L in refs_L], np.float64)
+    m = float(means.mean())
+    sd = float(np.sqrt((var + (means - m) ** 2).mean()))
+    gain = float(photo_L.std()) / max(sd, 1e-3)
+    return LightnessMap("linear", np.array([m, photo_L.mean()], np.float32), np.float32(gain))
 
 
 def reference_samples(lab: np.ndarray, photo_L: np.ndarray, params: ExemplarParams,
-                      seed: int = 0) -> ReferenceSamples:
+                      seed: int = 0, remap: Optional[LightnessMap] = None) -> ReferenceSamples:
     """Samples of a reference (``lab`` (h, w, 3)) at ``params.scales`` of the photo grid's
-    area, L remapped to the photo's (``photo_L``, the match grid) distribution."""
+    area, L remapped to the photo's (``photo_L``, the match grid) distribution by ``remap``
+    (by default, fitted to this reference alone)."""
     photo_pixels = photo_L.size
-    L_mean, L_std = float(photo_L.mean()), float(photo_L.std())
+    if remap is None:
+        remap = lightness_map([reference_lightness(lab, photo_pixels)], photo_L, params.lightness_remap)
     from scipy.spatial import cKDTree
     H, W = lab.shape[:2]
     feats, abs_, rdesc, rab = [], [], [], []
@@ -193,10 +242,7 @@ def reference_samples(lab: np.ndarray, photo_L: np.ndarray, params: ExemplarPara
             w, h = W * 2, H * 2
         L = _resize(lab[..., 0], h, w)
         ab = np.stack([_resize(lab[..., 1], h, w), _resize(lab[..., 2], h, w)], axis=-1)
-        if params.lightness_remap == "histogram":
-            L = match_lightness(L, photo_L)
-        else:
-            L = remap_lightness(L, L_mean, L_std)
+        L = remap(L)
         F = with_position(weighted(local_features(L), params.feature_weights),
                           params.position_weight)
         m = 3  # features near the border see reflected context: skip a thin frame
@@ -227,6 +273,13 @@ def reference_samples(lab: np.ndarray, photo_L: np.ndarray, params: ExemplarPara
     return out
 
 
+def reference_lightness(lab: np.ndarray, photo_pixels: int) -> np.ndarray:
+    """The reference's L* at about the photo grid's area (what its tones are measured on)."""
+    H, W = lab.shape[:2]
+    f = min(1.0, np.sqrt(photo_pixels / (H * W)))
+    return _resize(lab[..., 0], max(1, int(round(H * f))), max(1, int(round(W * f))))
+
+
 def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
     if a.shape == (h, w):
         return np.asarray(a, np.float32)
@@ -238,14 +291,34 @@ def _resize(a: np.ndarray, h: int, w: int) -> np.ndarray:
 def superpixels(L: np.ndarray, n: int, compactness: float) -> np.ndarray:
     """SLIC superpixels of the lightness (labels 0..k-1, contiguous)."""
     from skimage.segmentation import slic
-    labels = slic(L.astype(np.float64), n_segments=n, compactness=compactness, channel_axis=None,
+    # slic rescales the picture to 0..1 first: rescale the compactness with it, so it keeps
+    # its meaning in L* units (else 8 L* units weigh as 8 x the full range: a plain grid).
+    span = max(float(L.max()) - float(L.min()), 1e-3)
+    labels = slic(L.astype(np.float64), n_segments=n, compactness=compactness / span, channel_axis=None,
                   start_label=0, enforce_connectivity=True, max_num_iter=5)
     _, inv = np.unique(labels, return_inverse=True)
     return inv.reshape(L.shape).astype(np.int32)
 
 
+def region_graph(labels: np.ndarray, L_mean: np.ndarray, sigma: float):
+    """Row-normalised adjacency of the superpixels: neighbours weighted by the border they
+    share and by how alike their mean lightness is (exp(-dL^2 / 2 sigma^2))."""
+    from scipy.sparse import coo_matrix, diags
+    k = L_mean.shape[0]
+    pairs = []
+    for a, b in ((labels[:, :-1], labels[:, 1:]), (labels[:-1, :], labels[1:, :])):
+        m = a != b
+        pairs.append(np.stack([a[m], b[m]], axis=1))
+    p = np.concatenate(pairs)
+    p = np.concatenate([p, p[:, ::-1]])
+    w = np.exp(-0.5 * np.square((L_mean[p[:, 0]] - L_mean[p[:, 1]]) / sigma))
+    A = coo_matrix((w, (p[:, 0], p[:, 1])), shape=(k, k)).tocsr()
+    deg = np.asarray(A.sum(axis=1)).ravel()
+    return diags(1.0 / np.maximum(deg, 1e-9)) @ A
+
+
 def vote(labels: np.ndarray, ab: np.ndarray, weights: np.ndarray, bin_size: float = 6.0,
-         limit: float = 110.0) -> tuple[np.ndarray, np.ndarray]:
+         limit: float = 110.0, neighbours=None, pool: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Each region's colour and confidence from per-pixel votes.
 
     ``labels`` (N,) region of each vote, ``ab`` (N, 2) the voted chroma, ``weights`` (N,).
@@ -267,6 +340,12 @@ def vote(labels: np.ndarray, ab: np.ndarray, weights: np.ndarray, bin_size: floa
         p = np.pad(x, ((0, 0), (1, 1), (1, 1)))
         return sum(p[:, i:i + nb, j:j + nb] for i in range(3) for j in range(3))
 
+    if neighbours is not None and pool > 0:
+        # Each region also hears its neighbours' votes (W: row-normalised, edge-aware
+        # adjacency), each region's votes normalised to one first.
+        tot = np.maximum(mass.reshape(k, -1).sum(axis=1), 1e-12)[:, None, None]
+        pooled = lambda x: (x / tot + pool * (neighbours @ (x / tot).reshape(k, -1)).reshape(k, nb, nb))
+        mass, sa, sb = pooled(mass), pooled(sa), pooled(sb)
     bm, ba, bb = box(mass), box(sa), box(sb)
     best = bm.reshape(k, -1).argmax(axis=1)
     r = np.arange(k)
@@ -311,14 +390,26 @@ class ExemplarSession(EngineSession):
                                  region_descriptors(F, labels))
         return self._photo
 
-    def samples(self, ref) -> ReferenceSamples:
-        key = ref.key
-        if key not in self._refs:
-            ph = self.photo()
+    def remap(self, references) -> LightnessMap:
+        """The lightness map shared by ``references`` (fitted to all of them at once)."""
+        ph = self.photo()
+        Ls = []
+        for ref in references:
             lab = np.asarray(ref.lab, np.float32)
             if lab.ndim != 3 or lab.shape[2] != 3 or min(lab.shape[:2]) < 4:
                 raise EngineError(f"{_name(ref)} is too small to take colours from")
-            self._refs[key] = reference_samples(lab, ph.L, self.params)
+            Ls.append(reference_lightness(lab, ph.L.size))
+        return lightness_map(Ls, ph.L, self.params.lightness_remap)
+
+    def samples(self, ref, remap: Optional[LightnessMap] = None) -> ReferenceSamples:
+        """``ref``'s samples, its L remapped by ``remap`` (by default: fitted to it alone)."""
+        if remap is None:
+            remap = self.remap((ref,))
+        key = (ref.key, remap.key)
+        if key not in self._refs:
+            ph = self.photo()
+            self._refs[key] = reference_samples(np.asarray(ref.lab, np.float32), ph.L, self.params,
+                                                remap=remap)
             while len(self._refs) > 8:
                 self._refs.pop(next(iter(self._refs)))
         return self._refs[key]
@@ -331,11 +422,12 @@ class ExemplarSession(EngineSession):
         p = self.params
         ph = self.photo()
         n = ph.features.shape[0]
+        remap = self.remap(references)
         votes_ab, votes_w = [], []
         for ref in references:
             if should_stop and should_stop():
                 raise Cancelled()
-            s = self.samples(ref)
+            s = self.samples(ref, remap)
             k = min(p.neighbours, s.ab.shape[0])
             d, idx = s.tree.query(ph.features, k=k, eps=p.query_eps)
             d, idx = d.reshape(n, k), idx.reshape(n, k)
@@ -356,7 +448,7 @@ class ExemplarSession(EngineSession):
             count = np.bincount(labels, None, nreg).astype(np.float64)
             rd, ra = [], []
             for ref in references:
-                s = self.samples(ref)
+                s = self.samples(ref, remap)
                 kr = min(p.region_neighbours, s.region_ab.shape[0])
                 d_r, i_r = s.region_tree.query(ph.regions, k=kr)
                 rd.append(d_r.reshape(nreg, kr))
@@ -369,7 +461,8 @@ class ExemplarSession(EngineSession):
             va.append(a_r.reshape(-1, 2))
             vw.append(w_r.ravel())
         vl, va, vw = np.concatenate(vl), np.concatenate(va), np.concatenate(vw)
-        region_ab, agree = vote(vl, va, vw, p.bin_size)
+        W = region_graph(ph.labels, ph.regions[:, 0] / p.feature_weights[0], p.pool_sigma) if p.pool > 0 else None
+        region_ab, agree = vote(vl, va, vw, p.bin_size, neighbours=W, pool=p.pool)
         if p.hedge > 0:
             # Where the votes disagree, lean towards their mean: a doubtful region gets a
             # quieter colour rather than a confident wrong one.

@@ -239,3 +239,73 @@ def test_luminance_remapping_meets_the_photos_distribution():
     q = [5, 25, 50, 75, 95]
     assert np.allclose(np.percentile(hist, q), np.percentile(photo, q), atol=0.5)
     assert np.all(np.diff(hist.ravel()[np.argsort(ref.ravel())]) >= -1e-4)  # monotone: order kept
+
+
+def test_superpixels_follow_the_photos_edges():
+    # A step edge off any regular grid: every superpixel lies on one side of it (slic
+    # rescales the picture to 0..1, so a compactness in L* units must be rescaled too).
+    L = np.full((120, 160), 30.0, np.float32)
+    L[:, 67:] = 70.0
+    L[45:, :] += 10.0 * (np.arange(160)[None, :] % 2)  # some texture below, none above
+    labels = _exemplar.superpixels(L, 60, _exemplar.ExemplarParams().compactness)
+    left = L < 50
+    for k in np.unique(labels):
+        side = left[labels == k]
+        assert side.all() or not side.any(), f"superpixel {k} straddles the edge"
+
+
+def test_a_doubtful_region_hears_its_alike_neighbours_not_those_across_an_edge():
+    # Regions 0..3 in a row: 1 and 2 have split votes; 0 is red and alike 1, 3 is blue and
+    # alike 2; 1 and 2 differ in lightness (an edge between them).
+    labels = np.repeat(np.arange(4), 25).reshape(5, 20)
+    L_mean = np.array([40.0, 41.0, 70.0, 71.0])
+    W = _exemplar.region_graph(labels, L_mean, 8.0)
+    vl = np.array([0] * 4 + [1] * 4 + [2] * 4 + [3] * 4)
+    va = np.array([RED_AB] * 4 + [RED_AB, RED_AB, BLUE_AB, BLUE_AB] * 2 + [BLUE_AB] * 4, np.float32)
+    vw = np.ones(len(vl))
+    vw[4:6] = 0.9    # region 1 leans (barely) blue alone...
+    vw[10:12] = 0.9  # ... and region 2 red
+    alone, _ = vote(vl, va, vw)
+    assert np.allclose(alone[1], BLUE_AB, atol=1) and np.allclose(alone[2], RED_AB, atol=1)
+    pooled, conf = vote(vl, va, vw, neighbours=W, pool=1.0)
+    assert np.allclose(pooled[1], RED_AB, atol=1) and np.allclose(pooled[2], BLUE_AB, atol=1)
+    assert np.allclose(pooled[0], RED_AB, atol=1) and np.allclose(pooled[3], BLUE_AB, atol=1)
+
+
+def test_several_references_share_one_lightness_map():
+    rng = np.random.default_rng(5)
+    photo = np.concatenate([rng.normal(75, 4, (40, 60)), rng.normal(30, 4, (40, 60))]).astype(np.float32)
+    sky = rng.normal(85, 3, (50, 50)).astype(np.float32)      # printed lighter than the photo
+    street = rng.normal(45, 3, (50, 50)).astype(np.float32)
+    joint = _exemplar.lightness_map([sky, street], photo)
+    s, t = joint(sky), joint(street)
+    pooled = np.concatenate([s.ravel(), t.ravel()])
+    assert pooled.mean() == pytest.approx(photo.mean(), abs=0.5)
+    assert pooled.std() == pytest.approx(photo.std(), rel=0.02)
+    assert s.mean() == pytest.approx(photo[:40].mean(), abs=3) and t.mean() == pytest.approx(photo[40:].mean(), abs=3)
+    # Each alone would be given the whole photo's tones: the sky no lighter than the street.
+    alone = [_exemplar.lightness_map([x], photo)(x).mean() for x in (sky, street)]
+    assert abs(alone[0] - alone[1]) < 1
+    hist = _exemplar.lightness_map([sky, street], photo, "histogram")
+    pooled = np.concatenate([hist(sky).ravel(), hist(street).ravel()])
+    q = [5, 25, 50, 75, 95]
+    assert np.allclose(np.percentile(pooled, q), np.percentile(photo, q), atol=1.5)
+    assert hist(sky).mean() > 65 and hist(street).mean() < 40
+
+
+def test_flat_references_of_a_light_and_a_dark_thing_colour_each_in_its_place():
+    # Nothing but lightness tells the sky from the street: remapped jointly, the light
+    # reference stays light and colours the light half; alone, each would match both.
+    L = np.full((96, 128), 72.0, np.float32)
+    L[48:] = 32.0
+    sky, street = np.zeros((60, 80, 3)), np.zeros((60, 80, 3))
+    sky[..., 0], sky[..., 1:] = 85.0, BLUE_AB
+    street[..., 0], street[..., 1:] = 45.0, RED_AB
+    refs = []
+    for lab, key in ((sky, "sky"), (street, "street")):
+        rgb = np.clip(lab2rgb(lab), 0, 1).astype(np.float32)
+        refs.append(ReferencePicture(key, key, rgb, rgb2lab(rgb).astype(np.float32)))
+    sky_ab, street_ab = (tuple(r.lab[..., 1:].reshape(-1, 2).mean(axis=0)) for r in refs)  # in gamut
+    top, bottom = regions_of(ExemplarEngine().start(L).chroma(Hints(), references=tuple(refs)))
+    assert hue_gap(top, sky_ab) < 10 and chroma_len(top) > 0.7 * chroma_len(sky_ab)
+    assert hue_gap(bottom, street_ab) < 10 and chroma_len(bottom) > 0.7 * chroma_len(street_ab)
