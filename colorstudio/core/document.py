@@ -23,7 +23,7 @@ from typing import Iterator
 from .atomic import atomic_write_text
 from .files import os_error_sentence
 from .hints import Hints, HintsError, brief, is_number, read_json
-from .reference import Reference, ReferenceError
+from .reference import Reference, ReferenceError, locate_references, with_content_hash
 from .spec import MODE_LABELS as _MODE_LABELS, SATURATION, STRENGTH, Mode
 from .paths import data_dir  # noqa: F401 (re-exported: the autosave store's default folder)
 
@@ -257,8 +257,25 @@ class Document:
             raise DocumentError(f"{path.name}: {exc}") from None
 
     def save(self, path) -> None:
-        """Write the document atomically as JSON (a valid hints file)."""
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        """Write the document atomically as JSON (a valid hints file); each reference is
+        recorded with its file's content hash (SHA-256), so that it can be found again."""
+        doc = self.with_reference_hashes(Path(path).parent)
+        atomic_write_text(path, json.dumps(doc.to_dict(), indent=2) + "\n")
+
+    def with_reference_hashes(self, base=None) -> "Document":
+        """This document with each reference's content hash filled in from its file (kept
+        as it is when the file cannot be read; relative paths from the folder ``base``)."""
+        refs = tuple(with_content_hash(r, base) for r in self.references)
+        return self if refs == self.references else replace(self, references=refs)
+
+    def locate_references(self, near=()) -> tuple["Document", list]:
+        """(this document with its references found again, sentences for the user): see
+        :func:`colorstudio.core.reference.locate_references`; ``near`` are the folders of
+        the document and of the photo. A missing reference is reported, never an error."""
+        if not self.references:
+            return self, []
+        refs, notes = locate_references(self.references, near)
+        return (self if refs == self.references else replace(self, references=refs)), notes
 
 
 

@@ -54,6 +54,121 @@ class Reference:
         return cls(d["path"], sha if isinstance(sha, str) else "", rect)
 
 
+#: Picture files looked at when a moved reference is searched for by its content hash.
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif")
+_SEARCH_LIMIT = 400  # files per folder: a folder of thousands is not hashed whole to find one
+_hashes: dict = {}   # (resolved path, size, mtime_ns) -> SHA-256
+_hashes_lock = threading.Lock()
+
+
+def file_hash(path) -> Optional[str]:
+    """SHA-256 of the file at ``path`` (cached while its size and time stay), None when it
+    cannot be read."""
+    import hashlib
+    path = Path(path)
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    except OSError:
+        return None
+    with _hashes_lock:
+        if key in _hashes:
+            return _hashes[key]
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None
+    with _hashes_lock:
+        if len(_hashes) > 512:
+            _hashes.clear()
+        _hashes[key] = digest.hexdigest()
+    return _hashes[key]
+
+
+def with_content_hash(ref: Reference, base=None) -> Reference:
+    """``ref`` with its file's content hash filled in (unchanged when it has one or its
+    file cannot be read); a relative path is taken from the folder ``base``."""
+    if ref.content_hash:
+        return ref
+    path = Path(ref.path)
+    h = file_hash(Path(base) / path if base is not None and not path.is_absolute() else path)
+    return ref if h is None else Reference(ref.path, h, ref.rect)
+
+
+def locate_references(references, near=()) -> tuple[tuple, list[str]]:
+    """Find a document's references again when it is reopened.
+
+    ``near``: folders a moved reference may be found in (the document's, the photo's); a
+    relative path is taken from the first. Returns (references, sentences): each reference
+    with its path where the file is now, and one sentence for anything the user should
+    know. A reference whose file is gone is kept (it may come back: a drive plugged in
+    again) and reported, never an error; one found beside the document or the photo by its
+    name and content hash, or by its content hash alone, takes its new path.
+    """
+    near = [Path(n) for n in near if n]
+    out, notes = [], []
+    for ref in references:
+        path = Path(ref.path)
+        if not path.is_absolute() and near:
+            path = near[0] / path
+        name = path.name or ref.path
+        if path.is_file():
+            h = file_hash(path) if ref.content_hash else None
+            if ref.content_hash and h is not None and h.lower() != ref.content_hash.lower():
+                found = _find_by_hash(ref.content_hash, near, name)
+                if found is not None:
+                    out.append(Reference(str(found), ref.content_hash, ref.rect))
+                    notes.append(f"the reference {name} has changed since the document was saved; "
+                                 f"the original was found at {found}")
+                    continue
+                notes.append(f"the reference {name} has changed since the document was saved; "
+                             "its colours are taken from the file as it is now")
+            out.append(Reference(str(path), ref.content_hash, ref.rect))
+            continue
+        found = _find_by_hash(ref.content_hash, near, name) if ref.content_hash else None
+        if found is None and not ref.content_hash:
+            for folder in near:   # no hash recorded: the same name beside the document will do
+                if (folder / name).is_file():
+                    found = folder / name
+                    break
+        if found is not None:
+            out.append(Reference(str(found), ref.content_hash, ref.rect))
+            notes.append(f"the reference {name} was not at {path}; found it at {found}")
+        else:
+            out.append(ref)
+            notes.append(f"the reference {name} is missing (it was at {path}); "
+                         "choose it again on the Reference & style page")
+    return tuple(out), notes
+
+
+def _find_by_hash(content_hash: str, folders, name: str) -> Optional[Path]:
+    """A picture file in ``folders`` (not their subfolders) with this content hash; a file
+    of the same name is tried first."""
+    want = content_hash.lower()
+    for folder in folders:
+        same = folder / name
+        if same.is_file() and (file_hash(same) or "").lower() == want:
+            return same
+    for folder in folders:
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError:
+            continue
+        n = 0
+        for entry in entries:
+            if entry.suffix.lower() not in PICTURE_SUFFIXES or not entry.is_file():
+                continue
+            n += 1
+            if n > _SEARCH_LIMIT:
+                break
+            if (file_hash(entry) or "").lower() == want:
+                return entry
+    return None
+
+
 @dataclass(frozen=True, eq=False)
 class ReferencePicture:
     """A decoded reference: ``rgb`` (h, w, 3) float32 sRGB 0..1 and ``lab`` (h, w, 3)
