@@ -82,8 +82,10 @@ class Workspace(QObject):
             doc = self.autosave.load(photo.content_hash)
         except DocumentError as exc:
             self.problem.emit(f"the autosaved hints for this photo could not be read ({exc}); starting afresh")
+        notes = []
         if doc is not None:
             doc, restored = doc.for_photo(ref), True
+            doc, notes = doc.locate_references(near=(path.parent,))
         else:
             mode = start_mode()
             engine = best_engine(mode, self._chosen_engine.get(mode)) or DEFAULT_ENGINE[mode]
@@ -107,6 +109,8 @@ class Workspace(QObject):
             self.message.emit(f"Opened {path.name}; restored {n} hint{'s' * (n != 1)} from your last session")
         else:
             self.message.emit(f"Opened {path.name} ({photo.width}\u00d7{photo.height})")
+        if notes:
+            self.problem.emit("; ".join(notes))
         return restored
 
     @property
@@ -262,12 +266,16 @@ class Workspace(QObject):
         if self.photo is None:
             raise WorkspaceError(f"{path.name} holds hints but no photo; open the photo first, then the hints")
         doc = doc.for_photo(self.photo_ref)
+        # References found again where they are now; a missing one is told, not fatal.
+        doc, notes = doc.locate_references(near=(path.parent, Path(self.photo_ref.path).parent))
         self.editor.replace_document(doc, f"Open {path.name}")
         self.editor.mark_saved()
         self.document_path = path
         self._remember_link(path)
         self.document_path_changed.emit(path)
         self.message.emit(f"Opened {path.name}: {len(doc.hints)} hints")
+        if notes:
+            self.problem.emit("; ".join(notes))
 
     def _remember_link(self, path: Path) -> None:
         self._autosave_due = True

@@ -137,3 +137,42 @@ def test_an_unreadable_reference_says_so_on_the_page(make_window, tmp_path, qtbo
         paste_file(qtbot, page, bad)
     assert "could not be read" in page.view.text()
     assert "bad.png" in page.name_label.text()
+
+
+def test_a_saved_reference_is_found_again_or_reported_when_the_document_reopens(make_window, tmp_path, qtbot):
+    import hashlib
+    import json
+    refs, docs = tmp_path / "refs", tmp_path / "docs"
+    refs.mkdir()
+    docs.mkdir()
+    ref = refs / "postcard.png"
+    a = np.zeros((60, 80, 3), np.uint8)
+    a[:, :40], a[:, 40:] = (200, 40, 40), (40, 60, 200)
+    Image.fromarray(a).save(ref)
+    photo = edge_photo(tmp_path / "edge.png")
+    win = make_window()
+    assert win.open_photo(photo)
+    qtbot.mouseClick(win.mode_panel.buttons["reference"], Qt.MouseButton.LeftButton)
+    page = win.mode_panel.pages["reference"]
+    with qtbot.waitSignal(win.compute.thumbnail_ready, timeout=WAIT_MS):
+        paste_file(qtbot, page, ref)
+    doc_path = docs / "edge.json"
+    assert win.save_document(doc_path)
+    recorded = json.loads(doc_path.read_text())["document"]["references"]
+    assert recorded == [{"path": str(ref), "sha256": hashlib.sha256(ref.read_bytes()).hexdigest()}]
+    win.close()
+
+    moved = tmp_path / "renamed.png"          # beside the photo, under another name
+    ref.rename(moved)
+    win2 = make_window()
+    assert win2.open_document(doc_path), win2.message_bar.message
+    assert [r.path for r in win2.editor.document.references] == [str(moved)]
+    assert "found it at" in win2.message_bar.message
+    win2.close()
+
+    moved.unlink()
+    win3 = make_window()
+    assert win3.open_document(doc_path), "a missing reference is not fatal"
+    assert "postcard.png" in win3.message_bar.message and "missing" in win3.message_bar.message
+    assert [r.path for r in win3.editor.document.references] == [str(ref)], "still recorded"
+    assert win3.editor.document.mode == "reference"
