@@ -201,7 +201,14 @@ def _colorize(args) -> int:
     engine = args.engine or (doc.engine if is_document and doc.mode == mode else None)
     name = choose_engine(mode, engine, weights=args.weights)
     spec = ENGINES[name]
-    references = list(args.reference) or ([r.path for r in doc.references] if is_document else [])
+    references = list(args.reference)
+    if not references and is_document and doc.references:
+        # The document's references where they are now (a moved one found by its hash beside
+        # the document or the photo), with their regions; a missing one fails below with a sentence.
+        located, notes = doc.locate_references(near=(Path(args.hints).parent, src.parent))
+        for note in notes:
+            logging.getLogger(__name__).warning("%s", note)
+        references = list(located.references)
     if spec.uses_reference and not references:
         raise UserError(f"{mode} mode needs a reference picture: add --reference PICTURE")
     if references and not spec.uses_reference:
