@@ -8,7 +8,7 @@ The method follows Welsh, Ashikhmin and Mueller (2002) for the matching, Gupta e
    of the street): linearly to its mean and spread (Welsh et al.; the default), or by histogram matching
    (``lightness_remap="histogram"``, which follows a different tone curve better but
    distorts a reference that shows only some of the photo's things, e.g. one of several
-   references or a rectangle; on the benchmark it is 1 point worse), so a brighter or
+   references or a rectangle; on the benchmark it is half a point worse), so a brighter or
    flatter reference still matches like with like.
 2. **Features.** Per pixel, on a working grid (``match_side``): L, the mean and spread of L
    in windows at three scales, gradient magnitude, a mirror-invariant orientation (the
