@@ -153,7 +153,7 @@ def contact_sheet(columns: dict, path: Path) -> None:
             for p in item.get("points") or ():
                 d.rectangle((p.x - 1, p.y - 1, p.x + p.side, p.y + p.side), outline="white")
             sheet.paste(im, (j * s, i * s + 16))
-    sheet.save(path)
+    sheet.save(path, optimize=True)
 
 
 def _table(ev_by_model: dict, photos: int, title: str) -> list:
@@ -228,14 +228,14 @@ def main() -> int:
         cols: dict = {"truth": [], "grey": [], "propagation": []}
         for evs in (evs_kodak, evs_held):
             first = next(iter(evs.values()))
-            for pic in first.pictures[:6]:
+            for pic in first.pictures[:4]:
                 cols["truth"].append({"pic": pic["truth"]})
                 cols["grey"].append({"pic": pic["grey"]})
                 cols["propagation"].append({"pic": pic["propagation"], "points": pic["points"]})
             for label, ev in evs.items():
                 key = label.split(" ")[0]
                 cols.setdefault(key, [])
-                for pic in ev.pictures[:6]:
+                for pic in ev.pictures[:4]:
                     cols[key].append({"pic": pic["model"], "points": pic["points"] if "siggraph17" in label else ()})
         contact_sheet(cols, RESULTS / "training_contact_sheet.png")
         lines += ["Contact sheet (first the Kodak photos, then held-out ones; points outlined where the "

@@ -268,23 +268,23 @@ def _join_group(device) -> bool:
     return True
 
 
-def _agree(flag: bool, distributed: bool) -> bool:
+def _agree(flag: bool, distributed: bool, device=None) -> bool:
     """True on every rank when any rank says True (so that all ranks stop at the same step)."""
     if not distributed:
         return flag
     import torch
     import torch.distributed as dist
-    t = torch.tensor([1 if flag else 0], dtype=torch.int64)
+    t = torch.tensor([1 if flag else 0], dtype=torch.int64, device=device)   # NCCL wants it on the GPU
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
 
 
-def _from_rank0(value: int, distributed: bool) -> int:
+def _from_rank0(value: int, distributed: bool, device=None) -> int:
     if not distributed:
         return value
     import torch
     import torch.distributed as dist
-    t = torch.tensor([int(value)], dtype=torch.int64)
+    t = torch.tensor([int(value)], dtype=torch.int64, device=device)
     dist.broadcast(t, src=0)
     return int(t.item())
 
@@ -502,10 +502,10 @@ def _run(config, arch, name, device, progress, should_stop, on_step, on_samples,
                 finished = True
                 break
             # Every rank must take the same number of steps (each one's gradients wait for the others').
-            if _agree(budget is not None and time.monotonic() - t0 >= budget, distributed and budget is not None):
+            if _agree(budget is not None and time.monotonic() - t0 >= budget, distributed and budget is not None, device):
                 finished = True
                 break
-            if _agree(should_stop is not None and should_stop(), distributed):
+            if _agree(should_stop is not None and should_stop(), distributed, device):
                 break
             batch = next(it)
             t_step = time.monotonic()
@@ -513,7 +513,8 @@ def _run(config, arch, name, device, progress, should_stop, on_step, on_samples,
             step += 1
             if not warmup_known and step - start_step == 2:
                 # The budget's steps, estimated from this step's time (the first one is slower).
-                trainer.warmup = _from_rank0(warmup_steps(budget / max(time.monotonic() - t_step, 1e-6)), distributed)
+                trainer.warmup = _from_rank0(warmup_steps(budget / max(time.monotonic() - t_step, 1e-6)), distributed,
+                                            device)
                 warmup_known = True
             loss = report["loss"]
             if not math.isfinite(loss):
