@@ -28,6 +28,7 @@ SETTINGS = [
     ("2 threads, no worker, OpenMP spinning", {}, 2, 0),
     ("2 threads, no worker, OMP_WAIT_POLICY=PASSIVE (new default)", {"OMP_WAIT_POLICY": "PASSIVE"}, 2, 0),
     ("1 thread, no worker, PASSIVE (--threads 1)", {"OMP_WAIT_POLICY": "PASSIVE"}, 1, 0),
+    ("1 thread + 1 worker, PASSIVE (--workers 1)", {"OMP_WAIT_POLICY": "PASSIVE"}, 1, 1),
 ]
 
 CHILD = r"""
@@ -72,7 +73,7 @@ def main() -> int:
                                  check=True).stdout
             times[label] += json.loads(out.strip().splitlines()[-1])
             loads.append(os.getloadavg()[0])
-            print(f"{label:<62} {statistics.median(times[label]):6.2f} s/step so far", flush=True)
+            print(f"{label:<62} {statistics.median(times[label]):6.2f} s/step (median so far)", flush=True)
     ref = statistics.median(times[SETTINGS[0][0]])
     lines = ["", "## Thread settings: the U-Net at 256x256, batch 8 (bench_training_threads.py)", "",
              f"{cpu_name()}, {os.cpu_count()} cores; load average {min(loads):.1f} to {max(loads):.1f} during the "
