@@ -49,10 +49,12 @@ class Trainer:
 
     def add_optimizer(self, key: str, module: nn.Module, betas=(0.9, 0.99)) -> None:
         opt = torch.optim.Adam(module.parameters(), lr=self.learning_rate, betas=betas)
-        warm = self.warmup
         self.optimizers[key] = opt
-        self.schedulers[key] = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
+        # Reads self.warmup at each step: a --minutes run sets it once it knows its pace.
+        self.schedulers[key] = torch.optim.lr_scheduler.LambdaLR(opt, self._warm_factor)
+
+    def _warm_factor(self, s: int) -> float:
+        return min(1.0, (s + 1) / self.warmup) if self.warmup else 1.0
 
     # -- checkpoints ----------------------------------------------------------------------
     def state(self) -> dict:

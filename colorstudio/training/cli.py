@@ -8,6 +8,8 @@ a checkpoint (``--resume`` continues).
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import signal
 import sys
 import time
@@ -22,7 +24,8 @@ examples:
   colorstudio train ~/slides --arch unet --steps 20000 --name town1960 --resume
   colorstudio colorize scan.tif -o colour.tif --engine town1960
 
-several GPUs: torchrun --nproc_per_node=N -m colorstudio train FOLDER ... (DistributedDataParallel)
+several processes: torchrun --nproc_per_node=N -m colorstudio train FOLDER ... (DistributedDataParallel;
+  NCCL on GPUs, gloo on the CPU; rank 0 writes the checkpoints and the model)
 """
 
 
@@ -53,7 +56,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the training NAME from its last checkpoint")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--checkpoint-every", type=int, default=200, metavar="N", help="steps between checkpoints (default 200)")
-    p.add_argument("--workers", type=int, default=None, metavar="N", help="data loading processes (default: up to 4)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="data loading processes (default: none on 2 cores, up to 4 on many)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for the network (default: the cores the data workers leave; fewer on a busy "
+                        "machine)")
     p.add_argument("--lr", type=float, default=None, metavar="RATE", help="learning rate (default: the architecture's)")
     p.add_argument("--width", type=int, default=None, help=argparse.SUPPRESS)   # small networks for tests
     p.add_argument("--depth", type=int, default=None, help=argparse.SUPPRESS)
@@ -110,6 +117,10 @@ class StepLine:
 
 def run(args: argparse.Namespace, *, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
     """Carry out a parsed ``train`` command; returns the exit code."""
+    if "torch" not in sys.modules:
+        # OpenMP threads that sleep at a barrier instead of spinning: a spinning thread takes the
+        # core its late partner needs whenever the machine has other work (read when torch loads).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from ..core.jobs import Cancelled
     from .errors import TrainingError
     from .loop import TrainConfig, train
@@ -119,6 +130,7 @@ def run(args: argparse.Namespace, *, out: Optional[TextIO] = None, err: Optional
     config = TrainConfig(folder=args.folder, arch=args.arch, steps=args.steps, minutes=args.minutes, size=args.size,
                          batch=args.batch, device=args.device, name=args.name, resume=args.resume, seed=args.seed,
                          start_from=args.start_from, checkpoint_every=args.checkpoint_every, workers=args.workers,
+                         threads=args.threads,
                          learning_rate=args.lr, options=options)
     stop = {"asked": False}
 
@@ -129,7 +141,9 @@ def run(args: argparse.Namespace, *, out: Optional[TextIO] = None, err: Optional
         err.write("\nstopping after this step (Ctrl-C again to quit at once)...\n")
 
     previous = signal.signal(signal.SIGINT, on_interrupt) if _main_thread() else None
-    line = StepLine(err)
+    # Under torchrun every process runs this command; rank 0 alone speaks.
+    quiet = os.environ.get("RANK", "0") not in ("", "0")
+    line = StepLine(io.StringIO() if quiet else err)
     try:
         if args.arch == "siggraph17" and not args.start_from and not args.resume:
             err.write("training siggraph17 from random weights; --from siggraph17 fine-tunes the published network\n")
@@ -142,6 +156,8 @@ def run(args: argparse.Namespace, *, out: Optional[TextIO] = None, err: Optional
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     line.close()
+    if quiet:
+        return EXIT_OK
     if not result.finished:
         print(f"stopped at step {result.step}; the checkpoint is saved: continue with the same command and --resume "
               f"(--name {result.name})", file=out)

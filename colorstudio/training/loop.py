@@ -17,13 +17,22 @@ One function, Qt-free, the same for the CLI (a progress bar) and the app (a work
    engine given the same hints. The model file (a plain state_dict) and its manifest are
    written to the user models folder, where the ``user`` engine module finds them.
 
-Several GPUs: start with ``torchrun --nproc_per_node=N -m colorstudio train ...``; each
-process takes every N-th batch of the stream, the modules are wrapped in
-DistributedDataParallel, and rank 0 alone writes checkpoints and the model.
+Several processes (GPUs, or CPU processes with the gloo backend): start with
+``torchrun --nproc_per_node=N -m colorstudio train ...``. The loop sees torchrun's
+WORLD_SIZE / RANK / LOCAL_RANK, joins the process group (NCCL on CUDA, gloo otherwise), wraps
+the modules in DistributedDataParallel and gives each process its own shard of the stream
+(rank r takes batches r, r + N, r + 2N, ... : the sharding of a DistributedSampler, kept a pure
+function of the step so that resuming needs no sampler state). The ranks agree on when to stop;
+rank 0 alone writes checkpoints, the model and the manifest, which records each rank's final
+weights digest (they must be equal).
+
+CPU threads: torch gets the cores the data workers leave free (never more threads than cores:
+an oversubscribed OpenMP team waits at every barrier for a descheduled thread, which made a
+step about 3x slower on a busy two-core machine); ``--threads`` chooses fewer on a busy
+machine. The CLI also sets ``OMP_WAIT_POLICY=PASSIVE`` (unless set) before torch loads.
 """
 from __future__ import annotations
 
-import errno
 import logging
 import math
 import os
@@ -36,7 +45,6 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..core.atomic import WriteError, atomic_path
-from ..core.jobs import Cancelled
 from .archs import Architecture, get_architecture
 from .errors import TrainingError
 
@@ -46,6 +54,8 @@ Progress = Optional[Callable[[int, int], None]]
 ShouldStop = Optional[Callable[[], bool]]
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
+#: The warm-up of a --minutes run until its second step tells how many steps the budget holds.
+PROVISIONAL_WARMUP = 100
 
 
 @dataclass
@@ -64,7 +74,8 @@ class TrainConfig:
     seed: int = 0
     start_from: Optional[str] = None          # "siggraph17" (installed published weights) or a file
     checkpoint_every: int = 200
-    workers: Optional[int] = None             # DataLoader workers; None: up to 4, one core left free
+    workers: Optional[int] = None             # DataLoader workers; None: see _workers
+    threads: Optional[int] = None             # torch CPU threads; None: the cores the workers leave
     held_out_share: float = 0.1
     learning_rate: Optional[float] = None
     options: dict = field(default_factory=dict)   # the network's options over the architecture's
@@ -99,6 +110,11 @@ class StepReport:
     eta_seconds: Optional[float]
 
 
+def warmup_steps(steps: float) -> int:
+    """The learning-rate warm-up for a run of ``steps``: a tenth of it, 1 to 100 steps."""
+    return int(max(1, min(100, int(steps) // 10)))
+
+
 def default_name(arch: str, folder) -> str:
     stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(folder).expanduser().resolve().name)
     return f"{arch}-{stem.strip('-.') or 'photos'}"[:64]
@@ -113,6 +129,10 @@ def _validate(config: TrainConfig, arch: Architecture) -> None:
         raise TrainingError("--minutes must be a positive number")
     if config.batch < 1:
         raise TrainingError("--batch must be at least 1")
+    if config.threads is not None and int(config.threads) < 1:
+        raise TrainingError("--threads must be at least 1")
+    if config.workers is not None and int(config.workers) < 0:
+        raise TrainingError("--workers cannot be negative")
     if config.checkpoint_every < 1:
         raise TrainingError("the checkpoint interval must be at least 1 step")
     if not 16 <= config.size <= 2048:
@@ -197,10 +217,89 @@ def read_checkpoint(path: Path) -> dict:
     return data
 
 
-def _workers(config: TrainConfig) -> int:
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _workers(config: TrainConfig, world: int = 1) -> int:
+    """DataLoader worker processes: given, else half of this process's share of the cores
+    beyond one, at most 4 (none on two cores: decoding a batch takes a few per cent of a step,
+    and a worker would take a core from the network)."""
     if config.workers is not None:
         return max(0, int(config.workers))
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+    share = max(1, _cores() // max(1, world))
+    return max(0, min(4, (share - 1) // 2))
+
+
+def _threads(config: TrainConfig, workers: int, world: int = 1) -> int:
+    """torch's CPU threads: given, else this process's share of the cores less the workers."""
+    if config.threads is not None:
+        return max(1, int(config.threads))
+    return max(1, _cores() // max(1, world) - workers)
+
+
+def _distributed_env() -> tuple[int, int, int]:
+    """(world size, rank, local rank) from torchrun's environment; (1, 0, 0) without it."""
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    except ValueError:
+        raise TrainingError("WORLD_SIZE, RANK and LOCAL_RANK must be whole numbers (set by torchrun)") from None
+    return world, rank, local
+
+
+def _join_group(device) -> bool:
+    """Join torchrun's process group when there is one to join; True when this call joined it
+    (and so must leave it)."""
+    import torch.distributed as dist
+    world, _, _ = _distributed_env()
+    if world <= 1 or not dist.is_available() or dist.is_initialized():
+        return False
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    try:
+        dist.init_process_group(backend=backend)
+    except Exception as exc:  # noqa: BLE001 - a missing backend or a bad address is a sentence
+        raise TrainingError(f"could not join the {world} training processes ({backend}): "
+                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    return True
+
+
+def _agree(flag: bool, distributed: bool, device=None) -> bool:
+    """True on every rank when any rank says True (so that all ranks stop at the same step)."""
+    if not distributed:
+        return flag
+    import torch
+    import torch.distributed as dist
+    t = torch.tensor([1 if flag else 0], dtype=torch.int64, device=device)   # NCCL wants it on the GPU
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def _from_rank0(value: int, distributed: bool, device=None) -> int:
+    if not distributed:
+        return value
+    import torch
+    import torch.distributed as dist
+    t = torch.tensor([int(value)], dtype=torch.int64, device=device)
+    dist.broadcast(t, src=0)
+    return int(t.item())
+
+
+def weights_digest(state: dict) -> str:
+    """SHA-256 of a state_dict's tensors (names, shapes, dtypes, bytes): equal digests, equal weights."""
+    import hashlib
+
+    import torch
+    h = hashlib.sha256()
+    for k in sorted(state):
+        v = state[k].detach().cpu().contiguous()
+        h.update(f"{k}{tuple(v.shape)}{v.dtype}".encode())
+        h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def _loader(dataset, batch: int, start_step: int, rank: int, world: int, workers: int, seed: int):
@@ -241,8 +340,6 @@ def train(config: TrainConfig, progress: Progress = None, should_stop: ShouldSto
     import torch
 
     from ..models import user as store
-    from ..models.store import ensure_models_path
-    from .data import CropDataset, scan_folder
 
     arch = get_architecture(config.arch)
     _validate(config, arch)
@@ -268,10 +365,33 @@ def train(config: TrainConfig, progress: Progress = None, should_stop: ShouldSto
         raise TrainingError(f"there is no training called {name!r} to resume (no checkpoint in {work})")
 
     device = _device(config.device)
+    joined = _join_group(device)
     world, rank = 1, 0
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     if distributed:
         world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
+        if device.type == "cuda":
+            device = torch.device("cuda", _distributed_env()[2] % max(1, torch.cuda.device_count()))
+            torch.cuda.set_device(device)
+    workers = _workers(config, world)
+    threads_before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(_threads(config, workers, world))
+    try:
+        return _run(config, arch, name, device, progress, should_stop, on_step, on_samples, world, rank,
+                    distributed, workers, ckpt_path, work)
+    finally:
+        torch.set_num_threads(threads_before)
+        if joined:
+            torch.distributed.destroy_process_group()
+
+
+def _run(config, arch, name, device, progress, should_stop, on_step, on_samples, world, rank, distributed,
+         workers, ckpt_path, work) -> TrainResult:
+    import torch
+
+    from ..models.store import ensure_models_path
+    from .data import CropDataset, scan_folder
 
     checkpoint = read_checkpoint(ckpt_path) if config.resume else None
     if checkpoint is not None:
@@ -303,7 +423,16 @@ def train(config: TrainConfig, progress: Progress = None, should_stop: ShouldSto
     if arch.network == "siggraph17" and config.size % 8:
         raise TrainingError("--size must be a multiple of 8 for the siggraph17 network")
     total = int(config.steps) if config.steps is not None else None
-    warmup = min(100, (total or 1000) // 10)
+    # The learning-rate warm-up: a tenth of the run, at most 100 steps. With --minutes the number
+    # of steps is not known: it is estimated from the second step's time (PROVISIONAL until then).
+    # A resumed run keeps the warm-up it started with (its schedule must not change).
+    warmup_known = True
+    if checkpoint is not None and checkpoint.get("warmup") is not None:
+        warmup = int(checkpoint["warmup"])
+    elif total is not None:
+        warmup = warmup_steps(total)
+    else:
+        warmup, warmup_known = PROVISIONAL_WARMUP, checkpoint is not None
     import importlib
     module, cls = arch.trainer.split(":")
     trainer = getattr(importlib.import_module(module), cls)(arch, options, device, learning_rate, warmup,
@@ -332,7 +461,8 @@ def train(config: TrainConfig, progress: Progress = None, should_stop: ShouldSto
                    "options": options, "learning_rate": learning_rate,
                    "config": {k: v for k, v in asdict(config).items() if isinstance(v, (int, float, str, bool, type(None)))},
                    "trainer": trainer.state(), "rng": _rng_state(), "losses": [list(x) for x in losses],
-                   "seconds": elapsed_before + (time.monotonic() - t0), "data": collection.summary()}
+                   "seconds": elapsed_before + (time.monotonic() - t0), "data": collection.summary(),
+                   "warmup": trainer.warmup}
         try:
             write_checkpoint(ckpt_path, payload)
         except WriteError as exc:
@@ -341,8 +471,9 @@ def train(config: TrainConfig, progress: Progress = None, should_stop: ShouldSto
                 last = " The last checkpoint is intact; free some space and continue with --resume."
             raise TrainingError(f"{exc} (training stopped at step {at}).{last}") from None
 
+    start_step = step
     dataset = CropDataset(collection.train, config.size, config.seed, arch.needs)
-    loader = _loader(dataset, config.batch, step, rank, world, _workers(config), config.seed)
+    loader = _loader(dataset, config.batch, step, rank, world, workers, config.seed)
     t0 = time.monotonic()
     budget = config.minutes * 60.0 if config.minutes is not None and total is None else None
     finished = False
@@ -370,14 +501,21 @@ def train(config: TrainConfig, progress: Progress = None, should_stop: ShouldSto
             if total is not None and step >= total:
                 finished = True
                 break
-            if budget is not None and time.monotonic() - t0 >= budget:
+            # Every rank must take the same number of steps (each one's gradients wait for the others').
+            if _agree(budget is not None and time.monotonic() - t0 >= budget, distributed and budget is not None, device):
                 finished = True
                 break
-            if should_stop is not None and should_stop():
+            if _agree(should_stop is not None and should_stop(), distributed, device):
                 break
             batch = next(it)
+            t_step = time.monotonic()
             report = trainer.step(batch)
             step += 1
+            if not warmup_known and step - start_step == 2:
+                # The budget's steps, estimated from this step's time (the first one is slower).
+                trainer.warmup = _from_rank0(warmup_steps(budget / max(time.monotonic() - t_step, 1e-6)), distributed,
+                                            device)
+                warmup_known = True
             loss = report["loss"]
             if not math.isfinite(loss):
                 raise TrainingError(f"the loss became {loss} at step {step} (the training diverged); lower the "
@@ -405,6 +543,12 @@ def train(config: TrainConfig, progress: Progress = None, should_stop: ShouldSto
     save(step)
     samples(step)
     result = TrainResult(name, finished, step, total, losses, checkpoint=ckpt_path)
+    ranks = None
+    if distributed and finished:
+        # Each rank's final weights: DistributedDataParallel keeps them equal; the manifest shows it.
+        digests = [None] * world
+        torch.distributed.all_gather_object(digests, weights_digest(trainer.model_state()))
+        ranks = {"world_size": world, "backend": torch.distributed.get_backend(), "weights_sha256": digests}
     if not finished or rank != 0:
         return result
     seconds = elapsed_before + (time.monotonic() - t0)
@@ -413,11 +557,11 @@ def train(config: TrainConfig, progress: Progress = None, should_stop: ShouldSto
         from .evaluate import evaluate
         scores = evaluate(trainer, arch, collection.held_out, config.size, limit=config.eval_limit).summary
     result.model_path, result.manifest_path, result.manifest = export(
-        name, arch, trainer, options, collection, step, seconds, scores, config, device)
+        name, arch, trainer, options, collection, step, seconds, scores, config, device, distributed=ranks)
     return result
 
 
-def export(name, arch, trainer, options, collection, step, seconds, scores, config, device):
+def export(name, arch, trainer, options, collection, step, seconds, scores, config, device, distributed=None):
     """Write the model file, then its manifest (the registration); both atomically."""
     import torch
 
@@ -441,7 +585,10 @@ def export(name, arch, trainer, options, collection, step, seconds, scores, conf
             "device": device.type, "started_from": config.start_from or "random weights",
             "held_out": scores, "software": f"Colorstudio {__version__}", "torch": torch.__version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "reference": arch.reference,
+            "warmup_steps": trainer.warmup,
         }
+        if distributed:
+            manifest["distributed"] = distributed
         path = store.write_manifest(name, manifest)
     except WriteError as exc:
         raise TrainingError(f"{exc}; the training's checkpoint is intact: free some space and run the same "

@@ -133,3 +133,19 @@ def test_names_are_not_reused_without_asking(photo_folder):
         train(config(photo_folder, steps=1, name="propagation"))
     with pytest.raises(TrainingError, match="nothing|no training"):
         train(config(photo_folder, steps=1, name="never", resume=True))
+
+
+def test_the_warm_up_scales_with_the_budget_and_survives_a_resume(photo_folder, models_folder):
+    # --steps: a tenth of the run; a resume that lengthens the run keeps the warm-up it began with.
+    steps = []
+    first = train(config(photo_folder, steps=20, name="warm"), progress=lambda d, t: steps.append(d),
+                  should_stop=lambda: len(steps) >= 5)
+    assert not first.finished and first.step == 5
+    done = train(config(photo_folder, steps=60, name="warm", resume=True))
+    manifest = json.loads((models_folder / "user" / "warm.json").read_text())
+    assert done.finished and manifest["steps"] == 60 and manifest["warmup_steps"] == 2   # not 6
+    # --minutes: the warm-up comes from the budget's estimated steps, never longer than the run.
+    timed = train(config(photo_folder, minutes=0.05, name="timed"))
+    manifest = json.loads((models_folder / "user" / "timed.json").read_text())
+    assert timed.finished and timed.step >= 2
+    assert 1 <= manifest["warmup_steps"] <= timed.step
