@@ -14,6 +14,11 @@ import unicodedata
 import zlib
 from pathlib import Path
 
+try:  # zlib-ng: the same DEFLATE streams at the same level, about three times faster
+    from zlib_ng import zlib_ng as _deflate
+except ImportError:  # pragma: no cover - an optional speed-up
+    _deflate = zlib
+
 import numpy as np
 from PIL import Image, ImageCms, PngImagePlugin
 
@@ -74,7 +79,7 @@ def format_for_path(path) -> str:
 
 def write_image(path, rgb: np.ndarray, *, alpha: np.ndarray | None = None, source=None,
                 fmt: str | None = None, quality: int = 95, overwrite: bool = False,
-                provenance: dict | None = None) -> Path:
+                provenance: dict | None = None, compress_level: int = 6) -> Path:
     """Write ``rgb`` (H x W x 3, uint8 or uint16 sRGB) to ``path`` and return the path.
 
     * ``alpha`` (H x W) is kept by PNG, TIFF and WebP, dropped by JPEG and BMP.
@@ -88,6 +93,9 @@ def write_image(path, rgb: np.ndarray, *, alpha: np.ndarray | None = None, sourc
       Iptc4xmpExt:DigitalSourceType) merged with the source's XMP; when omitted it is built
       from ``source``. The source's IPTC IIM records go into JPEG (APP13) and TIFF (tag 33723).
     * ``quality`` (1..100) is used by JPEG and WebP; WebP at 100 is lossless.
+    * ``compress_level`` (0..9, DEFLATE's level) is used by PNG and TIFF: 6 (zlib's default)
+      is the usual trade; 1 writes several times faster and files about a sixth larger.
+      The pixels are the same at every level.
 
     Refuses (ExportError) to write over the source photo, over an existing file unless
     ``overwrite``, into a missing folder, or in an unknown format. The write is atomic.
@@ -105,6 +113,9 @@ def write_image(path, rgb: np.ndarray, *, alpha: np.ndarray | None = None, sourc
             raise ExportError(f"{fmt!r} is not a format Colorstudio writes; use png, tiff, jpeg, webp or bmp")
     if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
         raise ExportError(f"the quality must be a whole number from 1 to 100, not {quality!r}")
+    if (isinstance(compress_level, bool) or not isinstance(compress_level, (int, np.integer))
+            or not 0 <= compress_level <= 9):
+        raise ExportError(f"the compression level must be a whole number from 0 to 9, not {compress_level!r}")
     h, w = rgb.shape[:2]
     if max(h, w) > _MAX_SIDE[fmt]:
         raise ExportError(f"{fmt.upper()} cannot hold an image {w}x{h} pixels (at most {_MAX_SIDE[fmt]} "
@@ -116,12 +127,15 @@ def write_image(path, rgb: np.ndarray, *, alpha: np.ndarray | None = None, sourc
               "webp": _write_webp, "bmp": _write_bmp}[fmt]
     try:
         with atomic_path(path, overwrite=overwrite) as tmp:
-            writer(tmp, rgb, alpha, meta, int(quality))
+            if fmt in ("png", "tiff"):
+                writer(tmp, rgb, alpha, meta, int(quality), level=int(compress_level))
+            else:
+                writer(tmp, rgb, alpha, meta, int(quality))
     except WriteError as exc:
         raise ExportError(str(exc)) from None
     except OSError as exc:
         raise ExportError(describe_os_error(exc, path)) from None
-    except (ValueError, struct.error, zlib.error) as exc:
+    except (ValueError, struct.error, zlib.error, _deflate.error) as exc:
         raise ExportError(f"could not write {name}: {exc}") from None
     return path
 
@@ -352,9 +366,9 @@ def _write_bmp(tmp: Path, rgb, alpha, meta: _Metadata, quality: int) -> None:
     im.save(tmp, format="BMP", **({"dpi": meta.dpi} if meta.dpi else {}))
 
 
-def _write_png(tmp: Path, rgb, alpha, meta: _Metadata, quality: int) -> None:
+def _write_png(tmp: Path, rgb, alpha, meta: _Metadata, quality: int, level: int = 6) -> None:
     if rgb.dtype == np.uint16:
-        _write_png16(tmp, rgb, alpha, meta)
+        _write_png16(tmp, rgb, alpha, meta, level)
         return
     im = _pil_image(rgb, alpha)
     info = PngImagePlugin.PngInfo()
@@ -362,7 +376,7 @@ def _write_png(tmp: Path, rgb, alpha, meta: _Metadata, quality: int) -> None:
         info.add_text(k, v)  # iTXt by itself when the text is not Latin-1
     if meta.xmp:
         info.add_itxt("XML:com.adobe.xmp", meta.xmp.decode("utf-8", "replace"))
-    kwargs = dict(format="PNG", icc_profile=meta.icc, pnginfo=info)
+    kwargs = dict(format="PNG", icc_profile=meta.icc, pnginfo=info, compress_level=level)
     if meta.had_source_exif:
         kwargs["exif"] = meta.exif_bytes()
     if meta.dpi:
@@ -404,7 +418,7 @@ def _paeth_filter(rows: np.ndarray, prior: np.ndarray, bpp: int) -> np.ndarray:
     return out
 
 
-def _write_png16(tmp: Path, rgb: np.ndarray, alpha: np.ndarray | None, meta: _Metadata) -> None:
+def _write_png16(tmp: Path, rgb: np.ndarray, alpha: np.ndarray | None, meta: _Metadata, level: int = 6) -> None:
     """A 16-bit RGB / RGBA PNG: IHDR, iCCP, pHYs, eXIf, text, streamed IDAT, IEND."""
     h, w = rgb.shape[:2]
     channels = 3 if alpha is None else 4
@@ -424,7 +438,7 @@ def _write_png16(tmp: Path, rgb: np.ndarray, alpha: np.ndarray | None, meta: _Me
         if meta.xmp:
             _png_chunk(fh, b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + meta.xmp)
 
-        comp = zlib.compressobj(6)
+        comp = _deflate.compressobj(level)
         pending = bytearray()
         prior = np.zeros(w * bpp, dtype=np.int16)
         rows = max(1, _BAND_PIXELS // max(1, w * channels))
@@ -454,7 +468,7 @@ def _ascii(text: str) -> str:
     return "".join(c for c in folded if not unicodedata.combining(c)).encode("ascii", "replace").decode("ascii")
 
 
-def _write_tiff(tmp: Path, rgb, alpha, meta: _Metadata, quality: int) -> None:
+def _write_tiff(tmp: Path, rgb, alpha, meta: _Metadata, quality: int, level: int = 6) -> None:
     """TIFF through tifffile: 8 or 16 bits, deflate, ICC (tag 34675), XMP (700), resolution.
 
     tifffile cannot write an EXIF sub-IFD, so a TIFF carries the provenance in its
@@ -468,7 +482,7 @@ def _write_tiff(tmp: Path, rgb, alpha, meta: _Metadata, quality: int) -> None:
         extratags.append((700, "B", len(meta.xmp), meta.xmp, True))
     if meta.iptc:
         extratags.append((33723, "B", len(meta.iptc), meta.iptc, True))
-    kwargs = dict(photometric="rgb", compression="zlib", metadata=None,
+    kwargs = dict(photometric="rgb", compression="zlib", compressionargs={"level": level}, metadata=None,
                   description=_ascii(meta.description), software=_ascii(meta.software),
                   datetime=_dt.datetime.now().strftime("%Y:%m:%d %H:%M:%S"), extratags=extratags)
     if alpha is not None:

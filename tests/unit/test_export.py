@@ -286,3 +286,38 @@ def test_lightness_survives_a_16bit_round_trip(tmp_path):
     back = open_image(out)
     np.testing.assert_allclose(back.lightness, src.lightness, atol=1e-4)
     assert not back.was_color
+
+
+# ---------------------------------------------------------------------------------------------
+# Compression level (the batch writes at the level it is given; the pixels never change)
+
+
+def _smooth(shape, dtype):
+    y, x = np.mgrid[0:shape[0], 0:shape[1]]
+    top = 65535 if dtype == np.uint16 else 255
+    base = (x * 7 + y * 3 + (x * y) % 11).astype(np.int64)
+    return np.stack([(base * k) % (top + 1) for k in (1, 3, 5)], axis=-1).astype(dtype)
+
+
+@pytest.mark.parametrize("suffix,dtype", [(".png", np.uint8), (".png", np.uint16), (".tif", np.uint16)])
+def test_compression_level_changes_the_bytes_never_the_pixels(tmp_path, png_raw, suffix, dtype):
+    rgb = _smooth((120, 160), dtype)
+    fast = write_image(tmp_path / f"fast{suffix}", rgb, compress_level=1)
+    small = write_image(tmp_path / f"small{suffix}", rgb, compress_level=9)
+    assert fast.read_bytes() != small.read_bytes()
+
+    def pixels(path):
+        if suffix == ".tif":
+            return tifffile.imread(path)
+        if dtype == np.uint16:
+            return png_raw.read(path)[0]
+        return np.asarray(Image.open(path).convert("RGB"))
+    np.testing.assert_array_equal(pixels(fast), rgb)
+    np.testing.assert_array_equal(pixels(small), rgb)
+
+
+@pytest.mark.parametrize("level", [-1, 10, 2.5, True])
+def test_a_compression_level_outside_0_to_9_is_refused(tmp_path, level):
+    with pytest.raises(ExportError, match="compression level"):
+        write_image(tmp_path / "x.png", rand((4, 4, 3)), compress_level=level)
+    assert not list(tmp_path.iterdir())
