@@ -103,12 +103,37 @@ def _complete(path: Path) -> bool:
         return False
 
 
-def test_sigkill_at_several_points_then_a_rerun_completes_each_photo_once(tree, isolated_home):
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    out = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            out.append(int(status.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_sigkill_at_several_points_then_a_rerun_completes_each_photo_once(tree, isolated_home, jobs):
+    """Also with --jobs 2 (worker processes): they die with the coordinator, so nothing goes
+    on writing after the kill."""
     import sqlite3
     cmd = [sys.executable, "-m", "colorstudio", "batch", str(tree["src"]), str(tree["out"]), "--recursive",
-           "--mode", "hints", "--json"]
+           "--mode", "hints", "--json", "--jobs", jobs]
     env = _isolated_env(isolated_home)
     done_before: set = set()
+    killed_with_workers = 0
     for kill_after in (0, 3, 6, 9):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
         seen = 0
@@ -117,9 +142,15 @@ def test_sigkill_at_several_points_then_a_rerun_completes_each_photo_once(tree, 
             if not line:
                 break
             seen += 1
+        workers = _children(proc.pid) if sys.platform.startswith("linux") else []
+        killed_with_workers += len(workers) >= 2
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
         proc.stdout.close()
+        deadline = time.monotonic() + 30
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)   # the kernel delivers the workers' death signal on its own time
+        assert not [w for w in workers if _alive(w)], "a worker outlived the killed batch"
         if not (tree["out"] / "colorstudio-batch.sqlite").exists():
             continue
         # No output under its real name is ever partial; temporaries are hidden .part files.
@@ -131,6 +162,8 @@ def test_sigkill_at_several_points_then_a_rerun_completes_each_photo_once(tree, 
         db.close()
         assert done_before <= done_now  # a kill never loses a finished photo
         done_before = done_now
+    if jobs == "2" and sys.platform.startswith("linux"):
+        assert killed_with_workers   # the kills did land while worker processes were running
     final = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert final.returncode == 3, final.stderr
     records = [r for r in _lines(final.stdout) if "source" in r]

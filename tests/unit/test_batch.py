@@ -260,3 +260,75 @@ def test_should_stop_is_asked_when_the_previous_photo_is_finished(tree):
     assert finished_at_ask == [0, 1, 2]
     assert sum(1 for r in records if "output" in r) == 2   # stopped: the third photo was never started
     assert all(row["status"] != "running" for row in manifest_rows(tree["out"]).values())
+
+
+def _pixels(path: Path, png_raw) -> np.ndarray:
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+        return tifffile.imread(path)
+    if path.suffix.lower() == ".png":
+        return png_raw.read(path)[0]
+    return np.asarray(Image.open(path))
+
+
+def test_worker_processes_give_the_same_outputs_and_manifest_as_one_thread(tree, tmp_path, png_raw, monkeypatch):
+    """--jobs 2 runs whole photos on two spawned processes, each with one runtime: the
+    outputs are the single-process run's, pixel for pixel, and so is the manifest."""
+    from colorstudio.core.batch import processes
+    built = {}
+    close = processes.ProcessPipeline.close
+
+    def spying_close(self, cancel=False):
+        built.update(self.engines_built)
+        close(self, cancel)
+    monkeypatch.setattr(processes.ProcessPipeline, "close", spying_close)
+
+    _, one = batch(tree, jobs=1)
+    assert not built   # one job: the threads in this process
+    many_out = tmp_path / "out-many"
+    many = {}
+    run_batch(tree["src"], many_out, settings(tree), recursive=True, jobs=2, on_record=lambda r: many.update({r["source"]: r}))
+    assert built and os.getpid() not in built and len(built) <= 2
+    assert all(n == 1 for n in built.values())   # one engine per worker process, never one per photo
+    assert set(many) == set(one)
+    rows_one, rows_many = manifest_rows(tree["out"]), manifest_rows(many_out)
+    for rel, row in rows_one.items():
+        other = rows_many[rel]
+        for key in ("status", "error", "sha256", "settings_hash", "output", "document", "engine", "mode"):
+            assert row[key] == other[key], (rel, key)
+        if row["status"] == "done":
+            a, b = _pixels(tree["out"] / row["output"], png_raw), _pixels(many_out / other["output"], png_raw)
+            assert a.dtype == b.dtype and a.shape == b.shape
+            np.testing.assert_array_equal(a, b, err_msg=rel)
+    assert sum(1 for r in rows_many.values() if r["status"] == "done") == len(tree["documented"])
+    assert not list(many_out.rglob(".*.part"))
+
+
+def test_a_worker_process_that_dies_fails_its_photo_and_the_batch_goes_on(tree, tmp_path, monkeypatch):
+    """The system's out-of-memory killer takes a worker: that photo fails with a sentence,
+    a fresh pool does the rest, and a --retry-failed run completes the set."""
+    from colorstudio.core.batch import processes
+    victim = tree["documented"][0]
+    real = processes._photo
+    monkeypatch.setattr(processes, "_photo", _die_on(victim))
+    summary, recs = batch(tree, jobs=2, pool="processes")
+    assert recs[victim]["status"] == "failed" and "worker process" in recs[victim]["error"]
+    others = [rel for rel in tree["documented"] if rel != victim]
+    assert all(recs[rel]["status"] in ("done", "failed") for rel in others)
+    monkeypatch.setattr(processes, "_photo", real)
+    summary, recs = batch(tree, jobs=2, retry_failed=True)
+    assert all(row["status"] == "done" for rel, row in manifest_rows(tree["out"]).items()
+               if rel in tree["documented"])
+
+
+class _die_on:
+    """A picklable stand-in for the worker's step that kills its process on one photo."""
+
+    def __init__(self, rel):
+        self.rel = rel
+
+    def __call__(self, task):
+        from colorstudio.core.batch import processes   # in the worker: the real step
+        if task.rel == self.rel:
+            os._exit(9)
+        return processes._photo(task)

@@ -60,7 +60,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--quality", type=number(1, 100, integer=True), default=95, metavar="N",
                    help="JPEG quality 1-100 (default 95)")
     p.add_argument("--jobs", "-j", type=number(1, 256, integer=True), default=1, metavar="N",
-                   help="photos colorized at once (each worker holds its own engines; default 1)")
+                   help="photos colorized at once: N > 1 runs N worker processes, each doing whole photos "
+                        "with its own engines (models loaded once per worker); 1 (default) colorizes in "
+                        "this process while threads decode and encode")
     p.add_argument("--overwrite", action="store_true",
                    help="replace files in OUTPUT_DIR that this batch did not make (its own are always updated)")
     p.add_argument("--dry-run", action="store_true", help="say what would be done; write nothing")

@@ -3,10 +3,11 @@
 One coordinator (the calling thread) walks SOURCE_DIR, owns the manifest and hands photos to
 an executor, a few at a time, so memory stays bounded whatever the folder's size:
 
-* ``LocalPipeline``: decoding and encoding on a small I/O thread pool, colorizing on ``jobs``
-  compute threads, each with its own runtime (engines built once per worker, reused for
-  every photo). numpy, scipy, zlib and Pillow release the GIL in their heavy loops, so the
-  stages overlap on separate cores.
+* ``colorstudio.core.batch.processes.ProcessPipeline`` (``jobs`` > 1, the default then):
+  ``jobs`` worker processes, each doing whole photos with a runtime of its own.
+* ``LocalPipeline`` (one job, or a runtime given, as the app does): decoding and encoding on a
+  small I/O thread pool, colorizing on ``jobs`` compute threads, each with its own runtime
+  (engines built once per worker, reused for every photo), or the one runtime given.
 * ``colorstudio.core.batch.cluster.RayPool``: the same per-photo function on a Ray actor pool.
 
 Nothing is written when ``dry_run``; otherwise OUTPUT_DIR is locked for the run.
@@ -156,7 +157,7 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
               dry_run: bool = False, retry_failed: bool = False, on_record: Optional[OnRecord] = None,
               on_start: Optional[Callable[[int], None]] = None, cluster: Optional[str] = None,
               runtime=None, should_stop: Optional[Callable[[], bool]] = None,
-              in_flight: Optional[int] = None) -> Summary:
+              in_flight: Optional[int] = None, pool: str = "auto") -> Summary:
     """Colorize every photo of ``source`` into ``output`` (see the package's docstring).
 
     ``on_record(record)`` is called as each photo finishes (also for files skipped by the
@@ -166,6 +167,8 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
     ``should_stop()`` is asked right before each photo is handed out (after waiting for room
     in the pipeline), so it may also block to pause the batch; True stops it after the photos
     in flight. ``in_flight``: at most this many photos at once (the app's batch uses 1).
+    ``pool``: "processes" (``jobs`` worker processes), "threads" (``LocalPipeline``) or "auto":
+    processes when ``jobs`` > 1 and no ``runtime`` is given, else threads.
     Raises BatchError (a sentence) when the batch cannot start.
     """
     t0 = time.perf_counter()
@@ -211,6 +214,9 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
             if cluster:
                 from .cluster import RayPool
                 executor = RayPool(settings, cluster, jobs=jobs)
+            elif pool == "processes" or (pool == "auto" and jobs > 1 and runtime is None):
+                from .processes import ProcessPipeline
+                executor = ProcessPipeline(settings, jobs=jobs)
             else:
                 executor = LocalPipeline(settings, jobs=jobs, runtime=runtime)
             if in_flight:
