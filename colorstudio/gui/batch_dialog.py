@@ -16,7 +16,16 @@ Interactive previews come first: while the window's compute thread is busy (``Co
 before each photo's colorizing. A photo already being colorized finishes (a small photo
 takes a moment), but no new one starts until the preview has been delivered, so the batch
 never competes with the user for the CPU for more than one photo. The batch colorizes one
-photo at a time (``jobs=1``) with engines of its own (a runtime is used from one thread).
+photo at a time (``jobs=1``) on the app's runtime (the compute thread's: a model is loaded
+once for previews and batch alike). The batch asks the runtime for an engine only while the
+compute thread is idle (the gate), so the two never build one at once; a built engine serves
+both threads, its per-photo state living in the session each photo starts. (Switching that
+engine's device in the window while a batch runs replaces it under the photo in flight, which
+may then fail; the list says so, and Start again redoes it.)
+
+Mode, reference picture and engine are chosen as on the command line (``--mode``,
+``--reference``, ``--engine``, ``--device``): the engine list is the registry's engines for the
+mode, best first, after "best available"; a photo with a saved edit document keeps its own.
 
 A row's thumbnail is decoded by a :class:`~colorstudio.core.batch.jobs.Thumbnails` job on a
 worker (Pillow's draft mode; files over :data:`THUMBNAIL_MAX_BYTES` get none).
@@ -30,12 +39,13 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QProgressBar, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout)
+                               QLineEdit, QProgressBar, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
+                               QWidget)
 
 from .workers import Worker
 
@@ -44,6 +54,11 @@ log = logging.getLogger(__name__)
 #: Batch modes offered, document first (the default: only photos edited in the app).
 MODES = ("document", "hints", "auto", "reference", "palette", "style")
 FORMATS = ("same", "png", "tiff", "jpeg")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+#: Modes that need a reference picture, and modes whose engine the batch chooses (in the
+#: others every photo that is colorized brings its own engine in its document).
+NEEDS_REFERENCE = ("reference", "palette", "style")
+ENGINE_MODES = ("auto", "reference", "palette", "style")
 THUMBNAIL_SIDE = 48
 THUMBNAIL_MAX_BYTES = 40 * 1024 * 1024
 COLUMNS = ("Photo", "Status", "Reason")
@@ -90,9 +105,10 @@ class _Gate:
         return self.stop.is_set()
 
 
-def default_runtime():
-    from ..core.batch import EngineCache
-    return EngineCache()
+def app_runtime():
+    """The process's shared runtime (when the dialog has no compute thread to take it from)."""
+    from ..core.runtime import default_runtime
+    return default_runtime()
 
 
 def _duration(seconds: float) -> str:
@@ -110,14 +126,16 @@ class BatchDialog(QDialog):
     open_requested = Signal(str)   # the path of a photo to open in the editor
     batch_finished = Signal()      # a run (or a re-render) has ended and its thread stopped
 
-    def __init__(self, parent=None, *, compute=None, autosave: Optional[str] = None,
-                 runtime_factory: Callable = default_runtime):
+    def __init__(self, parent=None, *, compute=None, autosave: Optional[str] = None, runtime=None):
         super().__init__(parent)
         self.setObjectName("batchDialog")
         self.setWindowTitle("Batch")
         self.resize(640, 520)
         self.autosave = autosave
-        self.runtime_factory = runtime_factory
+        #: The app's runtime (the compute thread's); the batch builds no engines of its own.
+        if runtime is None and compute is not None:
+            runtime = compute.runtime
+        self.runtime = runtime if runtime is not None else app_runtime()
         self.job: Optional[Worker] = None      # its ``job`` is a core.batch.jobs.BatchJob
         self.thumbs: Optional[Worker] = None
         self.gate = _Gate()
@@ -142,12 +160,34 @@ class BatchDialog(QDialog):
         self.mode_combo.addItems(MODES)
         self.mode_combo.setToolTip("How photos without a saved edit document are colorized; document: only the "
                                    "photos you edited in the app")
+        self.mode_combo.currentTextChanged.connect(self._mode_changed)
+        self.reference_edit = QLineEdit()
+        self.reference_edit.setObjectName("batchReference")
+        self.reference_edit.setPlaceholderText("a picture whose colours (or style) the photos take")
+        self.reference_browse = QPushButton("Browse…")
+        self.reference_browse.setObjectName("batchReferenceBrowse")
+        self.reference_browse.setAutoDefault(False)
+        self.reference_browse.clicked.connect(self._browse_reference)
+        self.reference_row = QWidget()
+        ref_row = QHBoxLayout(self.reference_row)
+        ref_row.setContentsMargins(0, 0, 0, 0)
+        ref_row.addWidget(self.reference_edit, 1)
+        ref_row.addWidget(self.reference_browse)
+        self.engine_combo = QComboBox()
+        self.engine_combo.setObjectName("batchEngine")
+        self.device_combo = QComboBox()
+        self.device_combo.setObjectName("batchDevice")
+        self.device_combo.addItems(DEVICES)
+        self.device_combo.setToolTip("Where neural engines run")
         self.format_combo = QComboBox()
         self.format_combo.setObjectName("batchFormat")
         self.format_combo.addItems(FORMATS)
         self.recursive_box = QCheckBox("Also the photos in subfolders")
         self.recursive_box.setObjectName("batchRecursive")
         form.addRow("Mode", self.mode_combo)
+        form.addRow("Reference", self.reference_row)
+        form.addRow("Engine", self.engine_combo)
+        form.addRow("Device", self.device_combo)
         form.addRow("Format", self.format_combo)
         form.addRow("", self.recursive_box)
 
@@ -202,7 +242,7 @@ class BatchDialog(QDialog):
         if compute is not None:
             compute.busy_changed.connect(self._preview_busy)
             self._preview_busy(compute.busy)
-        self._update_buttons()
+        self._mode_changed(self.mode_combo.currentText())
 
     # -- choosing ----------------------------------------------------------------------------------
     def _browse(self, edit: QLineEdit, title: str) -> None:
@@ -210,10 +250,40 @@ class BatchDialog(QDialog):
         if folder:
             edit.setText(folder)
 
+    def _browse_reference(self) -> None:
+        start = self.reference_edit.text() or str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Choose the reference picture", start,
+                                              "Pictures (*.png *.jpg *.jpeg *.tif *.tiff *.webp *.bmp)")
+        if path:
+            self.reference_edit.setText(path)
+
+    @Slot(str)
+    def _mode_changed(self, mode: str) -> None:
+        """The engines of the mode (best first, after "best available"), like ``--engine``."""
+        from ..engines.registry import ENGINES, engines_by_preference
+        self.engine_combo.blockSignals(True)
+        self.engine_combo.clear()
+        self.engine_combo.addItem("Best available", None)
+        if mode in ENGINE_MODES:
+            for name in engines_by_preference(mode):
+                self.engine_combo.addItem(f"{ENGINES[name].label} ({name})", name)
+            self.engine_combo.setToolTip("The engine for photos without a saved edit document")
+        else:
+            self.engine_combo.setToolTip("Each photo is rendered with the engine its saved edit document names")
+        self.engine_combo.blockSignals(False)
+        self._update_buttons()
+
     def settings(self):
         from ..core.batch import BatchSettings
-        return BatchSettings(mode=self.mode_combo.currentText(), fmt=self.format_combo.currentText(),
-                             autosave=self.autosave)
+        mode = self.mode_combo.currentText()
+        ref = self.reference_edit.text().strip()
+        return BatchSettings(mode=mode, fmt=self.format_combo.currentText(), autosave=self.autosave,
+                             engine=self.engine_combo.currentData() if mode in ENGINE_MODES else None,
+                             device=self.device_combo.currentText(),
+                             references=(ref,) if ref and mode in NEEDS_REFERENCE else ())
+
+    def _runtime(self):
+        return self.runtime
 
     # -- state -------------------------------------------------------------------------------------
     @property
@@ -232,8 +302,12 @@ class BatchDialog(QDialog):
         self.resume_button.setEnabled(whole and self.paused and not self.gate.stop.is_set())
         self.cancel_button.setEnabled(running and not self.gate.stop.is_set())
         self.rerender_button.setEnabled(not running and self._selected_rel() is not None)
-        for w in (self.source_edit, self.output_edit, self.mode_combo, self.format_combo, self.recursive_box):
+        mode = self.mode_combo.currentText()
+        for w in (self.source_edit, self.output_edit, self.mode_combo, self.format_combo, self.recursive_box,
+                  self.device_combo):
             w.setEnabled(not running)
+        self.reference_row.setEnabled(not running and mode in NEEDS_REFERENCE)
+        self.engine_combo.setEnabled(not running and mode in ENGINE_MODES)
 
     def _selected_rel(self) -> Optional[str]:
         items = self.tree.selectedItems()
@@ -260,13 +334,18 @@ class BatchDialog(QDialog):
         if not src or not out:
             self.show_message("Choose a source folder and an output folder first.")
             return None
+        mode = self.mode_combo.currentText()
+        if mode in NEEDS_REFERENCE and not self.reference_edit.text().strip():
+            self.show_message(f"Choose a reference picture for {mode} mode first.")
+            return None
         self.tree.clear()
         self.items.clear()
         self.progress.setRange(0, 0)
         self.progress.setValue(0)
         from ..core.batch.jobs import BatchJob
         return self._start(BatchJob(src, out, self.settings(), recursive=self.recursive_box.isChecked(),
-                                    wait=self._fresh_gate().wait, runtime_factory=self.runtime_factory),
+                                    wait=self._fresh_gate().wait, runtime_factory=self._runtime,
+                                    shared_runtime=True),
                            "Colorizing…")
 
     def rerender_selected(self) -> Optional[Worker]:
@@ -278,7 +357,7 @@ class BatchDialog(QDialog):
         from ..core.batch.jobs import BatchJob
         job = BatchJob(self.source_edit.text().strip(), self.output_edit.text().strip(), self.settings(),
                        recursive=self.recursive_box.isChecked(), wait=self._fresh_gate().wait,
-                       runtime_factory=self.runtime_factory, only=rel)
+                       runtime_factory=self._runtime, shared_runtime=True, only=rel)
         return self._start(job, f"Colorizing {rel} again…")
 
     def _fresh_gate(self) -> _Gate:
@@ -465,8 +544,7 @@ def show_batch(window) -> BatchDialog:
     if dlg is None:
         autosave = getattr(getattr(window, "workspace", None), "autosave", None)
         dlg = BatchDialog(window, compute=window.compute,
-                          autosave=str(autosave.folder) if autosave is not None else None,
-                          runtime_factory=getattr(window, "batch_runtime_factory", None) or default_runtime)
+                          autosave=str(autosave.folder) if autosave is not None else None)
         dlg.open_requested.connect(lambda path: window.open_photo(path, wait=False))
         window.batch_dialog = dlg
     else:

@@ -51,7 +51,6 @@ class MainWindow(QMainWindow):
     closed = Signal()                # the window has closed and its compute thread has stopped
     photo_open_finished = Signal(bool)   # an open in the background ended: shown (True) or failed (False)
     batch_dialog = None                  # Tools > Batch… while it exists (gui/batch_dialog.py)
-    batch_runtime_factory: Optional[Callable] = None   # engines for the batch (tests inject a fake)
 
     def __init__(self, engine=None, *, session_factory: Optional[Callable] = None,
                  engine_factory: Optional[Callable] = None,

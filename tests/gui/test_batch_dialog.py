@@ -15,7 +15,6 @@ from colorstudio.core.batch.step import file_sha256
 from colorstudio.core.document import AutosaveStore, Document, PhotoRef
 from colorstudio.core.hints import Hints, PointHint
 from colorstudio.core.image import open_image
-from colorstudio.core.runtime import Runtime
 from colorstudio.gui.batch_dialog import BatchDialog
 
 from .fakes import SlowEngine
@@ -48,7 +47,6 @@ def tree(tmp_path):
 
 def open_dialog(make_window, qtbot, tree, engine) -> tuple:
     win = make_window(engine=engine, autosave=tree["store"])
-    win.batch_runtime_factory = lambda: Runtime(engine=engine)
     win.actions_by_name["batch"].trigger()
     dlg = win.batch_dialog
     assert isinstance(dlg, BatchDialog) and dlg.isVisible()
@@ -191,22 +189,22 @@ def test_a_preview_in_progress_holds_the_batch(make_window, qtbot, tree):
     for i in range(2):
         document_for(tree["store"], grey(tree["src"] / f"p{i}.png", 50 + 40 * i))
     preview_gate = threading.Event()
-    preview_engine = SlowEngine(gate=preview_gate)   # the window's previews wait on this
-    batch_engine = SlowEngine()
-    win = make_window(engine=preview_engine, autosave=tree["store"])
-    win.batch_runtime_factory = lambda: Runtime(engine=batch_engine)
+    engine = SlowEngine(gate=preview_gate)   # the window's previews wait on this; the batch shares it
+    win = make_window(engine=engine, autosave=tree["store"])
     win.open_photo(str(tree["src"] / "p0.png"))
-    qtbot.waitUntil(lambda: win.compute.busy and preview_engine.active == 1, timeout=10000)
+    qtbot.waitUntil(lambda: win.compute.busy and engine.active == 1, timeout=10000)
+    previews = engine.calls   # the window's compute thread is held in this one until the gate opens
     win.actions_by_name["batch"].trigger()
     dlg = win.batch_dialog
+    assert dlg.runtime is win.compute.runtime
     dlg.source_edit.setText(str(tree["src"]))
     dlg.output_edit.setText(str(tree["out"]))
     with qtbot.waitSignal(dlg.batch_finished, timeout=30000):
         click(qtbot, dlg.start_button)
         qtbot.waitUntil(lambda: dlg.gate.blocked > 0, timeout=10000)   # the batch waits for the preview
-        assert batch_engine.calls == 0
+        assert engine.calls == previews                               # no batch photo has started
         preview_gate.set()                                             # the preview is delivered
-    assert batch_engine.calls == 2
+    assert engine.calls >= previews + 2
     assert dlg.gate.waits >= 1
     assert [dlg.status_of(f"p{i}.png")[0] for i in range(2)] == ["done", "done"]
 
@@ -239,3 +237,71 @@ def test_start_without_folders_says_so(make_window, qtbot, tree):
     with qtbot.waitSignal(dlg.batch_finished, timeout=10000):
         click(qtbot, dlg.start_button)
     assert "inside the source folder" in dlg.message.text()
+
+
+SHARED_PHOTOS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "photos"
+
+
+def choose(qtbot, combo, text: str) -> None:
+    """Open a combo box's list with a click, walk to the item ``text`` with the arrow keys
+    and take it with Return (a click on the list right after it opened counts as the
+    opening click's release, so the keys are the user's other way)."""
+    assert combo.isEnabled(), combo.objectName()
+    row = combo.findText(text)
+    assert row >= 0, (text, [combo.itemText(i) for i in range(combo.count())])
+    qtbot.mouseClick(combo, Qt.MouseButton.LeftButton)
+    view = combo.view()
+    qtbot.waitUntil(view.isVisible, timeout=5000)
+    qtbot.keyClick(view, Qt.Key.Key_Home)
+    for _ in range(row):
+        qtbot.keyClick(view, Qt.Key.Key_Down)
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not view.isVisible(), timeout=5000)
+    assert combo.currentText() == text
+
+
+@pytest.mark.skipif(not SHARED_PHOTOS.is_dir(), reason="the shared test photos are absent")
+def test_reference_mode_with_a_chosen_picture_and_engine_runs_on_the_apps_runtime(make_window, qtbot, tree,
+                                                                                  monkeypatch):
+    """Choose reference mode, a reference picture and the engine with clicks; the batch colours
+    every photo from the picture with the window's own runtime (its engines, built once)."""
+    from colorstudio.gui import batch_dialog
+    for i in range(2):
+        Image.open(SHARED_PHOTOS / "kodim03.png").convert("L").resize((48, 32)).rotate(90 * i).save(
+            tree["src"] / f"p{i}.png")
+    reference = tree["src"].parent / "sunset.png"
+    a = np.zeros((40, 60, 3), np.uint8)
+    a[..., 0], a[..., 1], a[..., 2] = 230, 120, 30          # warm orange, whatever the tone
+    a[:, :, 1] = np.linspace(60, 200, 60, dtype=np.uint8)   # with a range of lightness
+    Image.fromarray(a).save(reference)
+    win = make_window(autosave=tree["store"])   # real engines from the registry
+    win.actions_by_name["batch"].trigger()
+    dlg = win.batch_dialog
+    assert dlg.runtime is win.compute.runtime
+    dlg.source_edit.setText(str(tree["src"]))
+    dlg.output_edit.setText(str(tree["out"]))
+    assert not dlg.reference_row.isEnabled() and not dlg.engine_combo.isEnabled()   # document mode
+
+    choose(qtbot, dlg.mode_combo, "reference")
+    assert dlg.reference_row.isEnabled() and dlg.engine_combo.isEnabled()
+    engines = [dlg.engine_combo.itemData(i) for i in range(dlg.engine_combo.count())]
+    assert engines[0] is None and "exemplar" in engines and "propagation" not in engines
+    click(qtbot, dlg.start_button)
+    assert "Choose a reference picture" in dlg.message.text() and dlg.job is None
+
+    monkeypatch.setattr(batch_dialog.QFileDialog, "getOpenFileName", lambda *a, **k: (str(reference), ""))
+    click(qtbot, dlg.reference_browse)
+    assert dlg.reference_edit.text() == str(reference)
+    choose(qtbot, dlg.engine_combo, dlg.engine_combo.itemText(engines.index("exemplar")))
+    built_before = win.compute.runtime.engines_built["exemplar"]
+    run_to_end(qtbot, dlg)
+
+    assert [dlg.status_of(f"p{i}.png")[0] for i in range(2)] == ["done", "done"]
+    db = sqlite3.connect(tree["out"] / MANIFEST_NAME)
+    rows = {r[0]: r[1:] for r in db.execute("SELECT source, status, mode, engine FROM photos")}
+    db.close()
+    assert rows == {f"p{i}.png": ("done", "reference", "exemplar") for i in range(2)}
+    for i in range(2):
+        rgb = np.asarray(Image.open(tree["out"] / f"p{i}.png").convert("RGB")).astype(int)
+        assert rgb[..., 0].mean() > rgb[..., 2].mean() + 10, i   # the reference's warm colours
+    assert win.compute.runtime.engines_built["exemplar"] == built_before + 1   # once, on the app's runtime

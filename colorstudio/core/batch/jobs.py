@@ -62,10 +62,11 @@ class BatchJob:
     source: str
     output: str
     settings: object               # BatchSettings
-    runtime_factory: Callable
+    runtime_factory: Callable      # () -> a runtime; with ``shared_runtime`` the app's own, not closed
     recursive: bool = False
     only: Optional[str] = None
     wait: Optional[Callable[[], bool]] = None
+    shared_runtime: bool = False   # the factory hands out the app's runtime: used, never closed
     long = True
 
     def run(self, runtime=None, progress=None, should_stop=None):
@@ -90,7 +91,8 @@ class BatchJob:
                              on_record=lambda r: note(dict(r)), on_start=lambda n: note(Started(int(n))),
                              runtime=runtime, should_stop=stop)
         finally:
-            runtime.close()
+            if not self.shared_runtime:
+                runtime.close()
 
     def _rerender(self, runtime) -> dict:
         """The per-photo step for ``only`` alone, under the batch's lock, recorded in its manifest."""
