@@ -332,3 +332,20 @@ class _die_on:
         if task.rel == self.rel:
             os._exit(9)
         return processes._photo(task)
+
+
+def test_a_faster_compression_redoes_the_photos_with_the_same_pixels(tree, png_raw):
+    """--compression changes the output's bytes (so it is a setting of the manifest), never its pixels."""
+    batch(tree)
+    before = {rel: _pixels(tree["out"] / rel, png_raw) for rel in tree["documented"]}
+    sizes = {rel: (tree["out"] / rel).stat().st_size for rel in tree["documented"]}
+    summary, recs = batch(tree, compress_level=1)
+    assert all(recs[rel]["status"] == "done" and not recs[rel].get("up_to_date") for rel in tree["documented"])
+    for rel in tree["documented"]:
+        np.testing.assert_array_equal(_pixels(tree["out"] / rel, png_raw), before[rel], err_msg=rel)
+    lossless = [rel for rel in tree["documented"] if not rel.endswith(".jpg")]
+    assert any((tree["out"] / rel).stat().st_size != sizes[rel] for rel in lossless)
+    summary, recs = batch(tree, compress_level=1)
+    assert all(recs[rel].get("up_to_date") for rel in tree["documented"])
+    with pytest.raises(BatchError, match="--compression"):
+        batch(tree, compress_level=12)

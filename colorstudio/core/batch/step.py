@@ -42,6 +42,7 @@ class BatchSettings:
     device: str = "auto"
     fmt: str = "same"                     # same | png | tiff | jpeg
     quality: int = 95
+    compress_level: int = 6               # PNG and TIFF DEFLATE level, 0-9 (the pixels are the same at any)
     saturation: float = 1.0
     references: tuple = ()                # reference picture paths
     reference_sha256: tuple = ()          # their content hashes (filled in at start)
@@ -242,7 +243,9 @@ def _load(w: _Work, settings: BatchSettings, document, decide_only: bool = False
     rec["settings_hash"] = _json_hash({
         "mode": mode, "engine": engine, "device": settings.device, "models": models,
         "format": settings.fmt, "quality": settings.quality, "saturation": round(saturation, 4),
-        "document": rec.get("document"), "references": ref_hashes, "signed": bool(settings.sign)})
+        "document": rec.get("document"), "references": ref_hashes, "signed": bool(settings.sign),
+        # Only when not the default, so manifests written before the option stay up to date.
+        **({"compression": settings.compress_level} if settings.compress_level != 6 else {})})
     w.engine, w.saturation = engine, saturation
 
     out = Path(task.output)
@@ -337,14 +340,14 @@ def _save(w: _Work, settings: BatchSettings) -> None:
         unsigned = out.with_name(f".{out.name}.unsigned.part")
         try:
             write_image(unsigned, rgb, alpha=alpha, source=w.photo, fmt=fmt, quality=settings.quality,
-                        overwrite=True, provenance=prov)
+                        compress_level=settings.compress_level, overwrite=True, provenance=prov)
             sign_file(unsigned, out, fmt, settings.sign, engine=w.engine, trained=w.trained,
                       source_name=Path(task.source).name, source_sha256=rec["sha256"], source_path=task.source)
         finally:
             unsigned.unlink(missing_ok=True)
     else:
         write_image(out, rgb, alpha=alpha, source=w.photo, fmt=fmt, quality=settings.quality,
-                    overwrite=True, provenance=prov)
+                    compress_level=settings.compress_level, overwrite=True, provenance=prov)
     rec["output_sha256"] = file_sha256(out)
     rec["output_size"] = out.stat().st_size
 
@@ -365,6 +368,9 @@ def settings_for_start(settings: BatchSettings) -> BatchSettings:
         raise BatchError(f"{settings.mode!r} is not a batch mode; choose one of: {', '.join(MODES)}")
     if not isinstance(settings.quality, int) or not 1 <= settings.quality <= 100:
         raise BatchError(f"--quality must be a whole number from 1 to 100, not {settings.quality!r}")
+    level = settings.compress_level
+    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 9:
+        raise BatchError(f"--compression must be a whole number from 0 to 9, not {level!r}")
     if settings.mode in _NEEDS_REFERENCE and not settings.references:
         raise BatchError(f"{settings.mode} mode needs a reference picture: give one with --reference REF")
     hashes = []
