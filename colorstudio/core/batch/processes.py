@@ -79,8 +79,14 @@ class ProcessPipeline:
 
     def submit(self, task: PhotoTask) -> Future:
         out: Future = Future()
-        inner = self._executor().submit(_photo, task)
-        pool = self._pool
+        pool = self._executor()
+        try:
+            inner = pool.submit(_photo, task)
+        except (BrokenProcessPool, RuntimeError):   # broke (or was shut down) since its last photo
+            if self._pool is pool:
+                self._pool = None
+            pool = self._executor()
+            inner = pool.submit(_photo, task)
 
         def done(f: Future) -> None:
             try:
