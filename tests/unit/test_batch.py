@@ -349,3 +349,24 @@ def test_a_faster_compression_redoes_the_photos_with_the_same_pixels(tree, png_r
     assert all(recs[rel].get("up_to_date") for rel in tree["documented"])
     with pytest.raises(BatchError, match="--compression"):
         batch(tree, compress_level=12)
+
+
+def test_a_worker_process_shares_the_cores_out_among_its_native_thread_pools(monkeypatch):
+    """Workers get cores // jobs BLAS/OpenMP threads, through the environment for libraries loaded
+    later and threadpoolctl for those loaded already; a user's own setting is kept."""
+    from colorstudio.core.batch import processes
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(processes.os, "cpu_count", lambda: 8)
+    assert processes.ProcessPipeline(settings({"autosave": "x"}), jobs=4).threads_per_worker == 2
+    assert processes.ProcessPipeline(settings({"autosave": "x"}), jobs=16).threads_per_worker == 1
+    for name in processes._THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    before = threadpoolctl.threadpool_info()
+    try:
+        processes._limit_native_threads(1)
+        assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ["OPENBLAS_NUM_THREADS"] == "1"
+        assert os.environ["MKL_NUM_THREADS"] == "3"
+        assert all(pool["num_threads"] == 1 for pool in threadpoolctl.threadpool_info())
+    finally:
+        threadpoolctl.threadpool_limits({p["prefix"]: p["num_threads"] for p in before})
