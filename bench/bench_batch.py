@@ -3,8 +3,8 @@
 A set of photos is generated from ../shared/data/photos into a temporary folder (1 to 12
 megapixels, grey and colour sources, 8 and 16 bit, PNG, TIFF and JPEG), each with a saved
 edit document of hints, and colorized in document mode with the propagation engine (on
-``--jobs`` worker processes, the default for more than one job, and on threads for
-comparison), and in reference mode with the exemplar engine (documents ignored). The
+``--jobs`` compute threads, the default, and on as many worker processes, ``--processes``),
+and in reference mode with the exemplar engine (documents ignored). The
 reference, measured in the same run on the same files: decode each photo (``open_image``)
 and encode a picture of its size in the output format (``write_image``, the same encoder
 and level as the batch), on the same number of threads. Each phase runs in its own process;
@@ -183,10 +183,10 @@ def child(args) -> None:
             res = phase_reference(src, out, args.jobs)
         elif args.phase == "ray":
             res = phase_batch(src, out, autosave, args.jobs, "ray")
-        elif args.phase == "threads":
-            res = phase_batch(src, out, autosave, args.jobs, None, pool="threads")
         elif args.phase == "refmode":
             res = phase_batch(src, out, autosave, args.jobs, None, mode="reference")
+        elif args.phase == "processes":
+            res = phase_batch(src, out, autosave, args.jobs, None, pool="processes")
         else:
             res = phase_batch(src, out, autosave, args.jobs, None)
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -228,10 +228,10 @@ def main() -> None:
         pixels = generate(tmp / "src", n, tmp / "autosave")
         print(f"generated {n} photos, {pixels / 1e6:.0f} MP in all, in {time.perf_counter() - t0:.0f} s", flush=True)
         phases = [("reference", "decode + encode only (reference)"),
-                  ("batch", f"batch, document mode, propagation, --jobs {j} (worker processes)"),
-                  ("threads", f"batch, document mode, propagation, {j} compute threads (one process)")]
+                  ("batch", f"batch, document mode, propagation, --jobs {j} (threads)"),
+                  ("processes", f"batch, document mode, propagation, --jobs {j} --processes")]
         if not args.no_reference_mode:
-            phases.append(("refmode", f"batch, reference mode, exemplar, --jobs {j} (worker processes)"))
+            phases.append(("refmode", f"batch, reference mode, exemplar, --jobs {j} (threads)"))
         notes = []
         try:
             if args.no_ray:

@@ -126,11 +126,11 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_sigkill_at_several_points_then_a_rerun_completes_each_photo_once(tree, isolated_home, jobs):
-    """Also with --jobs 2 (worker processes): they die with the coordinator, so nothing goes
-    on writing after the kill."""
+    """Also with --jobs 2 --processes (worker processes): they die with the coordinator, so
+    nothing goes on writing after the kill."""
     import sqlite3
     cmd = [sys.executable, "-m", "colorstudio", "batch", str(tree["src"]), str(tree["out"]), "--recursive",
-           "--mode", "hints", "--json", "--jobs", jobs]
+           "--mode", "hints", "--json", "--jobs", jobs] + (["--processes"] if jobs == "2" else [])
     env = _isolated_env(isolated_home)
     done_before: set = set()
     killed_with_workers = 0

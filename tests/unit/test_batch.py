@@ -272,8 +272,8 @@ def _pixels(path: Path, png_raw) -> np.ndarray:
 
 
 def test_worker_processes_give_the_same_outputs_and_manifest_as_one_thread(tree, tmp_path, png_raw, monkeypatch):
-    """--jobs 2 runs whole photos on two spawned processes, each with one runtime: the
-    outputs are the single-process run's, pixel for pixel, and so is the manifest."""
+    """--jobs 2 --processes runs whole photos on two spawned processes, each with one runtime:
+    the outputs are the single-process run's, pixel for pixel, and so is the manifest."""
     from colorstudio.core.batch import processes
     built = {}
     close = processes.ProcessPipeline.close
@@ -283,11 +283,12 @@ def test_worker_processes_give_the_same_outputs_and_manifest_as_one_thread(tree,
         close(self, cancel)
     monkeypatch.setattr(processes.ProcessPipeline, "close", spying_close)
 
-    _, one = batch(tree, jobs=1)
-    assert not built   # one job: the threads in this process
+    _, one = batch(tree, jobs=2)
+    assert not built   # by default: threads in this process
     many_out = tmp_path / "out-many"
     many = {}
-    run_batch(tree["src"], many_out, settings(tree), recursive=True, jobs=2, on_record=lambda r: many.update({r["source"]: r}))
+    run_batch(tree["src"], many_out, settings(tree), recursive=True, jobs=2, pool="processes",
+              on_record=lambda r: many.update({r["source"]: r}))
     assert built and os.getpid() not in built and len(built) <= 2
     assert all(n == 1 for n in built.values())   # one engine per worker process, never one per photo
     assert set(many) == set(one)
@@ -316,7 +317,7 @@ def test_a_worker_process_that_dies_fails_its_photo_and_the_batch_goes_on(tree, 
     others = [rel for rel in tree["documented"] if rel != victim]
     assert all(recs[rel]["status"] in ("done", "failed") for rel in others)
     monkeypatch.setattr(processes, "_photo", real)
-    summary, recs = batch(tree, jobs=2, retry_failed=True)
+    summary, recs = batch(tree, jobs=2, pool="processes", retry_failed=True)
     assert all(row["status"] == "done" for rel, row in manifest_rows(tree["out"]).items()
                if rel in tree["documented"])
 

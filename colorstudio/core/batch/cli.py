@@ -63,9 +63,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="PNG and TIFF compression 0-9: 1 writes several times faster with files about a "
                         "sixth larger, 9 the smallest; the pixels are the same (default 6)")
     p.add_argument("--jobs", "-j", type=number(1, 256, integer=True), default=1, metavar="N",
-                   help="photos colorized at once: N > 1 runs N worker processes, each doing whole photos "
-                        "with its own engines (models loaded once per worker); 1 (default) colorizes in "
-                        "this process while threads decode and encode")
+                   help="photos colorized at once (each worker holds its own engines; default 1)")
+    p.add_argument("--processes", action="store_true",
+                   help="run the --jobs workers as separate processes, each doing whole photos (for machines "
+                        "with many cores; on two cores the default threads are faster)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace files in OUTPUT_DIR that this batch did not make (its own are always updated)")
     p.add_argument("--dry-run", action="store_true", help="say what would be done; write nothing")
@@ -156,7 +157,8 @@ def run(args: argparse.Namespace, *, out: Optional[TextIO] = None, err: Optional
         try:
             summary = run_batch(args.source, args.output, settings, recursive=args.recursive, jobs=args.jobs,
                                 dry_run=args.dry_run, retry_failed=args.retry_failed, on_record=on_record,
-                                on_start=bar.start if bar is not None else None, cluster=cluster)
+                                on_start=bar.start if bar is not None else None, cluster=cluster,
+                                pool="processes" if args.processes else "threads")
         finally:
             if bar is not None:
                 bar.stop()

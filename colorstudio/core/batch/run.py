@@ -3,11 +3,14 @@
 One coordinator (the calling thread) walks SOURCE_DIR, owns the manifest and hands photos to
 an executor, a few at a time, so memory stays bounded whatever the folder's size:
 
-* ``colorstudio.core.batch.processes.ProcessPipeline`` (``jobs`` > 1, the default then):
-  ``jobs`` worker processes, each doing whole photos with a runtime of its own.
-* ``LocalPipeline`` (one job, or a runtime given, as the app does): decoding and encoding on a
-  small I/O thread pool, colorizing on ``jobs`` compute threads, each with its own runtime
-  (engines built once per worker, reused for every photo), or the one runtime given.
+* ``LocalPipeline`` (the default): decoding and encoding on a small I/O thread pool,
+  colorizing on ``jobs`` compute threads, each with its own runtime (engines built once per
+  worker, reused for every photo), or the one runtime given (as the app does).
+* ``colorstudio.core.batch.processes.ProcessPipeline`` (``pool="processes"``, the CLI's
+  ``--processes``): ``jobs`` worker processes, each doing whole photos with a runtime of its
+  own. On the 2-core machine of bench/results/batch.md the threads were faster (no start-up,
+  shared memory); processes are for machines with many cores, where one interpreter's lock
+  would hold the threads back.
 * ``colorstudio.core.batch.cluster.RayPool``: the same per-photo function on a Ray actor pool.
 
 Nothing is written when ``dry_run``; otherwise OUTPUT_DIR is locked for the run.
@@ -157,7 +160,7 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
               dry_run: bool = False, retry_failed: bool = False, on_record: Optional[OnRecord] = None,
               on_start: Optional[Callable[[int], None]] = None, cluster: Optional[str] = None,
               runtime=None, should_stop: Optional[Callable[[], bool]] = None,
-              in_flight: Optional[int] = None, pool: str = "auto") -> Summary:
+              in_flight: Optional[int] = None, pool: str = "threads") -> Summary:
     """Colorize every photo of ``source`` into ``output`` (see the package's docstring).
 
     ``on_record(record)`` is called as each photo finishes (also for files skipped by the
@@ -167,8 +170,8 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
     ``should_stop()`` is asked right before each photo is handed out (after waiting for room
     in the pipeline), so it may also block to pause the batch; True stops it after the photos
     in flight. ``in_flight``: at most this many photos at once (the app's batch uses 1).
-    ``pool``: "processes" (``jobs`` worker processes), "threads" (``LocalPipeline``) or "auto":
-    processes when ``jobs`` > 1 and no ``runtime`` is given, else threads.
+    ``pool``: "threads" (``LocalPipeline``) or "processes" (``jobs`` worker processes; not with
+    a ``runtime``, which lives in this process).
     Raises BatchError (a sentence) when the batch cannot start.
     """
     t0 = time.perf_counter()
@@ -214,7 +217,7 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
             if cluster:
                 from .cluster import RayPool
                 executor = RayPool(settings, cluster, jobs=jobs)
-            elif pool == "processes" or (pool == "auto" and jobs > 1 and runtime is None):
+            elif pool == "processes" and runtime is None:
                 from .processes import ProcessPipeline
                 executor = ProcessPipeline(settings, jobs=jobs)
             else:
