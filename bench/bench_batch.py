@@ -253,7 +253,9 @@ def main() -> None:
                      f"{r['cpu_s']:.1f}", f"{r['cpu_s'] / ref['cpu_s']:.2f}", rss, r["load"]])
     if "ray" in res:
         notes.append(f"Ray against one machine: {res['ray']['seconds'] / res['batch']['seconds']:.2f}x the batch's "
-                     "time (includes starting Ray and its actors).")
+                     "time (includes starting Ray and its actors). Not a like-for-like figure on a shared machine: "
+                     "Ray's workers run in sessions of their own (scheduler groups of their own), so under load they "
+                     "get another share of the cores than the other rows, and their CPU seconds are not counted.")
     body = (f"{n} photos generated from shared/data/photos ({pixels / 1e6:.0f} MP in all: "
             f"{', '.join(str(m) for m in SIZES_MP)} MP, grey and colour, 8 and 16 bit, PNG/TIFF/JPEG), each with a "
             f"saved hints document; reference mode takes its colours from {reference_picture().name}. "
