@@ -145,11 +145,7 @@ class HintsPage(ModePage):
 
     def refresh(self, document: Document) -> None:
         super().refresh(document)
-        h = document.hints
-        n, q = len(h.points), len(h.protected)
-        m = len(h.strokes) - q
-        text = f"{n} colour point{'s' * (n != 1)}, {m} stroke{'s' * (m != 1)}"
-        self.counts.setText(text + (f", {q} protected" if q else ""))
+        self.show_counts(document)
         spec = ENGINES.get(document.engine)
         option = next((o for o in (spec.options if spec else ()) if o.name == self.EDGE), None)
         value = dict(document.options).get(self.EDGE, option.default if option else None)
@@ -164,6 +160,13 @@ class HintsPage(ModePage):
                 self.edge_value.setText(f"{round(float(value) * 100)} %")
         finally:
             self._updating = False
+
+    def show_counts(self, document: Document) -> None:
+        h = document.hints
+        n, q = len(h.points), len(h.protected)
+        m = len(h.strokes) - q
+        text = f"{n} colour point{'s' * (n != 1)}, {m} stroke{'s' * (m != 1)}"
+        self.counts.setText(text + (f", {q} protected" if q else ""))
 
     def _edge_pressed(self) -> None:
         self._edge_token = next(self._edge_tokens)
@@ -630,10 +633,16 @@ class ModePanel(QWidget):
         change nothing shown here, so they cost nothing; ``force`` re-reads which engines
         can run (after a model changed)."""
         key = (document.mode, document.engine, document.references, document.saturation, document.strength,
-               document.look, document.options, len(document.hints.points), len(document.hints.strokes))
+               document.look, document.options)
         if not force and key == getattr(self, "_shown_key", None):
+            # A hint added or removed: only the counts change (no engine list, no availability).
+            counts = (len(document.hints.points), len(document.hints.strokes), len(document.hints.protected))
+            if counts != getattr(self, "_shown_counts", None):
+                self._shown_counts = counts
+                self.pages["hints"].show_counts(document)
             self._document = document
             return
+        self._shown_counts = (len(document.hints.points), len(document.hints.strokes), len(document.hints.protected))
         self._shown_key = key
         self._document = document
         self._updating = True

@@ -31,12 +31,22 @@ def test_a_click_asks_for_one_preview_and_one_suggestion(make_window, tmp_path, 
     assert win.open_photo(edge_photo(tmp_path / "edge.png"))
     wait_full_preview(qtbot, win)
     asked = _count(win, monkeypatch)
+    from colorstudio.gui import panels
+    checks = []
+    monkeypatch.setattr(panels, "engine_availability",
+                        lambda name, _orig=panels.engine_availability: (checks.append(name), _orig(name))[1])
     c = win.canvas
     wait_full_preview(qtbot, win, lambda: qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=at(c, 40, 80)))
     assert len(win.editor.document.hints.points) == 1
     assert len(asked["preview"]) == 1, [(j.max_side, j.draft) for j in asked["preview"]]
     assert asked["preview"][0].draft is False
     assert len(asked["suggest"]) <= 1
+    # A new point changes the side panel's counts only: no engine list is rebuilt for it.
+    assert checks == [], checks
+    assert win.mode_panel.page("hints").counts.text().startswith("1 colour point,")
+    wait_full_preview(qtbot, win, lambda: qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=at(c, 80, 80)))
+    assert win.mode_panel.page("hints").counts.text().startswith("2 colour points,")
+    assert checks == [], checks
 
 
 def test_a_drag_asks_for_drafts_then_one_settled_preview(make_window, tmp_path, qtbot, monkeypatch):
