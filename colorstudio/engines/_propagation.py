@@ -100,6 +100,9 @@ class _Grid:
         # Cached columns of B^-1, in float32 values (about 40 MB at most per grid).
         self.cache_limit = 10_000_000
         self.max_new_columns = 24
+        # Up to this many updated pixels the correction is applied from the cached columns;
+        # beyond it, by one more solve (its cost does not grow with the number of pixels).
+        self.direct_correction_rank = 24
         self.max_update_rank = 1500
 
     def _matrix(self, diag: np.ndarray):
@@ -210,11 +213,21 @@ class _Grid:
         self._last_y = y
         if len(S) == 0:
             return y.astype(np.float32).reshape(b.shape)
-        Z = np.stack([self._columns[i] for i in S.tolist()], axis=1).astype(np.float64)   # n x s = B^-1 P
-        # (B + P D P^T)^-1 b = y - Z (D^-1 + P^T Z)^-1 P^T y
-        C = Z[S] + np.diag(1.0 / delta[S].astype(np.float64))
+        # (B + P D P^T)^-1 b = y - Z w,  w = (D^-1 + P^T Z)^-1 P^T y,  Z = B^-1 P (n x s)
+        cols = [self._columns[i] for i in S.tolist()]
+        C = np.empty((len(S), len(S)))
+        for j, col in enumerate(cols):
+            C[:, j] = col[S]
+        C[np.diag_indices_from(C)] += 1.0 / delta[S].astype(np.float64)
         w = np.linalg.solve(C, y[:, S].T)                                    # s x c
-        return (y - _skinny(Z, w.T)).astype(np.float32).reshape(b.shape)
+        if len(S) <= self.direct_correction_rank:
+            Z = np.stack(cols, axis=1).astype(np.float64)
+            return (y - _skinny(Z, w.T)).astype(np.float32).reshape(b.shape)
+        # Many pixels differ from the base (points added one by one): Z w = B^-1 (P w), one
+        # solve for c channels, costs less than reading s columns of n values.
+        pw = np.zeros((c, n), np.float32)
+        pw[:, S] = w.T
+        return self._apply(self._lu0, (bf - pw).reshape(b.shape))
 
     def _remember(self, b: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Keep ``B^-1 b`` for the next request's update (u was solved with the base alone)."""

@@ -1,5 +1,6 @@
 """The incremental (low-rank update) solve must equal a fresh direct solve, edit after edit."""
 import numpy as np
+import pytest
 
 from colorstudio.core.hints import Hints, PointHint, Stroke, rasterize
 from colorstudio.engines.propagation import PropagationEngine
@@ -19,10 +20,14 @@ def _system(grid, hints, w, h, strength=50.0):
     return np.stack([m * r.ab[..., 0], m * r.ab[..., 1], m]), m
 
 
-def test_incremental_solve_matches_direct_solve_through_a_sequence_of_edits():
+@pytest.mark.parametrize("correction_rank", [24, 0])
+def test_incremental_solve_matches_direct_solve_through_a_sequence_of_edits(correction_rank):
+    """Both ways of applying the update: from the cached columns, and (many updated pixels)
+    by one more solve."""
     L = _photo()
     session = PropagationEngine().start(L)
     grid = session.grid(64)
+    grid.direct_correction_rank = correction_rank
     hints = Hints()
     edits = [
         lambda hs: hs.with_point(PointHint(10, 10, "#c83232", 3)),
