@@ -43,11 +43,11 @@ from typing import Optional
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QProgressBar, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
                                QWidget)
 
-from .workers import Worker
+from .workers import JobDialog, Worker
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-class BatchDialog(QDialog):
+class BatchDialog(JobDialog):
     """Choose folders and a mode, run the batch, watch every photo, pause, cancel, fix one."""
 
     open_requested = Signal(str)   # the path of a photo to open in the editor
@@ -136,11 +136,9 @@ class BatchDialog(QDialog):
         if runtime is None and compute is not None:
             runtime = compute.runtime
         self.runtime = runtime if runtime is not None else app_runtime()
-        self.job: Optional[Worker] = None      # its ``job`` is a core.batch.jobs.BatchJob
         self.thumbs: Optional[Worker] = None
         self.gate = _Gate()
         self.items: dict[str, QTreeWidgetItem] = {}
-        self._close_when_done: Optional[int] = None
         self.compute = compute
 
         self.source_edit, self.output_edit = QLineEdit(), QLineEdit()
@@ -492,9 +490,7 @@ class BatchDialog(QDialog):
             self.progress.setRange(0, 1)
         self._update_buttons()
         self.batch_finished.emit()
-        if self._close_when_done is not None:
-            result, self._close_when_done = self._close_when_done, None
-            super().done(result)
+        self._close_if_asked()
 
     # -- opening a photo in the editor -------------------------------------------------------------
     def _double_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
@@ -503,39 +499,16 @@ class BatchDialog(QDialog):
             self.open_requested.emit(path)
 
     # -- closing -----------------------------------------------------------------------------------
-    def done(self, result: int) -> None:
-        """Close; a running batch is cancelled and the dialog closes when it has stopped."""
-        if self.job is not None and self.job.isRunning():
-            self.cancel()
-            self._close_when_done = result
-            self.hide()
-            return
-        self._stop_thumbnails()
-        super().done(result)
-
-    def reopen(self) -> None:
-        self._close_when_done = None
-        self.show()
-        self.raise_()
-        self.activateWindow()
-
-    def _stop_thumbnails(self, timeout_ms: int = 10000) -> None:
+    def _release(self) -> None:
         t = self.thumbs
         if t is not None:
             t.cancel()
-            t.wait(timeout_ms)
+            t.wait(10000)
 
-    def shutdown(self, timeout_ms: int = 60000) -> bool:
-        """The window is closing: cancel the batch, wait for its photos in flight; True when stopped."""
-        self._stop_thumbnails()
-        job = self.job
-        if job is None:
-            return True
+    def _stopping(self) -> None:
         self.gate.stop.set()
         self.gate.resumed.set()
         self.gate.preview_idle.set()   # the window's compute thread is stopping too
-        job.cancel()
-        return job.wait(timeout_ms)
 
 
 def show_batch(window) -> BatchDialog:

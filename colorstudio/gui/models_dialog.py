@@ -18,12 +18,12 @@ from typing import Optional
 
 from PySide6.QtCore import QUrl, Qt, Signal, Slot
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QHeaderView,
+from PySide6.QtWidgets import (QAbstractItemView, QDialogButtonBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QLabel, QMessageBox, QProgressBar, QPushButton, QTableWidget, QTableWidgetItem,
                                QVBoxLayout)
 
 from .icons import icon
-from .workers import Worker
+from .workers import JobDialog, Worker
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def _mb(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-class ModelsDialog(QDialog):
+class ModelsDialog(JobDialog):
     """List the registry's models; install (with progress and Cancel), import, remove."""
 
     models_changed = Signal(str)   # the model that was installed, imported or removed
@@ -62,8 +62,6 @@ class ModelsDialog(QDialog):
         self.setWindowTitle("Models")
         self.setWindowIcon(icon("mdi6.package-variant"))
         self.setModal(False)
-        self.job: Optional[Worker] = None
-        self._close_when_done: Optional[int] = None
         self._statuses: list = []
 
         intro = QLabel("Neural models colour photos automatically and follow your hints more closely. Each is "
@@ -357,34 +355,7 @@ class ModelsDialog(QDialog):
         for w in (self.progress, self.progress_label, self.cancel_button):
             w.hide()
         self.refresh()
-        if self._close_when_done is not None:
-            result, self._close_when_done = self._close_when_done, None
-            super().done(result)
-
-    # -- closing ---------------------------------------------------------------------------------
-    def done(self, result: int) -> None:
-        """Close; a running job is cancelled first and the dialog closes when it has stopped."""
-        if self.job is not None and self.job.isRunning():
-            self.cancel()
-            self._close_when_done = result
-            self.hide()
-            return
-        super().done(result)
-
-    def reopen(self) -> None:
-        """Show again (e.g. the user asked for the models while a cancelled job winds down)."""
-        self._close_when_done = None
-        self.show()
-        self.raise_()
-        self.activateWindow()
-
-    def shutdown(self, timeout_ms: int = 60000) -> bool:
-        """Stop a running job and wait for it (the window is closing); True when none runs."""
-        job = self.job
-        if job is None:
-            return True
-        job.cancel()
-        return job.wait(timeout_ms)
+        self._close_if_asked()
 
 
 def in_the_dialog(text: str) -> str:

@@ -18,12 +18,12 @@ from typing import Optional
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen, QPixmap
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDialogButtonBox, QDoubleSpinBox,
                                QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 
 from .icons import icon
-from .workers import Worker
+from .workers import JobDialog, Worker
 
 log = logging.getLogger(__name__)
 
@@ -156,11 +156,12 @@ class SampleStrip(QWidget):
         self.title.setText(f"Held-out photos at step {step}: grey | model | truth")
 
 
-class TrainDialog(QDialog):
+class TrainDialog(JobDialog):
     """Choose the photos and the network, start, watch the loss and the samples, cancel."""
 
     models_changed = Signal(str)   # a training finished: model NAME is a new (or newer) engine
     job_done = Signal()            # the training thread ended (finished, stopped, failed or cancelled)
+    SHUTDOWN_MS = 120000           # a training stops at its next step, which may be long on a CPU
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -169,11 +170,9 @@ class TrainDialog(QDialog):
         self.setWindowTitle("Train a colorizer")
         self.setWindowIcon(icon("mdi6.brain"))
         self.setModal(False)
-        self.job: Optional[Worker] = None
         self.train_result = None
         #: TrainConfig fields the form does not show (seed, workers, the network's options...).
         self.extra_config: dict = {}
-        self._close_when_done: Optional[int] = None
 
         intro = QLabel("Teach a network the colours of your own photos: give a folder of colour photos (a tenth "
                        "is held out to judge the result). The trained model becomes an engine you can choose for "
@@ -458,33 +457,7 @@ class TrainDialog(QDialog):
         self.progress.setValue(1 if self.train_result is not None and self.train_result.finished else 0)
         self._update_buttons()
         self.job_done.emit()
-        if self._close_when_done is not None:
-            result, self._close_when_done = self._close_when_done, None
-            super().done(result)
-
-    # -- closing --------------------------------------------------------------------------------------
-    def done(self, result: int) -> None:
-        """Close; a running training is stopped first (its checkpoint kept), then the dialog closes."""
-        if self.job is not None and self.job.isRunning():
-            self.cancel()
-            self._close_when_done = result
-            self.hide()
-            return
-        super().done(result)
-
-    def reopen(self) -> None:
-        self._close_when_done = None
-        self.show()
-        self.raise_()
-        self.activateWindow()
-
-    def shutdown(self, timeout_ms: int = 120000) -> bool:
-        """Stop a running training and wait for it (the window is closing); True when none runs."""
-        job = self.job
-        if job is None:
-            return True
-        job.cancel()
-        return job.wait(timeout_ms)
+        self._close_if_asked()
 
 
 def _duration(seconds: Optional[float]) -> str:

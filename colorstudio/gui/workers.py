@@ -32,6 +32,7 @@ import weakref
 from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, QThread, Qt, QTimer, Signal, Slot
+from PySide6.QtWidgets import QDialog
 
 log = logging.getLogger(__name__)
 
@@ -330,3 +331,66 @@ class Latest(QObject):
         self._workers.discard(worker)
         if self.current is worker:
             self.current = None
+
+
+class JobDialog(QDialog):
+    """A dialog that runs one :class:`Worker` at a time (``self.job``): the Models, Batch and
+    Train dialogs.
+
+    Closing it while its job runs cancels the job and hides the dialog; it closes for good
+    when the job has stopped (its ``_job_finished`` calls :meth:`_close_if_asked`).
+    :meth:`reopen` shows it again meanwhile. :meth:`shutdown` (the window is closing) cancels
+    and waits, bounded. Subclasses provide ``cancel()`` and may release their own helpers in
+    :meth:`_release`.
+    """
+
+    #: How long :meth:`shutdown` waits for the job to stop (milliseconds).
+    SHUTDOWN_MS = 60000
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.job: Optional[Worker] = None
+        self._close_when_done: Optional[int] = None
+
+    def cancel(self) -> None:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Stop what the dialog runs besides its job (closing or shutting down)."""
+
+    def _close_if_asked(self) -> None:
+        """The job has stopped: close now if the user closed the dialog while it ran."""
+        if self._close_when_done is not None:
+            result, self._close_when_done = self._close_when_done, None
+            self._release()
+            QDialog.done(self, result)
+
+    def done(self, result: int) -> None:
+        """Close; a running job is cancelled first and the dialog closes when it has stopped."""
+        if self.job is not None and self.job.isRunning():
+            self.cancel()
+            self._close_when_done = result
+            self.hide()
+            return
+        self._release()
+        super().done(result)
+
+    def reopen(self) -> None:
+        """Show again (e.g. the user asked for the dialog while a cancelled job winds down)."""
+        self._close_when_done = None
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def shutdown(self, timeout_ms: Optional[int] = None) -> bool:
+        """Stop a running job and wait for it (the window is closing); True when none runs."""
+        self._release()
+        job = self.job
+        if job is None:
+            return True
+        self._stopping()
+        job.cancel()
+        return job.wait(self.SHUTDOWN_MS if timeout_ms is None else timeout_ms)
+
+    def _stopping(self) -> None:
+        """Unblock anything the job may be waiting on before it is cancelled at shutdown."""
