@@ -135,7 +135,7 @@ def test_names_are_not_reused_without_asking(photo_folder):
         train(config(photo_folder, steps=1, name="never", resume=True))
 
 
-def test_the_warm_up_scales_with_the_budget_and_survives_a_resume(photo_folder, models_folder):
+def test_the_warm_up_scales_with_the_budget_and_survives_a_resume(photo_folder, models_folder, monkeypatch):
     # --steps: a tenth of the run; a resume that lengthens the run keeps the warm-up it began with.
     steps = []
     first = train(config(photo_folder, steps=20, name="warm"), progress=lambda d, t: steps.append(d),
@@ -145,7 +145,18 @@ def test_the_warm_up_scales_with_the_budget_and_survives_a_resume(photo_folder, 
     manifest = json.loads((models_folder / "user" / "warm.json").read_text())
     assert done.finished and manifest["steps"] == 60 and manifest["warmup_steps"] == 2   # not 6
     # --minutes: the warm-up comes from the budget's estimated steps, never longer than the run.
+    # The loop's clock ticks 10 ms at every reading, so the second step "takes" 10 ms and the
+    # 3-second budget is estimated to hold 300 steps: a warm-up of 30.
+    import time
+    import types
+
+    from colorstudio.training import loop
+    ticks = iter(range(10 ** 9))
+    clock = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("_")})
+    clock.monotonic = lambda: next(ticks) * 0.01
+    monkeypatch.setattr(loop, "time", clock)
     timed = train(config(photo_folder, minutes=0.05, name="timed"))
     manifest = json.loads((models_folder / "user" / "timed.json").read_text())
     assert timed.finished and timed.step >= 2
+    assert manifest["warmup_steps"] == loop.warmup_steps(0.05 * 60 / 0.01) == 30
     assert 1 <= manifest["warmup_steps"] <= timed.step

@@ -1,6 +1,8 @@
 """Held-out samples re-colorized during a training (the app's live strip), without Qt."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -23,8 +25,13 @@ def test_samples_come_at_the_start_every_n_steps_and_at_the_end(photo_folder):
     assert [s for s, _ in got] == [0, 2, 4, 5]
     counts = {len(samples) for _, samples in got}
     assert len(counts) == 1, "every strip shows the same held-out photos"
+    from colorstudio.training.data import scan_folder
+    split = scan_folder(photo_folder, TrainConfig(str(photo_folder)).held_out_share)
+    shown = split.held_out or split.train           # the held-out photos, else the training ones
+    assert counts == {min(2, len(shown))}
     for _, samples in got:
         assert 1 <= len(samples) <= 2
+        assert [s.name for s in samples] == [Path(p.path).name for p in shown[:2]]
         for s in samples:
             for pic in (s.grey, s.model, s.truth):
                 assert pic.dtype == np.uint8 and pic.shape == (32, 32, 3)
