@@ -15,7 +15,6 @@ coarser.
 from __future__ import annotations
 
 import collections
-import inspect
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,13 +149,7 @@ class ColorizeSession:
         engine's per-photo state), so the first hint is answered quickly. An engine that
         warms up in steps reports them to ``progress`` (where a waiting request may run)."""
         self.preview_lightness(max_side)
-        state = self._engine_session()
-        warm = getattr(state, "warm_up", None)
-        if callable(warm):
-            accepts = inspect.signature(warm).parameters
-            kwargs = {k: v for k, v in (("should_stop", should_stop), ("progress", progress))
-                      if v is not None and k in accepts}
-            warm(max_side, **kwargs)
+        self._engine_session().warm_up(max_side, should_stop=should_stop, progress=progress)
 
     def preview_lightness(self, max_side: int) -> np.ndarray:
         """The photo's L downscaled so the long side is at most ``max_side`` (cached)."""

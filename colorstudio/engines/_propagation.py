@@ -192,7 +192,8 @@ class _Grid:
         T = None
         if self._last_b is not None and self._last_b.shape == bf.shape:
             T = np.flatnonzero((bf != self._last_b).any(axis=0))
-            need_T = [i for i in T.tolist() if i not in self._columns and i not in set(need_S)]
+            asked = set(need_S)
+            need_T = [i for i in T.tolist() if i not in self._columns and i not in asked]
             if len(need_S) + len(need_T) > self.max_new_columns:
                 T = None
         missing = need_S + (need_T if T is not None else [])

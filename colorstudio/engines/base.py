@@ -53,6 +53,12 @@ class Chroma:
 class EngineSession(ABC):
     """Per-photo state of an engine. Created and used on the compute thread only."""
 
+    def warm_up(self, max_side: Optional[int] = None, should_stop: Optional[StopCallback] = None,
+                progress: Optional[Callable[[int, int], None]] = None) -> None:
+        """The per-photo work to do before the first hint arrives (none by default). An
+        engine that does it in steps reports each to ``progress(done, total)``: on the
+        app's compute thread that is where a request that arrived meanwhile is answered."""
+
     @abstractmethod
     def chroma(self, hints: Hints, *, quality: str = "render", max_side: Optional[int] = None,
                references: tuple = (), options: Optional[dict] = None,

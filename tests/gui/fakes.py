@@ -51,7 +51,7 @@ class MiniSession:
         lab = np.concatenate([L[..., None], ab * saturation], axis=-1)
         return lab_to_rgb(lab)
 
-    def warm_up(self, max_side=1024):
+    def warm_up(self, max_side=1024, should_stop=None, progress=None):
         pass
 
     def preview(self, hints, max_side=1024, saturation=1.0, should_stop=None, **composition):
