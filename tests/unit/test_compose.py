@@ -14,7 +14,6 @@ import tifffile
 from PIL import Image
 from skimage.color import rgb2lab
 
-from colorstudio.core import compose as compose_mod
 from colorstudio.core.color import hex_to_ab, in_gamut
 from colorstudio.core.compose import chroma_field, compose, lab_to_srgb_keep_l
 from colorstudio.core.hints import Hints
