@@ -6,7 +6,7 @@ Each setting runs in its own process (OMP_WAIT_POLICY is read when torch loads),
 in turns, ``rounds`` times, so that they share the machine's load alike; the table gives the
 median seconds per step and the ratio to the old default (two torch threads beside one
 DataLoader worker process on this two-core machine, OpenMP's default spinning wait).
-Results are appended to bench/results/training.md as a section of their own.
+Results go to bench/results/training_threads.md (bench_training.py rewrites training.md whole).
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def main() -> int:
             loads.append(os.getloadavg()[0])
             print(f"{label:<62} {statistics.median(times[label]):6.2f} s/step (median so far)", flush=True)
     ref = statistics.median(times[SETTINGS[0][0]])
-    lines = ["", "## Thread settings: the U-Net at 256x256, batch 8 (bench_training_threads.py)", "",
+    lines = ["# Training thread settings", "", "## Thread settings: the U-Net at 256x256, batch 8 (bench_training_threads.py)", "",
              f"{cpu_name()}, {os.cpu_count()} cores; load average {min(loads):.1f} to {max(loads):.1f} during the "
              f"run (other jobs); {args.rounds} rounds of {args.steps} steps per setting, in turns.",
              f"CPU flags: {cpu_flags()}", "",
@@ -84,8 +84,8 @@ def main() -> int:
         med = statistics.median(times[label])
         lines.append(f"| {label} | {med:.2f} | {ref / med:.2f}x |")
     lines.append("")
-    with open(RESULTS / "training.md", "a") as fh:
-        fh.write("\n".join(lines))
+    # A file of its own: bench_training.py rewrites training.md whole.
+    (RESULTS / "training_threads.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0
 
