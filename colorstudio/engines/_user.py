@@ -8,7 +8,6 @@ against the SHA-256 in the model's manifest, and loaded strictly.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -48,6 +47,16 @@ class UserRunner(Runner):
         return self.net.colorize(move(lightness), move(ab), move(mask), sample=sample).float().cpu()
 
 
+def _registered(name: str):
+    """The user model ``name`` from the store; an EngineError (one sentence) when it is gone."""
+    from ..models import ModelError
+    from ..models.user import get_user_model
+    try:
+        return get_user_model(name)
+    except ModelError as exc:
+        raise EngineError(str(exc)) from None
+
+
 class UserNetEngine(NeuralEngine):
     """A trained U-Net, pix2pix generator, VAE or restorer."""
 
@@ -57,14 +66,8 @@ class UserNetEngine(NeuralEngine):
     def load(self) -> None:
         if self.runner is not None:
             return
-        from ..models.user import get_user_model
-        from ..models import ModelError
-        try:
-            model = get_user_model(self.name)
-        except ModelError as exc:
-            raise EngineError(str(exc)) from None
-        self.model = model
-        self._use_network(_load_user_network(self, model))
+        self.model = _registered(self.name)
+        self._use_network(_load_user_network(self, self.model))
 
     def _choose_runner(self, device: torch.device) -> Runner:
         # float32, in the network's own memory layout (these networks are not calibrated).
@@ -150,13 +153,7 @@ def _siggraph17_class():
         def load(self) -> None:
             if self.runner is not None:
                 return
-            from ..models import ModelError
-            from ..models.user import get_user_model
-            try:
-                model = get_user_model(self.name)
-            except ModelError as exc:
-                raise EngineError(str(exc)) from None
-            self._use_network(_load_user_network(self, model))
+            self._use_network(_load_user_network(self, _registered(self.name)))
 
     return UserSiggraph17Engine
 
