@@ -139,6 +139,36 @@ def lab_to_linear_keep_l(L: np.ndarray, ab: np.ndarray, saturation: float = 1.0)
 
 def _linear_unclipped(L: np.ndarray, ab: np.ndarray, saturation: float) -> np.ndarray:
     """Linear sRGB (3, ...) with out-of-gamut chroma pulled in (values within 1e-5 of [0, 1])."""
+    rgb, outside = _linear_raw(L, ab, saturation)
+    if outside is not None:
+        flat = rgb.reshape(3, -1)
+        flat[:, outside.index] = _pull_in(outside)
+    return rgb
+
+
+@dataclass
+class _Outside:
+    """The pixels whose chroma leaves the gamut: flat indices and what the pull-in needs."""
+
+    index: np.ndarray  # flat pixel indices (into the band, or the whole target once offset)
+    fy: np.ndarray
+    Y: np.ndarray
+    a500: np.ndarray
+    b200: np.ndarray
+
+    @staticmethod
+    def join(parts: list) -> "_Outside":
+        return _Outside(*(np.concatenate([getattr(p, k) for p in parts])
+                          for k in ("index", "fy", "Y", "a500", "b200")))
+
+
+def _linear_raw(L: np.ndarray, ab: np.ndarray, saturation: float) -> tuple[np.ndarray, Optional[_Outside]]:
+    """Linear sRGB (3, ...) before any gamut mapping, and the pixels outside the gamut (or None).
+
+    The pull-in is left to the caller, so a composition in many bands can pull all of its
+    out-of-gamut pixels in at once: the bisection's cost is mostly per numpy call, and a
+    band holds only a few hundred such pixels.
+    """
     L = np.asarray(L, np.float32)
     fy = L + np.float32(16.0)
     fy *= np.float32(1.0 / 116.0)
@@ -148,18 +178,25 @@ def _linear_unclipped(L: np.ndarray, ab: np.ndarray, saturation: float) -> np.nd
     rgb = _linear_rgb(fy, Y, a, b)
     bad = rgb.min(axis=0) < 0.0
     bad |= rgb.max(axis=0) > 1.0
-    if bad.any():
-        fyb, Yb, ab_, bb = fy[bad], Y[bad], a[bad], b[bad]
-        lo = np.zeros_like(fyb)
-        hi = np.ones_like(fyb)
-        for _ in range(7):
-            mid = (lo + hi) * np.float32(0.5)
-            t = _linear_rgb(fyb, Yb, ab_ * mid, bb * mid)
-            ok = (t.min(axis=0) >= -1e-5) & (t.max(axis=0) <= 1.0 + 1e-5)
-            lo = np.where(ok, mid, lo)
-            hi = np.where(ok, hi, mid)
-        rgb[:, bad] = _linear_rgb(fyb, Yb, ab_ * lo, bb * lo)
-    return rgb
+    if not bad.any():
+        return rgb, None
+    index = np.flatnonzero(bad)
+    return rgb, _Outside(index, fy.reshape(-1)[index], Y.reshape(-1)[index], a.reshape(-1)[index],
+                         b.reshape(-1)[index])
+
+
+def _pull_in(o: _Outside) -> np.ndarray:
+    """Linear sRGB (3, n) for out-of-gamut pixels, their chroma scaled towards neutral by the
+    largest factor (to 1/128) that fits: 7 steps of bisection, hue and lightness kept."""
+    lo = np.zeros_like(o.fy)
+    hi = np.ones_like(o.fy)
+    for _ in range(7):
+        mid = (lo + hi) * np.float32(0.5)
+        t = _linear_rgb(o.fy, o.Y, o.a500 * mid, o.b200 * mid)
+        ok = (t.min(axis=0) >= -1e-5) & (t.max(axis=0) <= 1.0 + 1e-5)
+        lo = np.where(ok, mid, lo)
+        hi = np.where(ok, hi, mid)
+    return _linear_rgb(o.fy, o.Y, o.a500 * lo, o.b200 * lo)
 
 
 _F_KNEE = np.float32(6.0 / 29.0)  # where the L* curve turns from cube to line
@@ -219,11 +256,12 @@ def _encode8(lin: np.ndarray) -> np.ndarray:
         x = (np.arange(_LUT_SIZE, dtype=np.float64) + 0.5) / _LUT_SIZE
         enc = np.where(x > 0.0031308, 1.055 * np.power(x, 1 / 2.4) - 0.055, 12.92 * x)
         _LUT8 = np.rint(enc * 255.0).astype(np.uint8)
-    idx = (lin * np.float32(_LUT_SIZE)).astype(np.int32)
-    np.clip(idx, 0, _LUT_SIZE - 1, out=idx)
     out = np.empty(lin.shape[1:] + (3,), np.uint8)
+    idx = np.empty(lin.shape[1:], np.intp)   # take() wants intp; any other type is converted first
     for i in range(3):
-        out[..., i] = _LUT8[idx[i]]
+        np.multiply(lin[i], np.float32(_LUT_SIZE), out=idx, casting="unsafe")
+        # mode="clip" clamps the index (no separate pass) and skips take()'s bounds check.
+        out[..., i] = np.take(_LUT8, idx, mode="clip")
     return out
 
 
@@ -234,6 +272,9 @@ def quantize(rgb: np.ndarray, bit_depth: int) -> np.ndarray:
 
 
 _BAND_PIXELS = 1 << 16   # a band's pixels: its dozen float32 temporaries stay in the cache
+# Out-of-gamut pixels are pulled in many bands at a time (the bisection's cost is mostly per
+# numpy call, and a band holds only a few hundred of them), at most this many at once.
+_PULL_PIXELS = 1 << 17
 _POOL: Optional[ThreadPoolExecutor] = None
 _POOL_LOCK = threading.Lock()
 
@@ -262,47 +303,65 @@ def compose(lightness: np.ndarray, field: ChromaField, *, saturation: float = 1.
         band_rows = max(8, _BAND_PIXELS // max(1, W))
     bands = [(y0, min(H, y0 + band_rows)) for y0 in range(0, H, band_rows)]
 
+    def encode(lin: np.ndarray) -> np.ndarray:
+        if bit_depth == 16:
+            np.clip(lin, 0.0, 1.0, out=lin)
+            return quantize(_gamma(lin), 16)
+        return _encode8(lin)   # clamps to [0, 1] itself
+
     def one(band):
         y0, y1 = band
         check_stop(should_stop)
         Lb = np.asarray(lightness[y0:y1], np.float32)
-        lin = _linear_unclipped(Lb, field.at(Lb, rows=(y0, y1), full_shape=(H, W)), saturation)
-        if bit_depth == 16:
-            np.clip(lin, 0.0, 1.0, out=lin)
-            out[y0:y1] = quantize(_gamma(lin), 16)
-        else:
-            out[y0:y1] = _encode8(lin)   # clamps to [0, 1] itself
-        return y1
+        lin, outside = _linear_raw(Lb, field.at(Lb, rows=(y0, y1), full_shape=(H, W)), saturation)
+        out[y0:y1] = encode(lin)   # out-of-gamut pixels clipped for now, replaced below
+        if outside is not None:
+            outside.index += y0 * W
+        return outside
+
+    outside: list = []
+
+    def collect(o: Optional[_Outside], last: bool = False) -> None:
+        """Pull the out-of-gamut pixels in once enough have gathered (here, on the calling
+        thread, while the pool composes the next bands), so their memory stays bounded."""
+        if o is not None:
+            outside.append(o)
+        if outside and (last or sum(p.index.size for p in outside) >= _PULL_PIXELS):
+            check_stop(should_stop)
+            joined = _Outside.join(outside)
+            outside.clear()
+            out.reshape(-1, 3)[joined.index] = encode(_pull_in(joined))
 
     if len(bands) == 1:
-        one(bands[0])
+        collect(one(bands[0]))
         if progress:
             progress(1, 1)
-        return out
-    # At most a few bands in flight, so a stop request is seen soon and memory stays bounded.
-    pool = _pool()
-    pending: deque = deque()
-    done = 0
-    try:
-        for band in bands:
-            pending.append(pool.submit(one, band))
-            if len(pending) >= 4:
-                pending.popleft().result()
+    else:
+        # At most a few bands in flight, so a stop request is seen soon and memory stays bounded.
+        pool = _pool()
+        pending: deque = deque()
+        done = 0
+        try:
+            for band in bands:
+                pending.append(pool.submit(one, band))
+                if len(pending) >= 4:
+                    collect(pending.popleft().result())
+                    done += 1
+                    if progress:
+                        progress(done, len(bands))
+            while pending:
+                collect(pending.popleft().result())
                 done += 1
                 if progress:
                     progress(done, len(bands))
-        while pending:
-            pending.popleft().result()
-            done += 1
-            if progress:
-                progress(done, len(bands))
-    finally:
-        for f in pending:
-            f.cancel()
-        for f in pending:
-            if not f.cancelled():
-                try:
-                    f.result()
-                except Exception:
-                    pass
+        finally:
+            for f in pending:
+                f.cancel()
+            for f in pending:
+                if not f.cancelled():
+                    try:
+                        f.result()
+                    except Exception:
+                        pass
+    collect(None, last=True)
     return out
