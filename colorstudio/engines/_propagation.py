@@ -71,6 +71,75 @@ def edge_strength_for_sigma(sigma: float) -> float:
     return math.log(EDGE_SIGMA_MAX / float(sigma)) / math.log(EDGE_SIGMA_RANGE)
 
 
+class _ColumnStore:
+    """Cached columns of ``B^-1`` (one per pixel), side by side in one Fortran-ordered matrix,
+    so the update's correction is one matrix product over the stored columns (with zero
+    weights on those it does not need) instead of gathering them first.
+
+    Double precision, although the factors are single: the correction ``y - Z w`` subtracts
+    two large, nearly equal terms at the hints (the hint strength is far above the edge
+    weights), and a float32 product loses the answer's last digits there."""
+
+    def __init__(self, n: int, limit_values: int):
+        self.n = n
+        self.capacity = max(0, int(limit_values) // max(n, 1))
+        # Reserved whole: untouched pages cost no memory, and columns never move.
+        self._buf = np.empty((n, self.capacity), np.float64, order="F")
+        self._slot: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    def __contains__(self, pixel: int) -> bool:
+        return pixel in self._slot
+
+    def clear(self) -> None:
+        self._slot = {}
+
+    def room_for(self, count: int) -> bool:
+        return len(self._slot) + count <= self.capacity
+
+    def add(self, pixels: list, cols: np.ndarray) -> None:
+        """Store ``cols`` (n, k), the columns of ``pixels``."""
+        m = len(self._slot)
+        self._buf[:, m:m + len(pixels)] = cols
+        for j, i in enumerate(pixels):
+            self._slot[i] = m + j
+
+    def slots(self, pixels) -> np.ndarray:
+        return np.fromiter((self._slot[i] for i in pixels), np.intp, len(pixels))
+
+    def columns(self, pixels) -> np.ndarray:
+        """(n, k) float64: the stored columns of ``pixels``."""
+        return self._buf[:, self.slots(pixels)]
+
+    def rows(self, pixels, of_pixels) -> np.ndarray:
+        """(len(pixels), len(of_pixels)) float64: the entries of the columns of ``of_pixels`` at ``pixels``."""
+        return self._buf[np.ix_(np.asarray(pixels, np.intp), self.slots(of_pixels))]
+
+    def combine(self, pixels, weights: np.ndarray) -> np.ndarray:
+        """(c, n) float64: the columns of ``pixels`` weighted by ``weights`` (c, len(pixels)),
+        as one product over every stored column (on one BLAS thread: on a product this size,
+        waking BLAS's threads costs more than the arithmetic)."""
+        m = len(self._slot)
+        full = np.zeros((m, weights.shape[0]), np.float64)
+        full[self.slots(pixels)] = weights.T
+        with _one_blas_thread():
+            return (self._buf[:, :m] @ full).T
+
+
+_BLAS = None
+
+
+def _one_blas_thread():
+    """A context that holds BLAS to one thread (threadpoolctl, its libraries found once)."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+        _BLAS = ThreadpoolController().select(user_api="blas")
+    return _BLAS.limit(limits=1)
+
+
 class _Grid:
     """A working grid: lightness, edge weights, and the hint-independent part of the matrix."""
 
@@ -94,15 +163,15 @@ class _Grid:
         self._offdiag = None
         self._lu0 = None       # the factorisation of A0 + diag(self._base)
         self._base: Optional[np.ndarray] = None
-        self._columns: dict[int, np.ndarray] = {}
+        # Cached columns of B^-1, in float64 values (about 80 MB at most per grid).
+        self.cache_limit = 10_000_000
+        self._columns = _ColumnStore(self.h * self.w, self.cache_limit)
         self._last_b: Optional[np.ndarray] = None   # the last right-hand side (c, n)
         self._last_y: Optional[np.ndarray] = None   # B^-1 of it, float64 (c, n)
-        # Cached columns of B^-1, in float32 values (about 40 MB at most per grid).
-        self.cache_limit = 10_000_000
         self.max_new_columns = 24
-        # Up to this many updated pixels the correction is applied from the cached columns;
-        # beyond it, by one more solve (its cost does not grow with the number of pixels).
-        self.direct_correction_rank = 24
+        # While at most this many columns are stored, the correction is one product over them
+        # (under 3 ms on a 256-px grid); beyond it, one more solve (about 7 ms, whatever their number).
+        self.direct_correction_rank = 96
         self.max_update_rank = 1500
 
     def _matrix(self, diag: np.ndarray):
@@ -184,9 +253,14 @@ class _Grid:
         if len(S) * n > self.cache_limit or len(S) > self.max_update_rank or len(need_S) > self.max_new_columns:
             self._refactorise(d)
             return self._remember(b, self._apply(self._lu0, b))
-        if len(self._columns) * n > 2 * self.cache_limit:
-            self._columns = {}        # recoloured hints of the base also leave columns here
+        if not self._columns.room_for(len(need_S) + self.max_new_columns) or \
+                self._columns.capacity != self.cache_limit // n:
+            # Full (recoloured hints of the base also leave columns here), or resized: start over.
+            self._columns = _ColumnStore(n, self.cache_limit)
             need_S = S.tolist()
+            if not self._columns.room_for(len(need_S) + self.max_new_columns):
+                self._refactorise(d)
+                return self._remember(b, self._apply(self._lu0, b))
         c = b.shape[0]
         bf = b.reshape(c, n)
         T = None
@@ -200,32 +274,27 @@ class _Grid:
         if missing:
             e = np.zeros((n, len(missing)), np.float32, order="F")
             e[missing, np.arange(len(missing))] = 1.0
-            cols = self._lu0.solve(e)
-            for j, i in enumerate(missing):
-                self._columns[i] = np.ascontiguousarray(cols[:, j])
+            self._columns.add(missing, self._lu0.solve(e))
         if T is None:
             y = self._apply(self._lu0, b).reshape(c, n).astype(np.float64)
         else:
             y = self._last_y.copy()
             if len(T):
-                Z_T = np.stack([self._columns[i] for i in T.tolist()], axis=1).astype(np.float64)
+                Z_T = self._columns.columns(T.tolist())
                 y += _skinny(Z_T, (bf[:, T] - self._last_b[:, T]).astype(np.float64))
         self._last_b = bf.copy()
         self._last_y = y
         if len(S) == 0:
             return y.astype(np.float32).reshape(b.shape)
         # (B + P D P^T)^-1 b = y - Z w,  w = (D^-1 + P^T Z)^-1 P^T y,  Z = B^-1 P (n x s)
-        cols = [self._columns[i] for i in S.tolist()]
-        C = np.empty((len(S), len(S)))
-        for j, col in enumerate(cols):
-            C[:, j] = col[S]
+        S_list = S.tolist()
+        C = self._columns.rows(S, S_list)
         C[np.diag_indices_from(C)] += 1.0 / delta[S].astype(np.float64)
         w = np.linalg.solve(C, y[:, S].T)                                    # s x c
-        if len(S) <= self.direct_correction_rank:
-            Z = np.stack(cols, axis=1).astype(np.float64)
-            return (y - _skinny(Z, w.T)).astype(np.float32).reshape(b.shape)
-        # Many pixels differ from the base (points added one by one): Z w = B^-1 (P w), one
-        # solve for c channels, costs less than reading s columns of n values.
+        if len(self._columns) <= self.direct_correction_rank:
+            return (y - self._columns.combine(S_list, w.T)).astype(np.float32).reshape(b.shape)
+        # Many columns stored (points added one by one): Z w = B^-1 (P w), one solve for c
+        # channels, costs less than reading every stored column of n values.
         pw = np.zeros((c, n), np.float32)
         pw[:, S] = w.T
         return self._apply(self._lu0, (bf - pw).reshape(b.shape))
@@ -241,7 +310,7 @@ class _Grid:
         """Factorise A0 + diag(d); d becomes the base the next requests are updates of."""
         self._lu0 = self._factor(self._matrix(self.dw + self.screen + d.reshape(self.h, self.w).astype(np.float32)))
         self._base = d.astype(np.float32)
-        self._columns = {}
+        self._columns = _ColumnStore(self.h * self.w, self.cache_limit)
         self._last_b = self._last_y = None
 
     def _apply(self, lu, b: np.ndarray) -> np.ndarray:
