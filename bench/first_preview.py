@@ -8,6 +8,10 @@ interpreter to that preview, split into imports, opening, the render grid's warm
 the click's preview, then the drag grid's warm-up that follows; and whether torch was imported (it must not be). The
 reference in the same run is a bare ``python -c "import numpy, scipy"`` start.
 
+The package's bytecode is compiled first, as ``pip install`` does (this machine sets
+PYTHONDONTWRITEBYTECODE, so an editable checkout would otherwise recompile colorstudio's
+modules in every fresh process, which no installed copy does).
+
     python bench/first_preview.py [--runs 5] [--no-write]
 """
 from __future__ import annotations
@@ -71,6 +75,8 @@ def main() -> int:
         g = np.tile(np.linspace(20, 230, 1000), (1000, 1)).astype(np.uint8)
         Image.fromarray(g).save(tmp / "photo.png")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    import compileall
+    compileall.compile_dir(str(ROOT / "colorstudio"), quiet=1)
     rows, base = [], []
     for _ in range(args.runs):
         t = time.perf_counter()

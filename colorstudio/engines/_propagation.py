@@ -311,7 +311,14 @@ class _Grid:
         self._lu0 = self._factor(self._matrix(self.dw + self.screen + d.reshape(self.h, self.w).astype(np.float32)))
         self._base = d.astype(np.float32)
         self._columns = _ColumnStore(self.h * self.w, self.cache_limit)
-        self._last_b = self._last_y = None
+        if d.any():
+            self._last_b = self._last_y = None
+        else:
+            # B^-1 0 = 0: the first request after the warm-up is then an update from nothing,
+            # its own pixels' columns instead of one more solve for the whole right-hand side.
+            n = self.h * self.w
+            self._last_b = np.zeros((3, n), np.float32)
+            self._last_y = np.zeros((3, n), np.float64)
 
     def _apply(self, lu, b: np.ndarray) -> np.ndarray:
         n = self.h * self.w
