@@ -23,6 +23,12 @@ import os
 # passive, bench/results/style.md). Read by OpenMP when torch loads, so set here, before
 # any of our modules imports torch; a value the user set is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The same for numpy's and scipy's OpenBLAS: after each threaded call its threads spin for
+# about 2^28 cycles (0.1 s) by default, and from the moment numpy loads. On two cores that
+# doubled the CPU of a fresh process's first preview and stole the compositing threads'
+# core (bench/results/first_preview.md). 2^4 cycles: they sleep at once. Read when the
+# library loads, so it holds where colorstudio is imported before numpy.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 __version__ = "0.1.0"
 
