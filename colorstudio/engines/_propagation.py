@@ -119,25 +119,11 @@ class _ColumnStore:
 
     def combine(self, pixels, weights: np.ndarray) -> np.ndarray:
         """(c, n) float64: the columns of ``pixels`` weighted by ``weights`` (c, len(pixels)),
-        as one product over every stored column (on one BLAS thread: on a product this size,
-        waking BLAS's threads costs more than the arithmetic)."""
+        as one product over every stored column."""
         m = len(self._slot)
         full = np.zeros((m, weights.shape[0]), np.float64)
         full[self.slots(pixels)] = weights.T
-        with _one_blas_thread():
-            return (self._buf[:, :m] @ full).T
-
-
-_BLAS = None
-
-
-def _one_blas_thread():
-    """A context that holds BLAS to one thread (threadpoolctl, its libraries found once)."""
-    global _BLAS
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
-        _BLAS = ThreadpoolController().select(user_api="blas")
-    return _BLAS.limit(limits=1)
+        return (self._buf[:, :m] @ full).T
 
 
 class _Grid:
@@ -170,8 +156,9 @@ class _Grid:
         self._last_y: Optional[np.ndarray] = None   # B^-1 of it, float64 (c, n)
         self.max_new_columns = 24
         # While at most this many columns are stored, the correction is one product over them
-        # (under 3 ms on a 256-px grid); beyond it, one more solve (about 7 ms, whatever their number).
-        self.direct_correction_rank = 96
+        # (reading 24 MB costs about as much as one more 3-channel solve, 7-9 ms on a 256-px
+        # grid); beyond it, that solve, whose cost does not grow with their number.
+        self.direct_correction_rank = max(24, 3_000_000 // (self.h * self.w))
         self.max_update_rank = 1500
 
     def _matrix(self, diag: np.ndarray):
