@@ -72,58 +72,74 @@ def edge_strength_for_sigma(sigma: float) -> float:
 
 
 class _ColumnStore:
-    """Cached columns of ``B^-1`` (one per pixel), side by side in one Fortran-ordered matrix,
-    so the update's correction is one matrix product over the stored columns (with zero
-    weights on those it does not need) instead of gathering them first.
+    """Cached columns of ``B^-1`` (one per pixel), kept as the solves return them (float32
+    blocks of columns, never copied), at most ``limit_values`` values in all.
 
-    Double precision, although the factors are single: the correction ``y - Z w`` subtracts
+    Products with them are taken in double precision: the correction ``y - Z w`` subtracts
     two large, nearly equal terms at the hints (the hint strength is far above the edge
     weights), and a float32 product loses the answer's last digits there."""
 
     def __init__(self, n: int, limit_values: int):
         self.n = n
         self.capacity = max(0, int(limit_values) // max(n, 1))
-        # Reserved whole: untouched pages cost no memory, and columns never move.
-        self._buf = np.empty((n, self.capacity), np.float64, order="F")
-        self._slot: dict[int, int] = {}
+        self._blocks: list[np.ndarray] = []
+        self._where: dict[int, tuple[int, int]] = {}
 
     def __len__(self) -> int:
-        return len(self._slot)
+        return len(self._where)
 
     def __contains__(self, pixel: int) -> bool:
-        return pixel in self._slot
-
-    def clear(self) -> None:
-        self._slot = {}
+        return pixel in self._where
 
     def room_for(self, count: int) -> bool:
-        return len(self._slot) + count <= self.capacity
+        return len(self._where) + count <= self.capacity
 
     def add(self, pixels: list, cols: np.ndarray) -> None:
         """Store ``cols`` (n, k), the columns of ``pixels``."""
-        m = len(self._slot)
-        self._buf[:, m:m + len(pixels)] = cols
+        self._blocks.append(cols)
+        b = len(self._blocks) - 1
         for j, i in enumerate(pixels):
-            self._slot[i] = m + j
+            self._where[i] = (b, j)
 
-    def slots(self, pixels) -> np.ndarray:
-        return np.fromiter((self._slot[i] for i in pixels), np.intp, len(pixels))
+    def _column(self, pixel: int) -> np.ndarray:
+        b, j = self._where[pixel]
+        return self._blocks[b][:, j]
 
     def columns(self, pixels) -> np.ndarray:
-        """(n, k) float64: the stored columns of ``pixels``."""
-        return self._buf[:, self.slots(pixels)]
+        """(n, k) float64, Fortran order: the stored columns of ``pixels``."""
+        out = np.empty((self.n, len(pixels)), np.float64, order="F")
+        for k, i in enumerate(pixels):
+            out[:, k] = self._column(i)
+        return out
 
     def rows(self, pixels, of_pixels) -> np.ndarray:
         """(len(pixels), len(of_pixels)) float64: the entries of the columns of ``of_pixels`` at ``pixels``."""
-        return self._buf[np.ix_(np.asarray(pixels, np.intp), self.slots(of_pixels))]
+        idx = np.asarray(pixels, np.intp)
+        out = np.empty((len(idx), len(of_pixels)), np.float64)
+        for k, i in enumerate(of_pixels):
+            out[:, k] = self._column(i)[idx]
+        return out
 
     def combine(self, pixels, weights: np.ndarray) -> np.ndarray:
         """(c, n) float64: the columns of ``pixels`` weighted by ``weights`` (c, len(pixels)),
-        as one product over every stored column."""
-        m = len(self._slot)
-        full = np.zeros((m, weights.shape[0]), np.float64)
-        full[self.slots(pixels)] = weights.T
-        return (self._buf[:, :m] @ full).T
+        on one BLAS thread: waking BLAS's threads for a product this thin costs more than the
+        arithmetic (milliseconds on a busy machine, against 0.1-0.4 ms for the product)."""
+        Z = self.columns(pixels)
+        with _one_blas_thread():
+            return (Z @ weights.T).T
+
+
+_BLAS = None
+
+
+def _one_blas_thread():
+    """A context holding numpy's BLAS to one thread (threadpoolctl; the libraries are looked up
+    once, which takes 2-12 ms, so the warm-up does it)."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+        _BLAS = ThreadpoolController().select(user_api="blas")
+    return _BLAS.limit(limits=1)
 
 
 class _Grid:
@@ -149,16 +165,16 @@ class _Grid:
         self._offdiag = None
         self._lu0 = None       # the factorisation of A0 + diag(self._base)
         self._base: Optional[np.ndarray] = None
-        # Cached columns of B^-1, in float64 values (about 80 MB at most per grid).
+        # Cached columns of B^-1, in float32 values (about 80 MB at most per grid).
         self.cache_limit = 10_000_000
-        self._columns = _ColumnStore(self.h * self.w, self.cache_limit)
+        self._columns = _ColumnStore(self.h * self.w, 2 * self.cache_limit)
         self._last_b: Optional[np.ndarray] = None   # the last right-hand side (c, n)
         self._last_y: Optional[np.ndarray] = None   # B^-1 of it, float64 (c, n)
         self.max_new_columns = 24
-        # While at most this many columns are stored, the correction is one product over them
-        # (reading 24 MB costs about as much as one more 3-channel solve, 7-9 ms on a 256-px
-        # grid); beyond it, that solve, whose cost does not grow with their number.
-        self.direct_correction_rank = max(24, 3_000_000 // (self.h * self.w))
+        # Up to this many updated pixels the correction is one product over their columns
+        # (reading up to twice as many, 12-24 MB, costs about one more 3-channel solve, 7-9 ms
+        # on a 256-px grid); beyond it, that solve, whose cost does not grow with their number.
+        self.direct_correction_rank = max(24, 1_500_000 // (self.h * self.w))
         self.max_update_rank = 1500
 
     def _matrix(self, diag: np.ndarray):
@@ -185,6 +201,7 @@ class _Grid:
         """Factorise the hint-independent matrix now (done before the first hint arrives)."""
         if self._lu0 is None:
             self._refactorise(np.zeros(self.h * self.w, np.float32))
+        _one_blas_thread()
 
     def direct_solve(self, b: np.ndarray, diag: np.ndarray) -> np.ndarray:
         """Solve (offdiag + diag) u = b for the channels of b (c, h, w); factorises anew."""
@@ -243,9 +260,9 @@ class _Grid:
             self._refactorise(d)
             return self._remember(b, self._apply(self._lu0, b))
         if not self._columns.room_for(len(need_S) + self.max_new_columns) or \
-                self._columns.capacity != self.cache_limit // n:
+                self._columns.capacity != 2 * self.cache_limit // n:
             # Full (recoloured hints of the base also leave columns here), or resized: start over.
-            self._columns = _ColumnStore(n, self.cache_limit)
+            self._columns = _ColumnStore(n, 2 * self.cache_limit)
             need_S = S.tolist()
             if not self._columns.room_for(len(need_S) + self.max_new_columns):
                 self._refactorise(d)
@@ -269,8 +286,7 @@ class _Grid:
         else:
             y = self._last_y.copy()
             if len(T):
-                Z_T = self._columns.columns(T.tolist())
-                y += _skinny(Z_T, (bf[:, T] - self._last_b[:, T]).astype(np.float64))
+                y += self._columns.combine(T.tolist(), (bf[:, T] - self._last_b[:, T]).astype(np.float64))
         self._last_b = bf.copy()
         self._last_y = y
         if len(S) == 0:
@@ -280,10 +296,10 @@ class _Grid:
         C = self._columns.rows(S, S_list)
         C[np.diag_indices_from(C)] += 1.0 / delta[S].astype(np.float64)
         w = np.linalg.solve(C, y[:, S].T)                                    # s x c
-        if len(self._columns) <= self.direct_correction_rank:
+        if len(S) <= self.direct_correction_rank:
             return (y - self._columns.combine(S_list, w.T)).astype(np.float32).reshape(b.shape)
-        # Many columns stored (points added one by one): Z w = B^-1 (P w), one solve for c
-        # channels, costs less than reading every stored column of n values.
+        # Many pixels differ from the base (points added one by one): Z w = B^-1 (P w), one
+        # solve for c channels, costs less than reading their s columns of n values.
         pw = np.zeros((c, n), np.float32)
         pw[:, S] = w.T
         return self._apply(self._lu0, (bf - pw).reshape(b.shape))
@@ -299,7 +315,7 @@ class _Grid:
         """Factorise A0 + diag(d); d becomes the base the next requests are updates of."""
         self._lu0 = self._factor(self._matrix(self.dw + self.screen + d.reshape(self.h, self.w).astype(np.float32)))
         self._base = d.astype(np.float32)
-        self._columns = _ColumnStore(self.h * self.w, self.cache_limit)
+        self._columns = _ColumnStore(self.h * self.w, 2 * self.cache_limit)
         if d.any():
             self._last_b = self._last_y = None
         else:
@@ -313,13 +329,6 @@ class _Grid:
         n = self.h * self.w
         x = lu.solve(np.asfortranarray(b.reshape(b.shape[0], n).T, dtype=np.float32))
         return x.T.reshape(b.shape).astype(np.float32)
-
-
-def _skinny(Z: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """(c, n) = w (c, s) times the columns Z (n, s), for a handful of columns: plain loops, as
-    a threaded BLAS call on such a tall, thin product costs more in waking its threads (tens
-    of milliseconds on a busy machine) than the arithmetic."""
-    return np.einsum("ns,cs->cn", Z, w, optimize=False)
 
 
 class PropagationSession(EngineSession):
