@@ -309,7 +309,7 @@ def main() -> None:
             "CPU flags: " + cpu_flags() + "\n\n"
             + table(["run", "photos/min", "seconds", "time vs reference", "time vs grey pictures", "CPU s",
                      "CPU vs reference", "peak RSS MB (process tree)", "load avg before-after"], rows)
-            + "\n\nThe reference decodes each photo and encodes the picture the batch wrote for it (read before "
+            + "\n\nThe reference decodes each photo and encodes the picture the batch writes for it (rendered before "
             "the clock starts), in the same format: the I/O any batch must do. The earlier reference encoded the "
             "photo's grey repeated into three channels, which DEFLATE compresses in about half the CPU of a colour "
             "picture, so part of the encoder's cost counted as the engine's; both are shown.\n\n"
