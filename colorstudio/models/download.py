@@ -1,8 +1,10 @@
 """Downloading published weights: resumable, with a timeout, checked, renamed into place.
 
-The bytes go to ``<file>.part`` in the models folder. A connection that is cut leaves the
-``.part`` file, and the next attempt (in the same call, or a later ``install``) asks the
-server for the rest with an HTTP Range request. Only a complete file whose SHA-256 matches
+The bytes go to ``<file>.part`` in the models folder. A connection that is cut, or that
+stalls for longer than the timeout, leaves the ``.part`` file, and the next attempt (in the
+same call, or a later ``install``) asks the server for the rest with an HTTP Range request.
+Between reads the download waits for the socket in short slices, so a cancel is seen within
+a fraction of a second even while the server sends nothing. Only a complete file whose SHA-256 matches
 the published prefix, and that loads strictly and safely, is renamed to its final name.
 """
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import selectors
 import socket
 import ssl
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -29,6 +33,8 @@ log = logging.getLogger(__name__)
 _CHUNK = 1 << 18
 #: How many times one ``install`` call reconnects after a cut before giving up.
 ATTEMPTS = 3
+#: How long (seconds) a download waiting for the server goes without looking at should_stop.
+SLICE = 0.1
 
 
 class _Cut(Exception):
@@ -196,6 +202,7 @@ def _fetch(info: ModelInfo, url: str, part: Path, progress: Progress, should_sto
             # The server ignored the Range (or there was nothing yet): start from zero.
             mode, done = "wb", 0
             total = length or 0
+        waiter = _Waiter.of(response, timeout)
         try:
             with open(part, mode) as fh:
                 if progress is not None:
@@ -204,15 +211,16 @@ def _fetch(info: ModelInfo, url: str, part: Path, progress: Progress, should_sto
                     if should_stop is not None and should_stop():
                         raise ModelCancelled("the download was cancelled")
                     try:
+                        if waiter is not None:
+                            waiter.wait(should_stop)
                         chunk = response.read1(_CHUNK)
                     except http.client.IncompleteRead as exc:
                         fh.write(exc.partial)
                         raise _Cut(f"the server closed the connection at {_mb(done + len(exc.partial))} MB") from None
                     except (socket.timeout, TimeoutError):
-                        raise ModelError(
-                            f"the download of {info.name} from {info.host if url == info.url else url} "
-                            f"stalled for {timeout:g} s; check the connection and run "
-                            f"`colorstudio models install {info.name}` again to resume") from None
+                        # (Only without a waiter.) The socket cannot be read after a timeout;
+                        # the next attempt asks for the rest.
+                        raise _Cut(f"the server sent nothing for {timeout:g} s") from None
                     except (ConnectionError, ssl.SSLError, OSError) as exc:
                         raise _Cut(str(exc) or type(exc).__name__) from None
                     if not chunk:
@@ -224,8 +232,88 @@ def _fetch(info: ModelInfo, url: str, part: Path, progress: Progress, should_sto
         except OSError as exc:
             raise ModelError(f"{os_error_sentence(exc, part)}; or set COLORSTUDIO_MODELS to another "
                              f"folder") from None
+        finally:
+            if waiter is not None:
+                waiter.close()
     if total and done < total:
         raise _Cut(f"the server closed the connection at {_mb(done)} of {_mb(total)} MB")
+
+
+class _Waiter:
+    """Waits until a response can be read without blocking, in slices of SLICE seconds,
+    looking at ``should_stop`` between slices and ending a wait longer than ``timeout`` as
+    a cut (the socket's own timeout would leave it unreadable, and would not see a cancel).
+
+    Bytes may already sit above the socket: in the response's buffered reader (read there
+    with the headers) or, with TLS, decrypted in the SSL object. They are found by peeking
+    with the socket switched to non-blocking, so the check itself never waits; only when
+    there are none does the waiter wait on the socket.
+    """
+
+    def __init__(self, response, sock: socket.socket, timeout: float):
+        self.response, self.sock, self.timeout = response, sock, timeout
+        self.tls = isinstance(sock, ssl.SSLSocket)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(sock, selectors.EVENT_READ)
+
+    @classmethod
+    def of(cls, response, timeout: float) -> Optional["_Waiter"]:
+        """A waiter for ``response``; None when its socket cannot be found (then the
+        download reads blocking, as urllib does, and a stall ends at the socket timeout)."""
+        sock = _raw_socket(response)
+        if sock is None:
+            return None
+        try:
+            return cls(response, sock, timeout)
+        except (OSError, ValueError):
+            return None
+
+    def wait(self, should_stop: ShouldStop) -> None:
+        """Return once ``read1`` will not block; raise ModelCancelled or _Cut."""
+        deadline = time.monotonic() + self.timeout
+        while not self._ready():
+            if should_stop is not None and should_stop():
+                raise ModelCancelled("the download was cancelled")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Cut(f"the server sent nothing for {self.timeout:g} s")
+            self.selector.select(min(SLICE, left))
+
+    def close(self) -> None:
+        self.selector.close()
+
+    def _ready(self) -> bool:
+        r = self.response
+        if r.fp is None or r.length == 0:
+            return True   # the body is complete: read1 answers b"" at once
+        if not self.tls and self.selector.select(0):
+            return True   # bytes, or the end of the stream, wait in the socket
+        # (With TLS a readable socket may hold only part of a record, and reading would
+        # wait for the rest, so TLS always asks the SSL object, without blocking.)
+        return self._buffered()
+
+    def _buffered(self) -> bool:
+        fp = self.response.fp
+        old = self.sock.gettimeout()
+        self.sock.settimeout(0)
+        try:
+            got = fp.peek(1)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False
+        finally:
+            self.sock.settimeout(old)
+        # A plain socket with nothing to read peeks b"" (its end was seen by select above);
+        # with TLS "nothing yet" raises SSLWantReadError, so b"" is the end of the stream.
+        return bool(got) or self.tls
+
+
+def _raw_socket(response) -> Optional[socket.socket]:
+    """The socket under an http.client response (``fp.raw._sock``), or None."""
+    fp = getattr(response, "fp", None)
+    sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    if not isinstance(sock, socket.socket) or not hasattr(fp, "peek"):
+        return None
+    return sock
 
 
 def _content_range(value: str) -> tuple[Optional[int], Optional[int]]:

@@ -2,12 +2,15 @@
 
 A tiny architecture registered as model "tiny" keeps the files small (as in the model
 manager's own tests); downloads come from an HTTP server on 127.0.0.1, never the internet.
+The server paces nothing by the clock: given a gate (a threading.Event), it sends the headers
+and half the file, then holds the connection open and silent until the test opens the gate,
+as a stalled network would.
 """
 from __future__ import annotations
 
 import hashlib
+import functools
 import threading
-import time
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -55,15 +58,15 @@ class Handler(BaseHTTPRequestHandler):
         body = data[start:]
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        step = srv.chunk or len(body)
         try:
-            for i in range(0, len(body), step):
-                self.wfile.write(body[i:i + step])
-                self.wfile.flush()
-                if srv.chunk:
-                    time.sleep(srv.pause)
-                if srv.hold is not None and i >= len(body) // 2:
-                    srv.hold.wait(WAIT_MS / 1000)   # the test lets the rest through when it is ready
+            if srv.gate is None:
+                self.wfile.write(body)
+                return
+            half = len(body) // 2
+            self.wfile.write(body[:half])
+            self.wfile.flush()
+            srv.gate.wait(WAIT_MS / 1000)   # stalled until the test opens the gate (a safety net after that)
+            self.wfile.write(body[half:])
         except (BrokenPipeError, ConnectionResetError):
             pass   # the client cancelled
 
@@ -79,11 +82,13 @@ class Server(ThreadingHTTPServer):
 @pytest.fixture
 def server():
     srv = Server(("127.0.0.1", 0), Handler)
-    srv.requests, srv.status, srv.chunk, srv.pause, srv.payload = [], 200, 0, 0.0, b""
-    srv.hold = None   # a threading.Event: half-way through, the download waits for it
+    srv.requests, srv.status, srv.payload = [], 200, b""
+    srv.gate = None   # a threading.Event: half-way through, the answer stalls until it is set
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield srv
+    if srv.gate is not None:
+        srv.gate.set()
     srv.shutdown()
     srv.server_close()
 
@@ -111,7 +116,14 @@ def tiny(tmp_path, monkeypatch, server):
 
 
 @pytest.fixture
-def dialog(qtbot, tiny):
+def every_step(monkeypatch):
+    """Jobs report every progress step: the worker's thinning (a step at most every 50 ms)
+    would hold back the half that arrived just before the server stalls."""
+    monkeypatch.setattr(models_dialog, "Worker", functools.partial(models_dialog.Worker, progress_interval=0.0))
+
+
+@pytest.fixture
+def dialog(qtbot, tiny, every_step):
     dlg = ModelsDialog(select="tiny")
     qtbot.addWidget(dlg)
     dlg.show()
@@ -204,17 +216,28 @@ def test_remove_asks_first(dialog, qtbot, monkeypatch, tiny, tmp_path):
     assert dialog.changed == ["tiny"]
 
 
+def half_shown(dlg, payload: bytes) -> bool:
+    """The progress bar shows the half of the file the server sent before it stalled."""
+    return dlg.progress.maximum() == 1000 and dlg.progress.value() == 1000 * (len(payload) // 2) // len(payload)
+
+
 def test_install_downloads_with_progress(dialog, qtbot, server, tiny, tmp_path):
     info, src = tiny
-    server.chunk, server.pause = 16384, 0.02      # slow enough to watch the progress bar
+    server.gate = threading.Event()
     steps = []
     qtbot.mouseClick(dialog.install_button, Qt.MouseButton.LeftButton)
     dialog.job.progressed.connect(lambda done, total: steps.append((done, total)))
     assert dialog.progress.isVisible() and dialog.cancel_button.isVisible()
     assert "Downloading tiny" in dialog.progress_label.text()
-    qtbot.waitUntil(lambda: dialog.progress.maximum() == 1000 and 0 < dialog.progress.value(), timeout=WAIT_MS)
+    assert not dialog.install_button.isEnabled() and not dialog.table.isEnabled(), "one job at a time"
+    qtbot.waitUntil(lambda: half_shown(dialog, server.payload), timeout=WAIT_MS)
+    half = len(server.payload) // 2
+    assert dialog.progress.format() == f"{half / 1e6:.1f} MB of {len(server.payload) / 1e6:.1f} MB"
+    assert dialog.job is not None, "still downloading: the server has sent only half"
+    server.gate.set()
     wait_idle(qtbot, dialog)
-    assert len(steps) >= 2 and steps[-1] == (len(server.payload), len(server.payload))
+    assert (half, len(server.payload)) in steps
+    assert steps[-1] == (len(server.payload), len(server.payload))
     assert (tmp_path / "models" / info.filename).read_bytes() == server.payload
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == [info.filename], "no .part left"
     assert row_text(dialog, "tiny", 2) == "Installed"
@@ -222,27 +245,39 @@ def test_install_downloads_with_progress(dialog, qtbot, server, tiny, tmp_path):
     assert server.requests == [None]
 
 
-def test_cancel_keeps_nothing_installed_and_the_next_install_resumes(dialog, qtbot, server, tiny, tmp_path):
+#: How soon Cancel must end a stalled download (the socket itself would wait 30 s).
+PROMPT_MS = 3000
+
+
+def test_cancel_during_a_stall_is_prompt_keeps_nothing_installed_and_the_next_install_resumes(
+        dialog, qtbot, server, tiny, tmp_path):
     info, src = tiny
-    server.chunk, server.pause = 8192, 0.05
+    server.gate = threading.Event()
     qtbot.mouseClick(dialog.install_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: half_shown(dialog, server.payload), timeout=WAIT_MS)
     qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
-    wait_idle(qtbot, dialog)
+    assert dialog.progress_label.text() == "Cancelling…" and not dialog.cancel_button.isEnabled()
+    # The server is still silent: only the download's own waiting can end the job this soon.
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=PROMPT_MS)
+    assert not server.gate.is_set()
     folder = tmp_path / "models"
     assert not (folder / info.filename).exists(), "a cancelled download is never installed"
     part = folder / (info.filename + ".part")
-    assert 0 < part.stat().st_size < len(server.payload), "what arrived is kept to resume from"
+    half = len(server.payload) // 2
+    assert part.read_bytes() == server.payload[:half], "what arrived is kept to resume from"
     assert "cancelled" in dialog.message_text and "resumes" in dialog.message_text
     assert "paused" in row_text(dialog, "tiny", 2)
-    assert dialog.install_button.text() == "Resume download"
+    assert dialog.progress.isHidden() and dialog.cancel_button.isHidden()
+    assert dialog.install_button.isEnabled() and dialog.install_button.text() == "Resume download"
+    assert dialog.import_button.isEnabled() and dialog.table.isEnabled()
     assert dialog.changed == []
-    have = part.stat().st_size
-    server.chunk = 0
+    server.gate.set()
+    server.gate = None
     qtbot.mouseClick(dialog.install_button, Qt.MouseButton.LeftButton)
+    assert "Resuming the download of tiny" in dialog.progress_label.text()
     wait_idle(qtbot, dialog)
     assert (folder / info.filename).read_bytes() == server.payload
-    assert server.requests[-1] == f"bytes={have}-", "the second download asked only for the rest"
+    assert server.requests == [None, f"bytes={half}-"], "the second download asked only for the rest"
     assert not part.exists()
     assert dialog.changed == ["tiny"]
 
@@ -263,13 +298,14 @@ def test_a_download_error_is_one_sentence_shown_once(dialog, qtbot, server, tmp_
 
 def test_closing_during_a_download_cancels_it_and_leaves_no_thread(dialog, qtbot, server, tiny, tmp_path):
     info, src = tiny
-    server.chunk, server.pause = 8192, 0.05
+    server.gate = threading.Event()
     qtbot.mouseClick(dialog.install_button, Qt.MouseButton.LeftButton)
     job = dialog.job
-    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=WAIT_MS)
-    with qtbot.waitSignal(dialog.finished, timeout=WAIT_MS):
+    qtbot.waitUntil(lambda: half_shown(dialog, server.payload), timeout=WAIT_MS)
+    with qtbot.waitSignal(dialog.finished, timeout=PROMPT_MS):   # while the server is still stalled
         dialog.reject()
         assert dialog.isHidden(), "the dialog goes at once; the download winds down behind it"
+    assert not server.gate.is_set()
     assert not job.isRunning() if _alive(job) else True
     assert not (tmp_path / "models" / info.filename).exists()
 
@@ -280,26 +316,27 @@ def _alive(obj) -> bool:
 
 
 def test_previews_go_on_during_a_download_and_closing_the_window_stops_it(make_window, qtbot, server, tiny,
-                                                                        tmp_path):
+                                                                        every_step, tmp_path):
     from .fakes import edge_photo
     from .test_canvas_editing import at, wait_full_preview
     info, src = tiny
-    server.chunk, server.pause = 4096, 0.05     # about a second for the first half of the file,
-    server.hold = threading.Event()             # then the download stalls until the test says so
+    server.gate = threading.Event()   # half the file, then the download stalls until the test says so
     win = make_window()
     assert win.open_photo(edge_photo(tmp_path / "edge.png"))
     dlg = win.show_models("tiny")
     assert dlg.selected_name() == "tiny"
     qtbot.mouseClick(dlg.install_button, Qt.MouseButton.LeftButton)
     job = dlg.job
-    qtbot.waitUntil(lambda: dlg.progress.value() > 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: half_shown(dlg, server.payload), timeout=WAIT_MS)
     c = win.canvas
     result = wait_full_preview(qtbot, win, lambda: qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=at(c, 40, 80)))
     assert result.rgb is not None
     assert job.isRunning(), "the preview came while the download was still running: not the compute thread's job"
-    win.close()
-    server.hold.set()
+    win.close()   # waits for the download to stop: promptly, though the server is still stalled
     assert not job.isRunning(), "closing the window stopped the download"
+    assert not server.gate.is_set()
+    server.gate.set()
     folder = tmp_path / "models"
     assert not (folder / info.filename).exists()
-    assert (folder / (info.filename + ".part")).is_file(), "kept to resume next time"
+    assert (folder / (info.filename + ".part")).read_bytes() == server.payload[:len(server.payload) // 2], \
+        "what arrived before the stall is kept to resume next time, and nothing after it"
