@@ -12,6 +12,7 @@ says so and ``models_changed`` lets the window refresh its engines, as the Model
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -240,6 +241,19 @@ class TrainDialog(JobDialog):
         shape_row.addWidget(self.batch_spin)
         shape_row.addStretch(1)
 
+        # `colorstudio train --threads N`; 0 shows as "Auto", the command's default (no --threads):
+        # the cores the data workers leave free.
+        self.threads_spin = QSpinBox(self)
+        self.threads_spin.setObjectName("threadsSpin")
+        self.threads_spin.setRange(0, max(1, os.cpu_count() or 1))
+        self.threads_spin.setSpecialValueText("Auto")
+        self.threads_spin.setValue(0)
+        self.threads_spin.setToolTip("CPU threads for the network. Auto: the cores the data loading leaves free; "
+                                     "choose fewer when the computer is busy with other work")
+        threads_row = QHBoxLayout()
+        threads_row.addWidget(self.threads_spin)
+        threads_row.addStretch(1)
+
         self.name_edit = QLineEdit(self)
         self.name_edit.setObjectName("nameEdit")
         self.name_edit.setPlaceholderText("ARCH-FOLDERNAME")
@@ -268,12 +282,14 @@ class TrainDialog(JobDialog):
         form.addRow("Network:", self.arch_combo)
         form.addRow("Length:", length_row)
         form.addRow("Crop size:", shape_row)
+        form.addRow("Threads:", threads_row)
         form.addRow("Name:", self.name_edit)
         form.addRow("", self.resume_check)
         form.addRow("Samples:", samples_row)
         self._form_widgets = (self.folder_edit, self.browse_button, self.arch_combo, self.steps_radio,
                               self.minutes_radio, self.steps_spin, self.minutes_spin, self.size_spin, self.batch_spin,
-                              self.name_edit, self.resume_check, self.samples_steps_spin, self.samples_minutes_spin)
+                              self.threads_spin, self.name_edit, self.resume_check, self.samples_steps_spin,
+                              self.samples_minutes_spin)
 
         self.start_button = QPushButton(icon("mdi6.play"), "Start", self)
         self.start_button.setObjectName("startButton")
@@ -330,7 +346,8 @@ class TrainDialog(JobDialog):
         fields = dict(folder=self.folder_edit.text().strip(), arch=self.arch_combo.currentData(),
                       steps=self.steps_spin.value() if by_steps else None,
                       minutes=None if by_steps else self.minutes_spin.value(), size=self.size_spin.value(),
-                      batch=self.batch_spin.value(), name=self.name_edit.text().strip() or None,
+                      batch=self.batch_spin.value(), threads=self.threads_spin.value() or None,
+                      name=self.name_edit.text().strip() or None,
                       resume=self.resume_check.isChecked(), samples_every=self.samples_steps_spin.value(),
                       samples_minutes=self.samples_minutes_spin.value())
         fields.update(self.extra_config)

@@ -127,3 +127,43 @@ def test_closing_the_window_during_a_training_stops_it(make_window, qtbot, photo
     win.close()
     assert not job.isRunning()
     assert (store.training_folder("closing") / "checkpoint.pt").exists()
+
+
+def click_up(qtbot, spin) -> None:
+    """A real click on the spin box's up arrow."""
+    from PySide6.QtWidgets import QStyle, QStyleOptionSpinBox
+    opt = QStyleOptionSpinBox()
+    spin.initStyleOption(opt)
+    up = spin.style().subControlRect(QStyle.ComplexControl.CC_SpinBox, opt, QStyle.SubControl.SC_SpinBoxUp, spin)
+    assert up.isValid() and spin.isEnabled()
+    qtbot.mouseClick(spin, Qt.MouseButton.LeftButton, pos=up.center())
+
+
+def test_threads_is_the_commands_threads_option(make_window, qtbot, photos, monkeypatch):
+    """"Auto" is `colorstudio train` without --threads (None: the cores the workers leave);
+    a number is --threads N, and the training runs torch with that many threads."""
+    from colorstudio.training import cli, loop
+    chosen = []
+    real = loop._threads
+    monkeypatch.setattr(loop, "_threads", lambda config, *a, **k: chosen.append(real(config, *a, **k)) or chosen[-1])
+    import argparse
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers())
+
+    def threads_option(*words) -> object:
+        return parser.parse_args(["train", str(photos), *words]).threads
+
+    win = make_window()
+    dlg = open_dialog(win, photos, "threads", steps=2)
+    spin = dlg.threads_spin
+    assert spin.value() == 0 and spin.text() == "Auto"
+    assert dlg.config().threads is None and threads_option() is None
+    click_up(qtbot, spin)
+    assert spin.value() == 1 and spin.text() == "1"
+    assert dlg.config().threads == threads_option("--threads", "1") == 1
+    with qtbot.waitSignals([dlg.models_changed, dlg.job_done], timeout=60000, order="strict"):
+        click(qtbot, dlg.start_button)
+        assert dlg.job.job.config.threads == 1, "the job's config carries the choice"
+        assert not spin.isEnabled(), "the form is locked while the training runs"
+    assert chosen == [1], "the training ran torch with the chosen threads"
+    assert dlg.train_result.finished and spin.isEnabled()
