@@ -9,7 +9,9 @@ the published prefix, and that loads strictly and safely, is renamed to its fina
 """
 from __future__ import annotations
 
+import functools
 import http.client
+import io
 import logging
 import os
 import selectors
@@ -19,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from .. import __version__
 from ..core.atomic import WriteError, atomic_path
@@ -171,7 +173,7 @@ def _fetch(info: ModelInfo, url: str, part: Path, progress: Progress, should_sto
     if should_stop is not None and should_stop():
         raise ModelCancelled("the download was cancelled")
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = _opener(should_stop).open(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:
             # Nothing left to send: the partial file is already whole (or longer than the
@@ -305,6 +307,112 @@ class _Waiter:
         # A plain socket with nothing to read peeks b"" (its end was seen by select above);
         # with TLS "nothing yet" raises SSLWantReadError, so b"" is the end of the stream.
         return bool(got) or self.tls
+
+
+def _wait_for_answer(sock: socket.socket, should_stop: Callable[[], bool], timeout: Optional[float]) -> bytes:
+    """Wait (the request sent, no answer yet) until the server starts answering, in SLICE
+    steps, looking at ``should_stop``; socket.timeout after ``timeout`` s, as the socket would.
+
+    A readable TLS socket may carry only TLS housekeeping (TLS 1.3 sends session tickets after
+    the handshake) and the SSL object cannot peek, so with TLS the first bytes of the answer
+    are read here, without blocking, and returned, to be put back in front of the response.
+    """
+    tls = isinstance(sock, ssl.SSLSocket)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_READ)
+        while True:
+            if tls:
+                old = sock.gettimeout()
+                sock.settimeout(0)
+                try:
+                    return sock.recv(_CHUNK)   # b"": the server hung up (getresponse says so)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    pass
+                finally:
+                    sock.settimeout(old)
+            if should_stop():
+                raise ModelCancelled("the download was cancelled")
+            left = SLICE if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("timed out")
+            if selector.select(min(SLICE, left)) and not tls:
+                return b""
+
+
+class _Prefixed(io.RawIOBase):
+    """A response's raw stream with bytes already read from its socket put back in front."""
+
+    def __init__(self, head: bytes, raw):
+        super().__init__()
+        self.head, self.raw = head, raw
+        self._sock = getattr(raw, "_sock", None)   # where _Waiter finds the socket
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> Optional[int]:
+        if self.head:
+            n = min(len(b), len(self.head))
+            b[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        return self.raw.readinto(b)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+class _HeadSocket:
+    """What HTTPResponse is given instead of the socket when bytes were read from it ahead:
+    its ``makefile`` puts them back in front of the socket's own stream."""
+
+    def __init__(self, sock: socket.socket, head: bytes):
+        self.sock, self.head = sock, head
+
+    def makefile(self, mode: str = "rb") -> io.BufferedReader:
+        return io.BufferedReader(_Prefixed(self.head, self.sock.makefile(mode, buffering=0)))
+
+
+class _PrefixedResponse(http.client.HTTPResponse):
+    def __init__(self, sock, *args, head: bytes = b"", **kwargs):
+        super().__init__(_HeadSocket(sock, head) if head else sock, *args, **kwargs)
+
+
+def _opener(should_stop: ShouldStop) -> urllib.request.OpenerDirector:
+    """urllib's default opener (proxies, redirects), whose connections see a cancel while they
+    wait for the server's answer instead of blocking in ``getresponse`` until the timeout."""
+    if should_stop is None:
+        return urllib.request.build_opener()
+
+    def cancellable(base: type) -> type:
+        class Connection(base):
+            def getresponse(self):
+                if self.sock is not None:
+                    timeout = self.timeout if isinstance(self.timeout, (int, float)) else None
+                    head = _wait_for_answer(self.sock, should_stop, timeout)
+                    if head:   # for this answer only
+                        self.response_class = functools.partial(_PrefixedResponse, head=head)
+                try:
+                    return super().getresponse()
+                finally:
+                    self.__dict__.pop("response_class", None)
+        return Connection
+
+    plain, tls = cancellable(http.client.HTTPConnection), cancellable(http.client.HTTPSConnection)
+
+    class HTTP(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(plain, req)
+
+    class HTTPS(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            # (check_hostname exists, deprecated, up to Python 3.11.)
+            extra = {"check_hostname": self._check_hostname} if getattr(self, "_check_hostname", None) else {}
+            return self.do_open(tls, req, context=self._context, **extra)
+
+    return urllib.request.build_opener(HTTP, HTTPS)
 
 
 def _raw_socket(response) -> Optional[socket.socket]:

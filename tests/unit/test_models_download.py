@@ -264,14 +264,33 @@ def test_wrong_checksum_deletes_the_download(tiny, server):
     assert list(cache.iterdir()) == []
 
 
-def test_a_silent_server_times_out(tiny, server):
+@pytest.mark.parametrize("should_stop", [None, lambda: False], ids=["blocking", "waiting in slices"])
+def test_a_silent_server_times_out(tiny, server, should_stop):
     info, payload, cache = tiny
     server.mode = "silent"
     t0 = time.monotonic()
     with pytest.raises(ModelError, match=r"127\.0\.0\.1 did not answer within 0\.4 s"):
-        install("tiny", timeout=0.4)
+        install("tiny", should_stop=should_stop, timeout=0.4)
     assert time.monotonic() - t0 < 2.5
     assert installed_path("tiny") is None
+
+
+@pytest.mark.parametrize("server", ["http", "https"], indirect=True)
+def test_cancel_interrupts_the_wait_for_a_silent_servers_answer(tiny, server):
+    """The request is sent and the server says nothing: a cancel is seen while waiting for
+    the headers, not after the (here 60 s) timeout."""
+    info, payload, cache = tiny
+    server.mode = "silent"
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) >= 3   # the first is _fetch's own check, the next ones the wait's
+
+    with pytest.raises(ModelCancelled):
+        install("tiny", should_stop=should_stop, timeout=60)
+    assert server.requests == [None] and not server.gate.is_set(), "the server was still silent"
+    assert not (cache / (info.filename + ".part")).exists()
 
 
 def test_a_download_that_keeps_stalling_fails_clearly_and_can_resume_later(tiny, server):
