@@ -163,8 +163,9 @@ def main() -> None:
     body = (f"Photos of {args.megapixels:g} MP: `open_image` (full-resolution L*, `max_pixels` lifted) and "
             f"`write_image`, each in its own process; \"extra\" is the peak RSS above the RSS after imports; "
             f"\"image\" is the L* result (open) or the RGB input (write). The reference is Pillow alone on the "
-            f"same file or array (its default settings), measured in the same run; a ratio above 1 is the cost of Colorstudio's own "
-            f"work (conversion to L*, colour check, atomic write).\n\nCPU flags: {cpu_flags()}\n\n{text}\n")
+            f"same file or array (its default settings), measured in the same run; a ratio above 1 is the "
+            f"cost of Colorstudio's own work (conversion to L*, colour check, atomic write)."
+            f"\n\nCPU flags: {cpu_flags()}\n\n{text}\n")
     print(f"\n{machine_description()}\n\n{text}")
     path = write_results("io", f"Opening and exporting big photos (bench_io.py, {args.megapixels:g} MP)", body)
     print(f"\nwrote {path}")

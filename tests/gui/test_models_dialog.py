@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import functools
 import threading
-from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
