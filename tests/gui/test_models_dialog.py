@@ -41,6 +41,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         srv = self.server
         srv.requests.append(self.headers.get("Range"))
+        if srv.silent is not None:
+            srv.silent.wait(WAIT_MS / 1000)   # no answer at all until the test opens this gate
+            return
         if srv.status != 200:
             self.send_response(srv.status)
             self.send_header("Content-Length", "0")
@@ -83,11 +86,13 @@ def server():
     srv = Server(("127.0.0.1", 0), Handler)
     srv.requests, srv.status, srv.payload = [], 200, b""
     srv.gate = None   # a threading.Event: half-way through, the answer stalls until it is set
+    srv.silent = None   # a threading.Event: the request is read, and nothing is answered until it is set
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield srv
-    if srv.gate is not None:
-        srv.gate.set()
+    for gate in (srv.gate, srv.silent):
+        if gate is not None:
+            gate.set()
     srv.shutdown()
     srv.server_close()
 
@@ -279,6 +284,22 @@ def test_cancel_during_a_stall_is_prompt_keeps_nothing_installed_and_the_next_in
     assert server.requests == [None, f"bytes={half}-"], "the second download asked only for the rest"
     assert not part.exists()
     assert dialog.changed == ["tiny"]
+
+
+def test_cancel_while_the_server_has_not_answered_is_prompt(dialog, qtbot, server, tiny, tmp_path):
+    info, src = tiny
+    server.silent = threading.Event()
+    qtbot.mouseClick(dialog.install_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: server.requests == [None], timeout=WAIT_MS)   # asked, and waiting for an answer
+    assert dialog.progress.maximum() == 0, "busy: no byte counts yet"
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=PROMPT_MS)
+    assert not server.silent.is_set(), "the server never answered"
+    assert "cancelled" in dialog.message_text
+    assert not (tmp_path / "models" / info.filename).exists()
+    assert not (tmp_path / "models" / (info.filename + ".part")).exists(), "nothing arrived, nothing is kept"
+    assert dialog.install_button.isEnabled() and dialog.install_button.text() == "Install"
+    assert dialog.changed == []
 
 
 def test_a_download_error_is_one_sentence_shown_once(dialog, qtbot, server, tmp_path):
