@@ -3,9 +3,10 @@
 The bytes go to ``<file>.part`` in the models folder. A connection that is cut, or that
 stalls for longer than the timeout, leaves the ``.part`` file, and the next attempt (in the
 same call, or a later ``install``) asks the server for the rest with an HTTP Range request.
-Between reads the download waits for the socket in short slices, so a cancel is seen within
-a fraction of a second even while the server sends nothing. Only a complete file whose SHA-256 matches
-the published prefix, and that loads strictly and safely, is renamed to its final name.
+While it waits for the server (for the answer, and between reads) the download looks at the
+socket in short slices, so a cancel is seen within a fraction of a second even while the
+server sends nothing. Only a complete file whose SHA-256 matches the published prefix, and
+that loads strictly and safely, is renamed to its final name.
 """
 from __future__ import annotations
 
