@@ -32,9 +32,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import importlib.machinery
+import importlib.util
+import os
+import sys
+
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from ..core.hints import Hints, rasterize, rasterize_protect
 from ..core.resample import downsample_lightness_bands, fit_size
@@ -142,6 +145,111 @@ def _one_blas_thread():
     return _BLAS.limit(limits=1)
 
 
+_SUPERLU = "scipy.sparse.linalg._dsolve._superlu"
+_SUPERLU_OPTIONS = dict(DiagPivotThresh=0.0, ColPerm="MMD_AT_PLUS_A", SymmetricMode=True,
+                        # A panel of 4 columns (SuperLU's default is 10) factorises a 256 x 256
+                        # grid in 0.11 s instead of 0.16 s, with the same factors.
+                        PanelSize=4, Relax=4)
+_superlu_module = None
+
+
+def _superlu():
+    """SciPy's SuperLU extension module, loaded from its file without importing the
+    ``scipy.sparse`` packages around it (0.2 s of imports, most of a fresh process's first
+    preview: scipy.sparse's array-API layer imports numpy.f2py, numpy.testing, numpy.ma...),
+    or None where that cannot be done, and then ``scipy.sparse.linalg.splu`` is used.
+
+    The module is scipy's own, registered under its own name, so a later ``import
+    scipy.sparse.linalg`` finds it instead of loading it twice. A test checks that this path
+    is the one taken with the installed SciPy and gives ``splu``'s answer bit for bit.
+    """
+    global _superlu_module
+    if _superlu_module is None:
+        _superlu_module = sys.modules.get(_SUPERLU) or _load_superlu() or False
+    return _superlu_module or None
+
+
+def _load_superlu():
+    try:
+        spec = importlib.util.find_spec("scipy")       # finds the package without importing it
+        folder = os.path.join(os.path.dirname(spec.origin), "sparse", "linalg", "_dsolve")
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(folder, "_superlu" + suffix)
+            if os.path.isfile(path):
+                loader = importlib.machinery.ExtensionFileLoader(_SUPERLU, path)
+                module = importlib.util.module_from_spec(importlib.util.spec_from_file_location(
+                    _SUPERLU, path, loader=loader))
+                loader.exec_module(module)
+                if not callable(getattr(module, "gstrf", None)):
+                    return None
+                sys.modules[_SUPERLU] = module
+                return module
+    except Exception:  # noqa: BLE001 - any surprise: the public splu does the work
+        return None
+    return None
+
+
+def _csc_array(*args, **kwargs):
+    """What SuperLU builds its L and U factors with, if they are ever asked for."""
+    from scipy.sparse import csc_array
+    return csc_array(*args, **kwargs)
+
+
+def _factorise_csc(n: int, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray):
+    """SuperLU factors of the n x n matrix in canonical CSC form (float32 data, sorted int32
+    row indices, no duplicates), with the options above."""
+    module = _superlu()
+    if module is not None:
+        try:
+            return module.gstrf(n, len(data), data, indices, indptr, csc_construct_func=_csc_array,
+                                ilu=False, options=dict(_SUPERLU_OPTIONS))
+        except TypeError:       # a SciPy whose private signature changed: the public way below
+            pass
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+    A = sp.csc_matrix((data, indices, indptr), shape=(n, n))
+    o = _SUPERLU_OPTIONS
+    return spla.splu(A, permc_spec=o["ColPerm"], diag_pivot_thresh=o["DiagPivotThresh"], relax=o["Relax"],
+                     panel_size=o["PanelSize"], options={"SymmetricMode": True})
+
+
+class _Stencil:
+    """The sparsity of a grid's matrix (each pixel joined to its 4 neighbours), in CSC form,
+    built once per grid; ``data`` fills in edge weights and a diagonal. Column j holds, in
+    row order, the pixel above, left, itself, right and below (those that exist)."""
+
+    def __init__(self, h: int, w: int):
+        n = h * w
+        y, x = np.divmod(np.arange(n), w)
+        up, left, right, down = y > 0, x > 0, x < w - 1, y < h - 1
+        counts = 1 + up.astype(np.intc) + left + right + down
+        self.indptr = np.zeros(n + 1, np.intc)
+        np.cumsum(counts, out=self.indptr[1:])
+        start = self.indptr[:-1]
+        diag = start + up + left
+        j = np.arange(n, dtype=np.intc)
+        self.n, self.nnz = n, int(self.indptr[-1])
+        self.indices = np.empty(self.nnz, np.intc)
+        # Positions in data of each kind of entry, for the pixels that have it, in pixel order.
+        self.pos_up, self.pos_left, self.pos_diag = start[up], diag[left] - 1, diag
+        self.pos_right, self.pos_down = diag[right] + 1, diag[down] + 1 + right[down]
+        self.indices[self.pos_up] = j[up] - w
+        self.indices[self.pos_left] = j[left] - 1
+        self.indices[self.pos_diag] = j
+        self.indices[self.pos_right] = j[right] + 1
+        self.indices[self.pos_down] = j[down] + w
+
+    def data(self, wx: np.ndarray, wy: np.ndarray, diag: np.ndarray, dtype=np.float32) -> np.ndarray:
+        """Values for edge weights wx (h, w-1), wy (h-1, w) and the diagonal (h, w)."""
+        out = np.empty(self.nnz, dtype)
+        out[self.pos_up] = -wy.ravel()       # pixel (y, x) and the one above: edge wy[y-1, x]
+        out[self.pos_left] = -wx.ravel()     # and the one on the left: wx[y, x-1]
+        out[self.pos_diag] = np.ravel(diag)
+        out[self.pos_right] = -wx.ravel()
+        out[self.pos_down] = -wy.ravel()
+        return out
+
+
 class _Grid:
     """A working grid: lightness, edge weights, and the hint-independent part of the matrix."""
 
@@ -162,7 +270,7 @@ class _Grid:
         # whatever the grid's resolution.
         hpx = 1.0 / max(self.h, self.w)
         self.screen = np.float32(hpx * hpx / (p.reach * p.reach))
-        self._offdiag = None
+        self._structure: Optional[_Stencil] = None
         self._lu0 = None       # the factorisation of A0 + diag(self._base)
         self._base: Optional[np.ndarray] = None
         # Cached columns of B^-1, in float32 values (about 80 MB at most per grid).
@@ -178,24 +286,25 @@ class _Grid:
         self.max_update_rank = 1500
 
     def _matrix(self, diag: np.ndarray):
-        n = self.h * self.w
-        if self._offdiag is None:
-            idx = np.arange(n).reshape(self.h, self.w)
-            rows = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
-            cols = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
-            vals = np.concatenate([self.wx.ravel(), self.wy.ravel()]).astype(np.float64)
-            upper = sp.coo_matrix((-vals, (rows, cols)), shape=(n, n))
-            self._offdiag = (upper + upper.T).tocsc()
-        return (self._offdiag + sp.diags(np.ravel(diag).astype(np.float64))).tocsc()
+        """The matrix (edge weights plus ``diag``) as a SciPy CSC matrix in double precision
+        (for tests and benchmarks; the solver factorises from the stencil directly)."""
+        import scipy.sparse as sp
+        st = self._stencil()
+        return sp.csc_matrix((st.data(self.wx, self.wy, diag, np.float64), st.indices, st.indptr),
+                             shape=(st.n, st.n))
 
-    @staticmethod
-    def _factor(A):
-        # Single precision: half the memory each solve reads, and the answer's chroma differs
-        # from double precision's by under 0.01 a*b* units (bench/latency.py measures it).
-        # A panel of 4 columns (SuperLU's default is 10) factorises a 256 x 256 grid in 0.11 s
-        # instead of 0.16 s with the same factors, so the same solves (bench/first_preview.py).
-        return spla.splu(A.astype(np.float32), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                         relax=4, panel_size=4, options={"SymmetricMode": True})
+    def _stencil(self) -> _Stencil:
+        if self._structure is None:
+            self._structure = _Stencil(self.h, self.w)
+        return self._structure
+
+    def _factor(self, diag: np.ndarray, wx: Optional[np.ndarray] = None, wy: Optional[np.ndarray] = None):
+        """SuperLU factors of the matrix with edge weights wx, wy (the grid's own by default)
+        and ``diag``, in single precision: half the memory each solve reads, and the answer's
+        chroma differs from double precision's by under 0.01 a*b* units (bench/latency.py)."""
+        st = self._stencil()
+        data = st.data(self.wx if wx is None else wx, self.wy if wy is None else wy, diag)
+        return _factorise_csc(st.n, data, st.indices, st.indptr)
 
     def factorise(self) -> None:
         """Factorise the hint-independent matrix now (done before the first hint arrives)."""
@@ -205,7 +314,7 @@ class _Grid:
 
     def direct_solve(self, b: np.ndarray, diag: np.ndarray) -> np.ndarray:
         """Solve (offdiag + diag) u = b for the channels of b (c, h, w); factorises anew."""
-        return self._apply(self._factor(self._matrix(diag)), b)
+        return self._apply(self._factor(diag), b)
 
     def cut_solve(self, b: np.ndarray, hint_diag: np.ndarray, keep: np.ndarray) -> np.ndarray:
         """Solve with the edges into protected pixels cut: each edge weight is scaled by the
@@ -220,14 +329,7 @@ class _Grid:
         dw[:, :-1] += wx
         dw[1:, :] += wy
         dw[:-1, :] += wy
-        n = self.h * self.w
-        idx = np.arange(n).reshape(self.h, self.w)
-        rows = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
-        cols = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
-        vals = np.concatenate([wx.ravel(), wy.ravel()]).astype(np.float64)
-        upper = sp.coo_matrix((-vals, (rows, cols)), shape=(n, n))
-        A = (upper + upper.T + sp.diags(np.ravel(dw + self.screen + hint_diag).astype(np.float64))).tocsc()
-        return self._apply(self._factor(A), b)
+        return self._apply(self._factor(dw + self.screen + hint_diag, wx, wy), b)
 
     def solve(self, b: np.ndarray, hint_diag: np.ndarray) -> np.ndarray:
         """Solve (A0 + diag(hint_diag)) u = b, where b is zero off the hint pixels.
@@ -313,7 +415,7 @@ class _Grid:
 
     def _refactorise(self, d: np.ndarray) -> None:
         """Factorise A0 + diag(d); d becomes the base the next requests are updates of."""
-        self._lu0 = self._factor(self._matrix(self.dw + self.screen + d.reshape(self.h, self.w).astype(np.float32)))
+        self._lu0 = self._factor(self.dw + self.screen + d.reshape(self.h, self.w).astype(np.float32))
         self._base = d.astype(np.float32)
         self._columns = _ColumnStore(self.h * self.w, 2 * self.cache_limit)
         if d.any():
