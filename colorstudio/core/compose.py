@@ -11,6 +11,7 @@ Huge photos are composed in bands of rows so memory stays a small multiple of th
 """
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -66,27 +67,25 @@ class ChromaField:
     coef_a: np.ndarray  # (2, h, w)
     coef_b: np.ndarray  # (2, h, w)
     exact: Optional[np.ndarray] = None  # (2, h, w) the engine's ab, used as is at the working size
-    _columns: Optional[np.ndarray] = None
+    _stacked: Optional[np.ndarray] = None
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.coef_a.shape[-2:]
 
-    def prepare(self, width: int) -> None:
-        """Resize the coefficients along columns to ``width`` once (small: the working grid's
-        rows by the target's width); every band of rows is then two row blends away."""
-        if self._columns is None or self._columns.shape[-1] != width:
-            stacked = np.concatenate([self.coef_a * np.float32(0.01), self.coef_b])
-            self._columns = resize_columns(stacked, width)
-
     def at(self, lightness: np.ndarray, rows: tuple[int, int] | None = None, full_shape=None) -> np.ndarray:
-        """ab (2, h', w') for ``lightness`` (h', w'), which may be a band of rows of a taller target."""
+        """ab (2, h', w') for ``lightness`` (h', w'), which may be a band of rows of a taller target.
+
+        The coefficients are resized along rows on the small grid first (a band needs only a
+        few of its rows), then along columns at the band's own size: all of it is per band,
+        so bands composed on two threads share no work that one of them must do first."""
         H, W = full_shape or lightness.shape
         if self.exact is not None and (H, W) == self.shape:
             y0, y1 = rows or (0, H)
             return self.exact[:, y0:y1]
-        self.prepare(W)
-        coef = resize_rows(self._columns, H, rows)
+        if self._stacked is None:
+            self._stacked = np.concatenate([self.coef_a * np.float32(0.01), self.coef_b])
+        coef = resize_columns(resize_rows(self._stacked, H, rows), W)
         ab = coef[:2]
         ab *= lightness
         ab += coef[2:]
@@ -275,6 +274,7 @@ _BAND_PIXELS = 1 << 16   # a band's pixels: its dozen float32 temporaries stay i
 # Out-of-gamut pixels are pulled in many bands at a time (the bisection's cost is mostly per
 # numpy call, and a band holds only a few hundred of them), at most this many at once.
 _PULL_PIXELS = 1 << 17
+_AHEAD = 6               # bands queued ahead on the shared pool
 _POOL: Optional[ThreadPoolExecutor] = None
 _POOL_LOCK = threading.Lock()
 
@@ -298,7 +298,7 @@ def compose(lightness: np.ndarray, field: ChromaField, *, saturation: float = 1.
     """
     H, W = lightness.shape
     out = np.empty((H, W, 3), np.uint16 if bit_depth == 16 else np.uint8)
-    field.at(lightness[:1], rows=(0, 1), full_shape=(H, W))  # build shared state before threads start
+    field.at(lightness[:1], rows=(0, 1), full_shape=(H, W))  # its small shared state, before threads start
     if band_rows is None:
         band_rows = max(8, _BAND_PIXELS // max(1, W))
     bands = [(y0, min(H, y0 + band_rows)) for y0 in range(0, H, band_rows)]
@@ -337,20 +337,21 @@ def compose(lightness: np.ndarray, field: ChromaField, *, saturation: float = 1.
         if progress:
             progress(1, 1)
     else:
-        # At most a few bands in flight, so a stop request is seen soon and memory stays bounded.
+        # A few bands queued ahead of the two threads, so neither waits for the calling
+        # thread to hand it work (it pulls gamut pixels in meanwhile), while a composition
+        # started meanwhile (a preview during a batch) gets its turn after a few bands, and
+        # a stop request is seen at the next band.
         pool = _pool()
-        pending: deque = deque()
+        queued = iter(bands)
+        pending: deque = deque(pool.submit(one, band) for band in itertools.islice(queued, _AHEAD))
         done = 0
         try:
-            for band in bands:
-                pending.append(pool.submit(one, band))
-                if len(pending) >= 4:
-                    collect(pending.popleft().result())
-                    done += 1
-                    if progress:
-                        progress(done, len(bands))
             while pending:
-                collect(pending.popleft().result())
+                result = pending.popleft().result()
+                nxt = next(queued, None)
+                if nxt is not None:
+                    pending.append(pool.submit(one, nxt))
+                collect(result)
                 done += 1
                 if progress:
                     progress(done, len(bands))
