@@ -67,25 +67,27 @@ class ChromaField:
     coef_a: np.ndarray  # (2, h, w)
     coef_b: np.ndarray  # (2, h, w)
     exact: Optional[np.ndarray] = None  # (2, h, w) the engine's ab, used as is at the working size
-    _stacked: Optional[np.ndarray] = None
+    _columns: Optional[np.ndarray] = None
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.coef_a.shape[-2:]
 
-    def at(self, lightness: np.ndarray, rows: tuple[int, int] | None = None, full_shape=None) -> np.ndarray:
-        """ab (2, h', w') for ``lightness`` (h', w'), which may be a band of rows of a taller target.
+    def prepare(self, width: int) -> None:
+        """Resize the coefficients along columns to ``width`` once (small: the working grid's
+        rows by the target's width); every band of rows is then two row blends away."""
+        if self._columns is None or self._columns.shape[-1] != width:
+            stacked = np.concatenate([self.coef_a * np.float32(0.01), self.coef_b])
+            self._columns = resize_columns(stacked, width)
 
-        The coefficients are resized along rows on the small grid first (a band needs only a
-        few of its rows), then along columns at the band's own size: all of it is per band,
-        so bands composed on two threads share no work that one of them must do first."""
+    def at(self, lightness: np.ndarray, rows: tuple[int, int] | None = None, full_shape=None) -> np.ndarray:
+        """ab (2, h', w') for ``lightness`` (h', w'), which may be a band of rows of a taller target."""
         H, W = full_shape or lightness.shape
         if self.exact is not None and (H, W) == self.shape:
             y0, y1 = rows or (0, H)
             return self.exact[:, y0:y1]
-        if self._stacked is None:
-            self._stacked = np.concatenate([self.coef_a * np.float32(0.01), self.coef_b])
-        coef = resize_columns(resize_rows(self._stacked, H, rows), W)
+        self.prepare(W)
+        coef = resize_rows(self._columns, H, rows)
         ab = coef[:2]
         ab *= lightness
         ab += coef[2:]
@@ -298,7 +300,7 @@ def compose(lightness: np.ndarray, field: ChromaField, *, saturation: float = 1.
     """
     H, W = lightness.shape
     out = np.empty((H, W, 3), np.uint16 if bit_depth == 16 else np.uint8)
-    field.at(lightness[:1], rows=(0, 1), full_shape=(H, W))  # its small shared state, before threads start
+    field.at(lightness[:1], rows=(0, 1), full_shape=(H, W))  # build shared state before threads start
     if band_rows is None:
         band_rows = max(8, _BAND_PIXELS // max(1, W))
     bands = [(y0, min(H, y0 + band_rows)) for y0 in range(0, H, band_rows)]
