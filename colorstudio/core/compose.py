@@ -266,6 +266,41 @@ def _encode8(lin: np.ndarray) -> np.ndarray:
     return out
 
 
+_LUT16: Optional[np.ndarray] = None
+
+
+def _encode16(lin: np.ndarray) -> np.ndarray:
+    """Linear (3, h, w), within 1e-5 of [0, 1] -> 16-bit sRGB (h, w, 3), through a table of the
+    sRGB curve at 65537 points, interpolated linearly between them.
+
+    Between two points the curve differs from its chord by under 1e-7 (under 0.005 of a
+    16-bit level, worst just above the curve's linear toe), so a level can differ from the
+    exact encoding's only for values within that of a rounding boundary; ``np.power`` on
+    every sample cost a third of a 16-bit composition.
+    """
+    global _LUT16
+    if _LUT16 is None:
+        x = np.arange(_LUT_SIZE + 1, dtype=np.float64) / _LUT_SIZE
+        enc = np.where(x > 0.0031308, 1.055 * np.power(x, 1 / 2.4) - 0.055, 12.92 * x)
+        _LUT16 = (enc * 65535.0).astype(np.float32)
+    out = np.empty(lin.shape[1:] + (3,), np.uint16)
+    idx = np.empty(lin.shape[1:], np.intp)
+    for i in range(3):
+        t = np.clip(lin[i], 0.0, 1.0)
+        t *= np.float32(_LUT_SIZE)
+        np.copyto(idx, t, casting="unsafe")          # truncation: floor, as t >= 0
+        np.minimum(idx, _LUT_SIZE - 1, out=idx)      # 1.0 interpolates to the last point
+        t -= idx                                     # the fraction between the two points
+        v = np.take(_LUT16, idx + 1)
+        lo = np.take(_LUT16, idx)
+        v -= lo
+        v *= t
+        v += lo
+        np.rint(v, out=v)
+        out[..., i] = v
+    return out
+
+
 def quantize(rgb: np.ndarray, bit_depth: int) -> np.ndarray:
     if bit_depth == 16:
         return np.rint(rgb * 65535.0).astype(np.uint16)
@@ -307,9 +342,8 @@ def compose(lightness: np.ndarray, field: ChromaField, *, saturation: float = 1.
 
     def encode(lin: np.ndarray) -> np.ndarray:
         if bit_depth == 16:
-            np.clip(lin, 0.0, 1.0, out=lin)
-            return quantize(_gamma(lin), 16)
-        return _encode8(lin)   # clamps to [0, 1] itself
+            return _encode16(lin)  # both clamp to [0, 1] themselves
+        return _encode8(lin)
 
     def one(band):
         y0, y1 = band
