@@ -280,9 +280,10 @@ class _Grid:
         self._last_y: Optional[np.ndarray] = None   # B^-1 of it, float64 (c, n)
         self.max_new_columns = 24
         # Up to this many updated pixels the correction is one product over their columns
-        # (reading up to twice as many, 12-24 MB, costs about one more 3-channel solve, 7-9 ms
-        # on a 256-px grid); beyond it, that solve, whose cost does not grow with their number.
-        self.direct_correction_rank = max(24, 1_500_000 // (self.h * self.w))
+        # (gathering 2.5 million values into double precision and one product on one BLAS
+        # thread, 4-6 ms, against 7-9 ms for one more 3-channel solve on a 256-px grid);
+        # beyond it, that solve, whose cost does not grow with their number.
+        self.direct_correction_rank = max(24, 2_500_000 // (self.h * self.w))
         self.max_update_rank = 1500
 
     def _matrix(self, diag: np.ndarray):
