@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .jobs import check_stop
+from .cancel import check_stop
 from .color import _XYZN_TO_RGB
 from .resample import resize_columns, resize_rows
 

@@ -434,7 +434,7 @@ def rasterize(hints: Hints, width: int, height: int, out_width: int, out_height:
     between passes; when it answers true, ``Cancelled`` is raised. ``stats``, when given,
     counts the work (``pairs``, ``layers``, ``passes``) for tests.
     """
-    from .jobs import Cancelled
+    from .cancel import Cancelled
     hints = hints.scaled_to(width, height)
     sx, sy = out_width / width, out_height / height
     s = math.sqrt(sx * sy)

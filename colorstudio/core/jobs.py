@@ -11,23 +11,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
+from .cancel import Cancelled, Progress, ShouldStop, check_stop  # noqa: F401 (re-exported)
 from .runtime import EngineChoice
-
-Progress = Callable[..., None]   # progress(done, total, note=None)
-ShouldStop = Callable[[], bool]
-
-
-class Cancelled(Exception):
-    """A long job stopped because its ``should_stop()`` callback turned true."""
-
-
-def check_stop(should_stop: Optional[ShouldStop]) -> None:
-    if should_stop is not None and should_stop():
-        raise Cancelled()
 
 
 # -- jobs: frozen snapshots that know how to run on a runtime -----------------------------

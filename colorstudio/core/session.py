@@ -24,7 +24,7 @@ import numpy as np
 
 from .compose import FixedChroma, chroma_field, compose
 from .hints import Hints, HintsError
-from .jobs import Progress, ShouldStop, check_stop
+from .cancel import Progress, ShouldStop, check_stop
 from .resample import downsample_lightness_bands, fit_size
 from .style_blend import blend_style, painted_lightness_full
 

@@ -18,7 +18,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..core.hints import Hints
-from ..core.jobs import Cancelled  # noqa: F401  (engines raise it; re-exported here)
+from ..core.cancel import Cancelled  # noqa: F401  (engines raise it; re-exported here)
 
 StopCallback = Callable[[], bool]
 
