@@ -182,3 +182,29 @@ def test_threaded_decodes_give_the_same_pictures_as_one_at_a_time(tmp_path):
         ref = alone[k % 8]
         assert src.content_hash == ref.content_hash and src.bit_depth == ref.bit_depth
         np.testing.assert_array_equal(src.lightness, ref.lightness)
+
+
+def test_a_png_or_jpeg_opens_without_importing_every_pillow_plugin(tmp_path):
+    """The signature names the format, so a fresh process decodes a PNG or a JPEG with Pillow's
+    first few plugins only (all forty cost 30-50 ms before a first preview)."""
+    import subprocess
+    import sys
+    Image.fromarray(np.tile(np.arange(64, dtype=np.uint8), (32, 1))).save(tmp_path / "p.png")
+    Image.fromarray(np.tile(np.arange(64, dtype=np.uint8), (32, 1))).save(tmp_path / "p.jpg", quality=90)
+    code = ("import sys\nfrom colorstudio.core.image import open_image\n"
+            f"for name in ('p.png', 'p.jpg'):\n    assert open_image({str(tmp_path)!r} + '/' + name).size == (64, 32)\n"
+            "print('PIL.EpsImagePlugin' in sys.modules, 'PIL.PdfImagePlugin' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"
+
+
+def test_a_file_with_a_signature_but_another_format_is_still_read_or_refused(tmp_path):
+    """A file starting with "BM" that is not a bitmap is refused with one sentence naming it
+    (as when every plugin was tried), and a real bitmap still opens."""
+    bogus = tmp_path / "notes.bmp"
+    bogus.write_bytes(b"BM is how this text file happens to start, and nothing more.\n" * 4)
+    with pytest.raises(ImageError, match="notes.bmp"):
+        open_image(bogus)
+    # A real photo with that signature still opens.
+    Image.fromarray(np.full((8, 8), 77, np.uint8)).save(tmp_path / "real.bmp")
+    assert open_image(tmp_path / "real.bmp").size == (8, 8)
