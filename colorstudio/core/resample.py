@@ -74,7 +74,9 @@ def downsample_area(a: np.ndarray, height: int, width: int) -> np.ndarray:
     if (h, w) == (height, width):
         return a.copy()
     out = _area_axis(a, h, height, axis=-2)
-    return _area_axis(out, w, width, axis=-1)
+    # Row-major, whatever order the passes left it in: every later pass over it (a grid's
+    # edge weights, compose's bands of rows) is several times slower on a transposed array.
+    return np.ascontiguousarray(_area_axis(out, w, width, axis=-1))
 
 
 def _area_axis(a: np.ndarray, n_in: int, n_out: int, axis: int) -> np.ndarray:
@@ -106,7 +108,7 @@ def downsample_lightness_bands(lightness: np.ndarray, height: int, width: int, b
     narrow = np.empty((H, width), np.float32)
     for y in range(0, H, band):
         narrow[y:y + band] = _area_axis(np.asarray(lightness[y:y + band], np.float32), W, width, axis=-1)
-    return _area_axis(narrow, H, height, axis=-2)
+    return np.ascontiguousarray(_area_axis(narrow, H, height, axis=-2))
 
 
 def fit_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:

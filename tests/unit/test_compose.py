@@ -309,3 +309,14 @@ def test_16bit_encoding_matches_the_srgb_curve_to_one_level():
     assert list(ends) == [0, 0, 65535, 65535]
     ramp = _encode16(np.linspace(0, 1, 300_000, dtype=np.float32).reshape(1, 1, -1).repeat(3, 0))[0, :, 0]
     assert np.all(np.diff(ramp.astype(np.int64)) >= 0)
+
+
+@pytest.mark.parametrize("shape, target", [((816, 1225), (682, 1024)), ((300, 200), (150, 100)),
+                                           ((5000, 300), (1024, 61))])
+def test_downsampled_lightness_is_row_major(shape, target):
+    """The preview's and the grids' lightness come out row-major whatever the ratio (a
+    transposed one made every band of a preview's composition twice as slow)."""
+    from colorstudio.core.resample import downsample_lightness_bands
+    L = np.random.default_rng(0).uniform(0, 100, shape).astype(np.float32)
+    out = downsample_lightness_bands(L, *target)
+    assert out.shape == target and out.dtype == np.float32 and out.flags.c_contiguous
