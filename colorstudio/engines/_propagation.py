@@ -131,6 +131,26 @@ class _ColumnStore:
         with _one_blas_thread():
             return (Z @ weights.T).T
 
+    def combine_single(self, pixels, weights: np.ndarray) -> np.ndarray:
+        """(c, n) float32: as :meth:`combine`, in single precision and block by block, without
+        copying a column: for sums whose terms do not cancel (see ``_Grid.solve``)."""
+        by_block: dict[int, list] = {}
+        for k, i in enumerate(pixels):
+            b, j = self._where[i]
+            by_block.setdefault(b, []).append((j, k))
+        w = np.asarray(weights, np.float32)
+        out = np.zeros((self.n, w.shape[0]), np.float32)
+        with _one_blas_thread():
+            for b, pairs in by_block.items():
+                block = self._blocks[b]
+                js = [j for j, _ in pairs]
+                ks = [k for _, k in pairs]
+                if js == list(range(block.shape[1])):
+                    out += block @ w[:, ks].T
+                else:
+                    out += block[:, js] @ w[:, ks].T
+        return out.T
+
 
 _BLAS = None
 
@@ -273,6 +293,7 @@ class _Grid:
         self._structure: Optional[_Stencil] = None
         self._lu0 = None       # the factorisation of A0 + diag(self._base)
         self._base: Optional[np.ndarray] = None
+        self._base_empty = False     # the base holds no hints (A0 alone, as after the warm-up)
         # Cached columns of B^-1, in float32 values (about 80 MB at most per grid).
         self.cache_limit = 10_000_000
         self._columns = _ColumnStore(self.h * self.w, 2 * self.cache_limit)
@@ -372,6 +393,10 @@ class _Grid:
                 return self._remember(b, self._apply(self._lu0, b))
         c = b.shape[0]
         bf = b.reshape(c, n)
+        if self._base_empty and len(S):
+            support = np.flatnonzero(bf.any(axis=0))
+            if np.isin(support, S, assume_unique=True).all():
+                return self._solve_from_nothing(bf, S, delta, need_S).reshape(b.shape)
         T = None
         if self._last_b is not None and self._last_b.shape == bf.shape:
             T = np.flatnonzero((bf != self._last_b).any(axis=0))
@@ -407,6 +432,29 @@ class _Grid:
         pw[:, S] = w.T
         return self._apply(self._lu0, (bf - pw).reshape(b.shape))
 
+    def _solve_from_nothing(self, bf: np.ndarray, S: np.ndarray, delta: np.ndarray, need_S: list) -> np.ndarray:
+        """The answer when the base holds no hints and b lives on the hint pixels S (points
+        added one by one after the warm-up): with b = P D c,
+
+            (B + P D P^T)^-1 P D c = Z (D^-1 + P^T Z)^-1 c,   Z = B^-1 P,
+
+        a sum of the hint pixels' columns with moderate weights. Unlike ``y - Z w`` (two
+        large terms that cancel at the hints) it is exact in single precision, needs no
+        ``B^-1 b`` carried from request to request, and no solve beyond the new pixels'
+        columns: the product reads the stored blocks as they are."""
+        n = self.h * self.w
+        if need_S:
+            e = np.zeros((n, len(need_S)), np.float32, order="F")
+            e[need_S, np.arange(len(need_S))] = 1.0
+            self._columns.add(need_S, self._lu0.solve(e))
+        self._last_b = self._last_y = None         # not kept on this path
+        S_list = S.tolist()
+        D = delta[S].astype(np.float64)
+        C = self._columns.rows(S, S_list)
+        C[np.diag_indices_from(C)] += 1.0 / D
+        v = np.linalg.solve(C, (bf[:, S].astype(np.float64) / D).T)       # s x c
+        return self._columns.combine_single(S_list, v.T)
+
     def _remember(self, b: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Keep ``B^-1 b`` for the next request's update (u was solved with the base alone)."""
         c = b.shape[0]
@@ -418,6 +466,7 @@ class _Grid:
         """Factorise A0 + diag(d); d becomes the base the next requests are updates of."""
         self._lu0 = self._factor(self.dw + self.screen + d.reshape(self.h, self.w).astype(np.float32))
         self._base = d.astype(np.float32)
+        self._base_empty = not d.any()
         self._columns = _ColumnStore(self.h * self.w, 2 * self.cache_limit)
         if d.any():
             self._last_b = self._last_y = None

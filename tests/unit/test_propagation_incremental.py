@@ -46,6 +46,37 @@ def test_incremental_solve_matches_direct_solve_through_a_sequence_of_edits(corr
     assert grid._columns, "the incremental path was not used"
 
 
+def test_after_the_warm_up_points_are_sums_of_their_columns_with_the_direct_answer():
+    """From the warm-up's factorisation of the hint-free matrix, each answer is a weighted sum
+    of the hint pixels' columns (no B^-1 b carried over, single-precision products): through
+    added, moved and removed points it equals a fresh direct solve, until a long stroke makes
+    the grid factorise for its hints and the usual update takes over."""
+    L = _photo()
+    session = PropagationEngine().start(L)
+    grid = session.grid(64)
+    grid.factorise()
+    hints = Hints()
+    edits = [
+        lambda hs: hs.with_point(PointHint(10, 10, "#c83232", 3)),
+        lambda hs: hs.with_point(PointHint(100, 60, "#3264c8", 4)),
+        lambda hs: hs.with_point(PointHint(60, 30, "#e0e0e0", 2)),
+        lambda hs: hs.replace_point(0, hs.points[0].moved(30, 50)),
+        lambda hs: hs.without_point(1),
+        lambda hs: hs.with_stroke(Stroke(((5.0, 80.0), (110.0, 85.0)), 8.0, "#32a050")),
+        lambda hs: hs.with_point(PointHint(90, 20, "#3264c8", 3)),
+    ]
+    paths = []
+    for edit in edits:
+        hints = edit(hints)
+        b, m = _system(grid, hints, L.shape[1], L.shape[0])
+        fast = grid.solve(b, m)
+        exact = grid.direct_solve(b, grid.dw + grid.screen + m)
+        assert np.abs(fast - exact).max() <= 2e-5 * np.abs(exact).max(), np.abs(fast - exact).max()
+        paths.append("sum of columns" if grid._base_empty and grid._last_y is None else "update")
+    assert paths[:5] == ["sum of columns"] * 5
+    assert paths[5:] == ["update", "update"]           # the stroke's many pixels: factorised with it
+
+
 def test_large_hint_areas_fall_back_to_a_direct_solve_with_the_same_answer():
     L = _photo()
     session = PropagationEngine().start(L)
