@@ -9,7 +9,8 @@ in :mod:`colorstudio.training.job`). The GUI runs every one of them here:
   ``gui/``). It has no parent, so closing a widget never deletes a running thread, and it is
   tracked, so tests and the app can see what still runs.
 - :class:`Worker` runs one job on a thread of its own and reports on the GUI thread:
-  ``progressed(done, total)`` (thinned to a few a second), ``noted(note)`` (plain data the job
+  ``progressed(done, total)`` (thinned to a few a second; the last one held back is shown
+  an interval later even if the job then stalls), ``noted(note)`` (plain data the job
   reports as it goes: a batch record, losses, a thumbnail), then exactly one of ``succeeded``,
   ``failed`` (one sentence) and ``cancelled``, and last ``finished``. ``cancel()`` makes the
   job's ``should_stop()`` true; a job that notices raises
@@ -126,6 +127,8 @@ class Worker(QObject):
         self._stop = threading.Event()
         self._detached = False
         self._last = 0.0
+        self._held = None        # the newest (done, total) thinning held back, until the timer shows it
+        self._held_lock = threading.Lock()
         self._started = False
         self._ended = False
         self._thread = WorkerThread(self._run, name or f"worker_{type(job).__name__}")
@@ -136,6 +139,11 @@ class Worker(QObject):
         self._t_failed.connect(self._relay_failed, q)
         self._t_cancelled.connect(self._relay_cancelled, q)
         self._thread.finished.connect(self._thread_finished, q)
+        # A report held back by the thinning is shown a moment later even if no other follows
+        # (a download stalled at 47 % must not sit at 45 %).
+        self._flush = QTimer(self)
+        self._flush.setInterval(max(1, int(progress_interval * 1000)))
+        self._flush.timeout.connect(self._show_held)
 
     # -- the GUI thread's side -------------------------------------------------------------------
     def on(self, **slots: Callable) -> "Worker":
@@ -151,6 +159,8 @@ class Worker(QObject):
         self._started = True
         Worker._live.add(self)
         self._thread.start()
+        if self._interval > 0:
+            self._flush.start()
         return self
 
     def cancel(self) -> None:
@@ -212,6 +222,13 @@ class Worker(QObject):
         if not self._detached:
             self.progressed.emit(done, total)
 
+    @Slot()
+    def _show_held(self) -> None:
+        with self._held_lock:
+            held, self._held = self._held, None
+        if held is not None and not self._detached:
+            self.progressed.emit(*held)
+
     @Slot(object)
     def _relay_noted(self, note) -> None:
         if not self._detached:
@@ -237,6 +254,7 @@ class Worker(QObject):
         # QThread.finished is sent just before the thread returns: wait the last instant, so
         # that dropping the worker now can never destroy a thread that still runs.
         self._thread.wait()
+        self._flush.stop()
         self._ended = True
         try:
             self.finished.emit()
@@ -252,9 +270,13 @@ class Worker(QObject):
         if done is None:
             return
         now = time.monotonic()
-        if now - self._last >= self._interval or (total and done >= total):
-            self._last = now
-            self._t_progressed.emit(done, total or 0)
+        with self._held_lock:
+            if now - self._last >= self._interval or (total and done >= total):
+                self._last = now
+                self._held = None
+                self._t_progressed.emit(done, total or 0)
+            else:
+                self._held = (done, total or 0)   # shown by the GUI thread's timer if nothing newer comes
 
     def _run(self) -> None:
         from ..core.jobs import Cancelled

@@ -294,3 +294,32 @@ def test_no_module_of_the_gui_makes_a_thread_of_its_own():
         if re.search(r"\bQThread\b|\bQThreadPool\b|\bQRunnable\b|threading\.Thread\b", text):
             offenders.append(path.name)
     assert offenders == []
+
+
+def test_a_thinned_report_is_still_shown_while_the_job_is_stalled(qtbot):
+    """Reports closer together than the thinning interval: the last one held back reaches the
+    GUI while the job waits at its gate (a stalled download must not sit below what arrived)."""
+
+    class Stalls:
+        def __init__(self):
+            self.release = threading.Event()
+
+        def run(self, runtime, progress, should_stop):
+            for done in range(1, 8):
+                progress(done, 10)          # all within the interval of the first
+            while not self.release.wait(0.01):
+                if should_stop():
+                    raise Cancelled()
+            return "done"
+
+    job = Stalls()
+    seen = []
+    w = Worker(job, progress_interval=0.2).on(progressed=lambda d, t: seen.append((d, t)))
+    w.start()
+    try:
+        qtbot.waitUntil(lambda: bool(seen) and seen[-1] == (7, 10), timeout=WAIT_MS)
+        assert not job.release.is_set()
+        assert seen[0] == (1, 10) and len(seen) == 2     # the first at once, the last held one after
+    finally:
+        with qtbot.waitSignal(w.finished, timeout=WAIT_MS):
+            job.release.set()
