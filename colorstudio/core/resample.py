@@ -87,15 +87,20 @@ def _area_axis(a: np.ndarray, n_in: int, n_out: int, axis: int) -> np.ndarray:
         k = n_in // n_out
         out = a.reshape(*a.shape[:-1], n_out, k).mean(axis=-1, dtype=np.float32)
     else:
-        c = np.concatenate([np.zeros((*a.shape[:-1], 1), np.float64), np.cumsum(a, axis=-1, dtype=np.float64)], axis=-1)
-        edges = np.arange(n_out + 1, dtype=np.float64) * (n_in / n_out)
+        # Output j covers [e_j, e_j+1) of the input, e_j = j * n_in / n_out: the whole input
+        # samples from floor(e_j) on, less the part of the first before e_j, plus the part of
+        # the one where it ends. One pass (reduceat, summed in double precision) instead of a
+        # double-precision cumulative sum of the whole input.
+        ratio = n_in / n_out
+        edges = np.arange(n_out + 1, dtype=np.float64) * ratio
         lo = np.floor(edges).astype(np.intp)
+        lo[-1] = n_in
         frac = edges - lo
-        lo_c = np.minimum(lo, n_in)
-        hi_c = np.minimum(lo + 1, n_in)
-        # value of the cumulative sum at a fractional position
-        cum = c[..., lo_c] + (c[..., hi_c] - c[..., lo_c]) * frac
-        out = ((cum[..., 1:] - cum[..., :-1]) / (n_in / n_out)).astype(np.float32)
+        sums = np.add.reduceat(a, lo[:-1], axis=-1, dtype=np.float64)
+        sums -= a[..., lo[:-1]] * frac[:-1]
+        tail = lo[1:] < n_in
+        sums[..., tail] += a[..., lo[1:][tail]] * frac[1:][tail]
+        out = (sums / ratio).astype(np.float32)
     return np.moveaxis(out, -1, axis)
 
 
