@@ -36,7 +36,6 @@ import importlib.machinery
 import importlib.util
 import os
 import sys
-import threading
 
 import numpy as np
 
@@ -216,43 +215,22 @@ def _csc_array(*args, **kwargs):
     return csc_array(*args, **kwargs)
 
 
-def _factorise_csc(n: int, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, order: str = ""):
+def _factorise_csc(n: int, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray):
     """SuperLU factors of the n x n matrix in canonical CSC form (float32 data, sorted int32
-    row indices, no duplicates), with the options above (``order="NATURAL"``: the matrix is
-    already in its elimination order)."""
-    options = dict(_SUPERLU_OPTIONS, **({"ColPerm": order} if order else {}))
+    row indices, no duplicates), with the options above."""
     module = _superlu()
     if module is not None:
         try:
             return module.gstrf(n, len(data), data, indices, indptr, csc_construct_func=_csc_array,
-                                ilu=False, options=options)
+                                ilu=False, options=dict(_SUPERLU_OPTIONS))
         except TypeError:       # a SciPy whose private signature changed: the public way below
             pass
     import scipy.sparse as sp
     import scipy.sparse.linalg as spla
     A = sp.csc_matrix((data, indices, indptr), shape=(n, n))
-    return spla.splu(A, permc_spec=options["ColPerm"], diag_pivot_thresh=options["DiagPivotThresh"],
-                     relax=options["Relax"], panel_size=options["PanelSize"], options={"SymmetricMode": True})
-
-
-class _Reordered:
-    """Factors of a matrix whose rows and columns were put in an elimination order found
-    before (``perm[i]`` is the original index of row i): solves in the original order."""
-
-    def __init__(self, lu, perm: np.ndarray):
-        self.lu, self.perm = lu, perm
-
-    def solve(self, b: np.ndarray) -> np.ndarray:
-        x = np.empty_like(b)
-        x[self.perm] = self.lu.solve(np.asfortranarray(b[self.perm]))
-        return x
-
-
-#: Elimination orders by grid shape. The minimum-degree ordering depends on the matrix's
-#: sparsity only, the same for every photo of a shape: found once (a quarter of a
-#: factorisation's time), then every later grid of that shape is factorised in it.
-_ORDERS: dict = {}
-_ORDERS_LOCK = threading.Lock()
+    o = _SUPERLU_OPTIONS
+    return spla.splu(A, permc_spec=o["ColPerm"], diag_pivot_thresh=o["DiagPivotThresh"], relax=o["Relax"],
+                     panel_size=o["PanelSize"], options={"SymmetricMode": True})
 
 
 class _Stencil:
@@ -280,18 +258,6 @@ class _Stencil:
         self.indices[self.pos_diag] = j
         self.indices[self.pos_right] = j[right] + 1
         self.indices[self.pos_down] = j[down] + w
-
-    def reordered(self, perm: np.ndarray):
-        """The CSC structure of P A P^T, row i and column i being the original ``perm[i]``:
-        (which entry of ``data`` each new entry is, new row indices, new column pointers)."""
-        where = np.empty(self.n, np.intp)
-        where[perm] = np.arange(self.n)
-        col = np.repeat(np.arange(self.n), np.diff(self.indptr))
-        new_row, new_col = where[self.indices], where[col]
-        entries = np.lexsort((new_row, new_col))
-        indptr = np.zeros(self.n + 1, np.intc)
-        np.cumsum(np.bincount(new_col, minlength=self.n), out=indptr[1:])
-        return entries, new_row[entries].astype(np.intc), indptr
 
     def data(self, wx: np.ndarray, wy: np.ndarray, diag: np.ndarray, dtype=np.float32) -> np.ndarray:
         """Values for edge weights wx (h, w-1), wy (h-1, w) and the diagonal (h, w)."""
@@ -360,17 +326,7 @@ class _Grid:
         chroma differs from double precision's by under 0.01 a*b* units (bench/latency.py)."""
         st = self._stencil()
         data = st.data(self.wx if wx is None else wx, self.wy if wy is None else wy, diag)
-        known = _ORDERS.get((self.h, self.w))
-        if known is not None:
-            perm, entries, indices, indptr = known
-            return _Reordered(_factorise_csc(st.n, data[entries], indices, indptr, "NATURAL"), perm)
-        lu = _factorise_csc(st.n, data, st.indices, st.indptr)
-        perm = getattr(lu, "perm_c", None)
-        if perm is not None and len(perm) == st.n:
-            with _ORDERS_LOCK:
-                if (self.h, self.w) not in _ORDERS:
-                    _ORDERS[(self.h, self.w)] = (np.argsort(perm).astype(np.intp), *st.reordered(np.argsort(perm)))
-        return lu
+        return _factorise_csc(st.n, data, st.indices, st.indptr)
 
     def factorise(self) -> None:
         """Factorise the hint-independent matrix now (done before the first hint arrives)."""

@@ -44,11 +44,10 @@ def _grid():
     return PropagationEngine().start(L).grid(64)
 
 
-def test_superlu_is_reached_directly_and_answers_as_splu_does(monkeypatch):
+def test_superlu_is_reached_directly_and_answers_as_splu_does():
     """With the installed SciPy the private extension is the path taken (so a SciPy that moves
     it fails here, not silently slower), and its factors solve exactly as the public splu's."""
     assert P._superlu() is not None, "SciPy's SuperLU extension was not found where it is expected"
-    monkeypatch.setattr(P, "_ORDERS", {})          # the first grid of its shape: SuperLU orders it
     grid = _grid()
     diag = grid.dw + grid.screen
     diag[10, 10] += 50.0
@@ -87,26 +86,3 @@ def test_a_fresh_process_previews_without_importing_scipy_sparse(tmp_path):
         "print(sorted(m for m in sys.modules if m.startswith('scipy')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['scipy.sparse.linalg._dsolve._superlu']"
-
-
-def test_later_grids_of_a_shape_are_factorised_in_the_order_found_for_the_first(monkeypatch):
-    """The minimum-degree order depends on the grid's shape only: found with the first grid,
-    reused (as P A P^T in its natural order) for the next, with the same answers to rounding."""
-    monkeypatch.setattr(P, "_ORDERS", {})
-    grid = _grid()
-    diag = grid.dw + grid.screen
-    diag[20, 30] += 50.0
-    b = np.zeros((grid.h * grid.w, 2), np.float32)
-    b[[20 * grid.w + 30, 777], [0, 1]] = 1.0
-    first = grid._factor(diag)
-    assert not isinstance(first, P._Reordered) and (grid.h, grid.w) in P._ORDERS
-    again = grid._factor(diag)
-    assert isinstance(again, P._Reordered)
-    perm, entries, indices, indptr = P._ORDERS[(grid.h, grid.w)]
-    st = grid._stencil()
-    A = sp.csc_matrix((st.data(grid.wx, grid.wy, diag, np.float64), st.indices, st.indptr), shape=(st.n, st.n))
-    B = sp.csc_matrix((st.data(grid.wx, grid.wy, diag, np.float64)[entries], indices, indptr), shape=(st.n, st.n))
-    np.testing.assert_array_equal(B.toarray(), A[perm][:, perm].toarray())
-    x, y = first.solve(b), again.solve(b)
-    assert np.abs(x - y).max() <= 2e-5 * np.abs(x).max()
-    assert np.allclose(first.solve(b[:, 0]), again.solve(b[:, 0]), rtol=0, atol=2e-5 * np.abs(x).max())
