@@ -245,6 +245,8 @@ def child(args) -> None:
 
 
 def run_phase(phase: str, tmp: Path, jobs: int) -> dict:
+    import shutil
+    shutil.rmtree(tmp / f"out-{phase}", ignore_errors=True)   # a second run must not find it done
     cmd = [sys.executable, __file__, "--child", phase, "--src", str(tmp / "src"), "--out", str(tmp / f"out-{phase}"),
            "--autosave", str(tmp / "autosave"), "--jobs", str(jobs)]
     load = os.getloadavg()[0]
