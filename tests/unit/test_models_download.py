@@ -285,7 +285,9 @@ def test_cancel_interrupts_the_wait_for_a_silent_servers_answer(tiny, server):
 
     def should_stop():
         calls.append(1)
-        return len(calls) >= 3   # the first is _fetch's own check, the next ones the wait's
+        # The first is _fetch's own check, the next ones the wait's; cancel once the server
+        # holds the request (under load its thread may not have read it yet).
+        return len(calls) >= 3 and bool(server.requests)
 
     with pytest.raises(ModelCancelled):
         install("tiny", should_stop=should_stop, timeout=60)
