@@ -290,7 +290,9 @@ def test_worker_processes_give_the_same_outputs_and_manifest_as_one_thread(tree,
     run_batch(tree["src"], many_out, settings(tree), recursive=True, jobs=2, pool="processes",
               on_record=lambda r: many.update({r["source"]: r}))
     assert built and os.getpid() not in built and len(built) <= 2
-    assert all(n == 1 for n in built.values())   # one engine per worker process, never one per photo
+    # One engine per worker process, never one per photo; a worker that met only unreadable
+    # files (which fail before any engine is asked for) built none.
+    assert all(n <= 1 for n in built.values()) and any(n == 1 for n in built.values()), built
     assert set(many) == set(one)
     rows_one, rows_many = manifest_rows(tree["out"]), manifest_rows(many_out)
     for rel, row in rows_one.items():
