@@ -157,6 +157,11 @@ class _Outside:
     a500: np.ndarray
     b200: np.ndarray
 
+    def halves(self) -> tuple:
+        k = self.index.size // 2
+        keys = ("index", "fy", "Y", "a500", "b200")
+        return (_Outside(*(getattr(self, key)[:k] for key in keys)), _Outside(*(getattr(self, key)[k:] for key in keys)))
+
     @staticmethod
     def join(parts: list) -> "_Outside":
         return _Outside(*(np.concatenate([getattr(p, k) for p in parts])
@@ -356,17 +361,25 @@ def compose(lightness: np.ndarray, field: ChromaField, *, saturation: float = 1.
         return outside
 
     outside: list = []
+    pulls: list = []          # pull-ins under way on the pool
+
+    def pull(o: _Outside) -> None:
+        out.reshape(-1, 3)[o.index] = encode(_pull_in(o))
 
     def collect(o: Optional[_Outside], last: bool = False) -> None:
-        """Pull the out-of-gamut pixels in once enough have gathered (here, on the calling
-        thread, while the pool composes the next bands), so their memory stays bounded."""
+        """Pull the out-of-gamut pixels in once enough have gathered, so their memory stays
+        bounded: on the pool, in two halves, so the end of a composition (when most of them
+        are pulled in) keeps both threads busy rather than the calling thread alone."""
         if o is not None:
             outside.append(o)
         if outside and (last or sum(p.index.size for p in outside) >= _PULL_PIXELS):
             check_stop(should_stop)
             joined = _Outside.join(outside)
             outside.clear()
-            out.reshape(-1, 3)[joined.index] = encode(_pull_in(joined))
+            if len(bands) == 1 or joined.index.size < 4096:
+                pull(joined)
+            else:
+                pulls.extend(_pool().submit(pull, part) for part in joined.halves())
 
     if len(bands) == 1:
         collect(one(bands[0]))
@@ -400,5 +413,9 @@ def compose(lightness: np.ndarray, field: ChromaField, *, saturation: float = 1.
                         f.result()
                     except Exception:
                         pass
-    collect(None, last=True)
+    try:
+        collect(None, last=True)
+    finally:
+        for f in pulls:
+            f.result()
     return out
