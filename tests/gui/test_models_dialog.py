@@ -9,7 +9,6 @@ as a stalled network would.
 from __future__ import annotations
 
 import hashlib
-import functools
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -120,14 +119,7 @@ def tiny(tmp_path, monkeypatch, server):
 
 
 @pytest.fixture
-def every_step(monkeypatch):
-    """Jobs report every progress step: the worker's thinning (a step at most every 50 ms)
-    would hold back the half that arrived just before the server stalls."""
-    monkeypatch.setattr(models_dialog, "Worker", functools.partial(models_dialog.Worker, progress_interval=0.0))
-
-
-@pytest.fixture
-def dialog(qtbot, tiny, every_step):
+def dialog(qtbot, tiny):
     dlg = ModelsDialog(select="tiny")
     qtbot.addWidget(dlg)
     dlg.show()
@@ -336,7 +328,7 @@ def _alive(obj) -> bool:
 
 
 def test_previews_go_on_during_a_download_and_closing_the_window_stops_it(make_window, qtbot, server, tiny,
-                                                                        every_step, tmp_path):
+                                                                        tmp_path):
     from .fakes import edge_photo
     from .test_canvas_editing import at, wait_full_preview
     info, src = tiny
