@@ -378,8 +378,15 @@ def train(config: TrainConfig, progress: Progress = None, should_stop: ShouldSto
     if device.type == "cpu":
         torch.set_num_threads(_threads(config, workers, world))
     try:
-        return _run(config, arch, name, device, progress, should_stop, on_step, on_samples, world, rank,
-                    distributed, workers, ckpt_path, work)
+        result = _run(config, arch, name, device, progress, should_stop, on_step, on_samples, world, rank,
+                      distributed, workers, ckpt_path, work)
+        if joined:
+            # Every rank done before any leaves the group: a rank that tore its gloo group down
+            # while rank 0 was still evaluating was seen to abort at exit ("terminate called
+            # without an active exception"), failing the run. (A rank that raised is ended by
+            # torchrun, so only a successful rank waits here.)
+            torch.distributed.barrier()
+        return result
     finally:
         torch.set_num_threads(threads_before)
         if joined:
