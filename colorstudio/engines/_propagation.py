@@ -404,11 +404,7 @@ class _Grid:
             need_T = [i for i in T.tolist() if i not in self._columns and i not in asked]
             if len(need_S) + len(need_T) > self.max_new_columns:
                 T = None
-        missing = need_S + (need_T if T is not None else [])
-        if missing:
-            e = np.zeros((n, len(missing)), np.float32, order="F")
-            e[missing, np.arange(len(missing))] = 1.0
-            self._columns.add(missing, self._lu0.solve(e))
+        self._add_columns(need_S + (need_T if T is not None else []))
         if T is None:
             y = self._apply(self._lu0, b).reshape(c, n).astype(np.float64)
         else:
@@ -421,9 +417,7 @@ class _Grid:
             return y.astype(np.float32).reshape(b.shape)
         # (B + P D P^T)^-1 b = y - Z w,  w = (D^-1 + P^T Z)^-1 P^T y,  Z = B^-1 P (n x s)
         S_list = S.tolist()
-        C = self._columns.rows(S, S_list)
-        C[np.diag_indices_from(C)] += 1.0 / delta[S].astype(np.float64)
-        w = np.linalg.solve(C, y[:, S].T)                                    # s x c
+        w = np.linalg.solve(self._capacitance(S, delta), y[:, S].T)          # s x c
         if len(S) <= self.direct_correction_rank:
             return (y - self._columns.combine(S_list, w.T)).astype(np.float32).reshape(b.shape)
         # Many pixels differ from the base (points added one by one): Z w = B^-1 (P w), one
@@ -442,18 +436,24 @@ class _Grid:
         large terms that cancel at the hints) it is exact in single precision, needs no
         ``B^-1 b`` carried from request to request, and no solve beyond the new pixels'
         columns: the product reads the stored blocks as they are."""
-        n = self.h * self.w
-        if need_S:
-            e = np.zeros((n, len(need_S)), np.float32, order="F")
-            e[need_S, np.arange(len(need_S))] = 1.0
-            self._columns.add(need_S, self._lu0.solve(e))
-        self._last_b = self._last_y = None         # not kept on this path
-        S_list = S.tolist()
+        self._add_columns(need_S)
         D = delta[S].astype(np.float64)
-        C = self._columns.rows(S, S_list)
-        C[np.diag_indices_from(C)] += 1.0 / D
-        v = np.linalg.solve(C, (bf[:, S].astype(np.float64) / D).T)       # s x c
-        return self._columns.combine_single(S_list, v.T)
+        v = np.linalg.solve(self._capacitance(S, delta), (bf[:, S].astype(np.float64) / D).T)   # s x c
+        return self._columns.combine_single(S.tolist(), v.T)
+
+    def _add_columns(self, pixels: list) -> None:
+        """Solve for the columns of ``B^-1`` at ``pixels`` (one solve for all) and keep them."""
+        if pixels:
+            e = np.zeros((self.h * self.w, len(pixels)), np.float32, order="F")
+            e[pixels, np.arange(len(pixels))] = 1.0
+            self._columns.add(pixels, self._lu0.solve(e))
+
+    def _capacitance(self, S: np.ndarray, delta: np.ndarray) -> np.ndarray:
+        """``D^-1 + P^T B^-1 P`` (s x s, double precision) for the pixels S where the hints
+        differ from the base by ``delta``: the small system of the low-rank update."""
+        C = self._columns.rows(S, S.tolist())
+        C[np.diag_indices_from(C)] += 1.0 / delta[S].astype(np.float64)
+        return C
 
     def _remember(self, b: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Keep ``B^-1 b`` for the next request's update (u was solved with the base alone)."""
@@ -468,14 +468,7 @@ class _Grid:
         self._base = d.astype(np.float32)
         self._base_empty = not d.any()
         self._columns = _ColumnStore(self.h * self.w, 2 * self.cache_limit)
-        if d.any():
-            self._last_b = self._last_y = None
-        else:
-            # B^-1 0 = 0: the first request after the warm-up is then an update from nothing,
-            # its own pixels' columns instead of one more solve for the whole right-hand side.
-            n = self.h * self.w
-            self._last_b = np.zeros((3, n), np.float32)
-            self._last_y = np.zeros((3, n), np.float64)
+        self._last_b = self._last_y = None
 
     def _apply(self, lu, b: np.ndarray) -> np.ndarray:
         n = self.h * self.w
