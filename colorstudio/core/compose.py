@@ -157,15 +157,16 @@ class _Outside:
     a500: np.ndarray
     b200: np.ndarray
 
+    def _arrays(self) -> tuple:
+        return self.index, self.fy, self.Y, self.a500, self.b200
+
     def halves(self) -> tuple:
         k = self.index.size // 2
-        keys = ("index", "fy", "Y", "a500", "b200")
-        return (_Outside(*(getattr(self, key)[:k] for key in keys)), _Outside(*(getattr(self, key)[k:] for key in keys)))
+        return _Outside(*(a[:k] for a in self._arrays())), _Outside(*(a[k:] for a in self._arrays()))
 
     @staticmethod
     def join(parts: list) -> "_Outside":
-        return _Outside(*(np.concatenate([getattr(p, k) for p in parts])
-                          for k in ("index", "fy", "Y", "a500", "b200")))
+        return _Outside(*(np.concatenate(arrays) for arrays in zip(*(p._arrays() for p in parts))))
 
 
 def _linear_raw(L: np.ndarray, ab: np.ndarray, saturation: float) -> tuple[np.ndarray, Optional[_Outside]]:
@@ -247,6 +248,12 @@ def _gamma(lin: np.ndarray) -> np.ndarray:
 
 
 _LUT_SIZE = 1 << 16
+
+
+def _srgb_curve(x: np.ndarray) -> np.ndarray:
+    """The sRGB encoding of linear values in [0, 1], in double precision (for the tables below;
+    ``color.linear_to_srgb`` works in single precision)."""
+    return np.where(x > 0.0031308, 1.055 * np.power(x, 1 / 2.4) - 0.055, 12.92 * x)
 _LUT8: Optional[np.ndarray] = None
 
 
@@ -260,8 +267,7 @@ def _encode8(lin: np.ndarray) -> np.ndarray:
     global _LUT8
     if _LUT8 is None:
         x = (np.arange(_LUT_SIZE, dtype=np.float64) + 0.5) / _LUT_SIZE
-        enc = np.where(x > 0.0031308, 1.055 * np.power(x, 1 / 2.4) - 0.055, 12.92 * x)
-        _LUT8 = np.rint(enc * 255.0).astype(np.uint8)
+        _LUT8 = np.rint(_srgb_curve(x) * 255.0).astype(np.uint8)
     out = np.empty(lin.shape[1:] + (3,), np.uint8)
     idx = np.empty(lin.shape[1:], np.intp)   # take() wants intp; any other type is converted first
     for i in range(3):
@@ -285,9 +291,7 @@ def _encode16(lin: np.ndarray) -> np.ndarray:
     """
     global _LUT16
     if _LUT16 is None:
-        x = np.arange(_LUT_SIZE + 1, dtype=np.float64) / _LUT_SIZE
-        enc = np.where(x > 0.0031308, 1.055 * np.power(x, 1 / 2.4) - 0.055, 12.92 * x)
-        _LUT16 = (enc * 65535.0).astype(np.float32)
+        _LUT16 = (_srgb_curve(np.arange(_LUT_SIZE + 1, dtype=np.float64) / _LUT_SIZE) * 65535.0).astype(np.float32)
     out = np.empty(lin.shape[1:] + (3,), np.uint16)
     idx = np.empty(lin.shape[1:], np.intp)
     for i in range(3):

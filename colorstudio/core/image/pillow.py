@@ -67,6 +67,12 @@ def _plugin_formats(head: bytes, formats) -> list:
             Image.preinit()
             if fmt in Image.OPEN:
                 return [fmt]
+    return _every_format(formats)
+
+
+def _every_format(formats) -> list:
+    """Every allowed format Pillow has, once all its plugins are loaded (AVIF only where Pillow
+    was built with it)."""
     Image.init()
     return [f for f in formats if f in Image.OPEN]
 
@@ -83,8 +89,7 @@ def _pil_open(fh: BinaryIO, path: Path, name: str, limit: int, head: bytes,
                 raise
             # Its signature, but not that format after all: let every allowed plugin look.
             fh.seek(0)
-            Image.init()
-            im = Image.open(fh, formats=[f for f in formats if f in Image.OPEN])
+            im = Image.open(fh, formats=_every_format(formats))
     except Image.DecompressionBombError as exc:
         m = re.search(r"\((\d+) pixels\)", str(exc))
         raise _bomb_error(name, int(m.group(1)) if m else 2 * limit + 1, limit, path) from None
