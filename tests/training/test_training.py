@@ -159,4 +159,4 @@ def test_the_warm_up_scales_with_the_budget_and_survives_a_resume(photo_folder, 
     manifest = json.loads((models_folder / "user" / "timed.json").read_text())
     assert timed.finished and timed.step >= 2
     assert manifest["warmup_steps"] == loop.warmup_steps(0.05 * 60 / 0.01) == 30
-    assert 1 <= manifest["warmup_steps"] <= timed.step
+    assert manifest["warmup_steps"] < timed.step          # the warm-up ends before the run does

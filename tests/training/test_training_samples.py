@@ -30,7 +30,7 @@ def test_samples_come_at_the_start_every_n_steps_and_at_the_end(photo_folder):
     shown = split.held_out or split.train           # the held-out photos, else the training ones
     assert counts == {min(2, len(shown))}
     for _, samples in got:
-        assert 1 <= len(samples) <= 2
+        assert len(samples) == min(2, len(shown))
         assert [s.name for s in samples] == [Path(p.path).name for p in shown[:2]]
         for s in samples:
             for pic in (s.grey, s.model, s.truth):

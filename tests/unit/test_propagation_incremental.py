@@ -20,6 +20,15 @@ def _system(grid, hints, w, h, strength=50.0):
     return np.stack([m * r.ab[..., 0], m * r.ab[..., 1], m]), m
 
 
+def _solve_and_check(grid, hints, L):
+    """The grid's answer for ``hints``, checked against a fresh direct solve of the same system
+    (both factorise in single precision: they agree to its rounding)."""
+    b, m = _system(grid, hints, L.shape[1], L.shape[0])
+    fast = grid.solve(b, m)
+    exact = grid.direct_solve(b, grid.dw + grid.screen + m)
+    assert np.abs(fast - exact).max() <= 2e-5 * np.abs(exact).max(), np.abs(fast - exact).max()
+
+
 @pytest.mark.parametrize("correction_rank", [96, 0])
 def test_incremental_solve_matches_direct_solve_through_a_sequence_of_edits(correction_rank):
     """Both ways of applying the update: one product over the cached columns, and (many
@@ -38,11 +47,7 @@ def test_incremental_solve_matches_direct_solve_through_a_sequence_of_edits(corr
     ]
     for edit in edits:
         hints = edit(hints)
-        b, m = _system(grid, hints, L.shape[1], L.shape[0])
-        fast = grid.solve(b, m)
-        exact = grid.direct_solve(b, grid.dw + grid.screen + m)
-        # Both factorise in single precision: they agree to its rounding.
-        assert np.abs(fast - exact).max() <= 2e-5 * np.abs(exact).max(), np.abs(fast - exact).max()
+        _solve_and_check(grid, hints, L)
     assert grid._columns, "the incremental path was not used"
 
 
@@ -68,10 +73,7 @@ def test_after_the_warm_up_points_are_sums_of_their_columns_with_the_direct_answ
     paths = []
     for edit in edits:
         hints = edit(hints)
-        b, m = _system(grid, hints, L.shape[1], L.shape[0])
-        fast = grid.solve(b, m)
-        exact = grid.direct_solve(b, grid.dw + grid.screen + m)
-        assert np.abs(fast - exact).max() <= 2e-5 * np.abs(exact).max(), np.abs(fast - exact).max()
+        _solve_and_check(grid, hints, L)
         paths.append("sum of columns" if grid._base_empty and grid._last_y is None else "update")
     assert paths[:5] == ["sum of columns"] * 5
     assert paths[5:] == ["update", "update"]           # the stroke's many pixels: factorised with it
