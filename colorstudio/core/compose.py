@@ -22,7 +22,7 @@ import numpy as np
 
 from .cancel import check_stop
 from .color import _XYZN_TO_RGB
-from .resample import resize_columns, resize_rows
+from .resample import _axis_taps, resize_columns, resize_rows
 
 # XYZ(normalised by the white) -> linear sRGB, rows scaled to sum to exactly 1 (they differ
 # from 1 by < 1e-4 in the published matrix), so white and every grey stay neutral.
@@ -257,6 +257,15 @@ def _srgb_curve(x: np.ndarray) -> np.ndarray:
 _LUT8: Optional[np.ndarray] = None
 
 
+def _lut8() -> np.ndarray:
+    """8-bit sRGB of linear values at the centres of 65536 equal steps of [0, 1]."""
+    global _LUT8
+    if _LUT8 is None:
+        x = (np.arange(_LUT_SIZE, dtype=np.float64) + 0.5) / _LUT_SIZE
+        _LUT8 = np.rint(_srgb_curve(x) * 255.0).astype(np.uint8)
+    return _LUT8
+
+
 def _encode8(lin: np.ndarray) -> np.ndarray:
     """Linear (3, h, w), within 1e-5 of [0, 1] -> 8-bit sRGB (h, w, 3) through a 65536-entry table.
 
@@ -264,20 +273,25 @@ def _encode8(lin: np.ndarray) -> np.ndarray:
     sRGB curve: the result equals rounding the exact encoding except for values within a
     hair of a rounding boundary (about 0.3 %, one level off), at a fraction of the cost.
     """
-    global _LUT8
-    if _LUT8 is None:
-        x = (np.arange(_LUT_SIZE, dtype=np.float64) + 0.5) / _LUT_SIZE
-        _LUT8 = np.rint(_srgb_curve(x) * 255.0).astype(np.uint8)
+    lut = _lut8()
     out = np.empty(lin.shape[1:] + (3,), np.uint8)
     idx = np.empty(lin.shape[1:], np.intp)   # take() wants intp; any other type is converted first
     for i in range(3):
         np.multiply(lin[i], np.float32(_LUT_SIZE), out=idx, casting="unsafe")
         # mode="clip" clamps the index (no separate pass) and skips take()'s bounds check.
-        out[..., i] = np.take(_LUT8, idx, mode="clip")
+        out[..., i] = np.take(lut, idx, mode="clip")
     return out
 
 
 _LUT16: Optional[np.ndarray] = None
+
+
+def _lut16() -> np.ndarray:
+    """The sRGB curve at 65537 points of [0, 1], in 16-bit levels (float32, to interpolate)."""
+    global _LUT16
+    if _LUT16 is None:
+        _LUT16 = (_srgb_curve(np.arange(_LUT_SIZE + 1, dtype=np.float64) / _LUT_SIZE) * 65535.0).astype(np.float32)
+    return _LUT16
 
 
 def _encode16(lin: np.ndarray) -> np.ndarray:
@@ -289,9 +303,7 @@ def _encode16(lin: np.ndarray) -> np.ndarray:
     exact encoding's only for values within that of a rounding boundary; ``np.power`` on
     every sample cost a third of a 16-bit composition.
     """
-    global _LUT16
-    if _LUT16 is None:
-        _LUT16 = (_srgb_curve(np.arange(_LUT_SIZE + 1, dtype=np.float64) / _LUT_SIZE) * 65535.0).astype(np.float32)
+    lut = _lut16()
     out = np.empty(lin.shape[1:] + (3,), np.uint16)
     idx = np.empty(lin.shape[1:], np.intp)
     for i in range(3):
@@ -300,8 +312,8 @@ def _encode16(lin: np.ndarray) -> np.ndarray:
         np.copyto(idx, t, casting="unsafe")          # truncation: floor, as t >= 0
         np.minimum(idx, _LUT_SIZE - 1, out=idx)      # 1.0 interpolates to the last point
         t -= idx                                     # the fraction between the two points
-        v = np.take(_LUT16, idx + 1)
-        lo = np.take(_LUT16, idx)
+        v = np.take(lut, idx + 1)
+        lo = np.take(lut, idx)
         v -= lo
         v *= t
         v += lo
@@ -334,13 +346,63 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL
 
 
+# The compiled composer (core/_compose_jit, numba) gives numpy's pixels bit for bit at about
+# a seventh of the CPU, once loaded: importing numba and loading the compiled code from its
+# cache costs 0.3-0.6 s of CPU in a fresh process, what numpy takes to compose 5-10 MP. So a
+# composition loads it from this many pixels (a batch loads it at its first photo), and uses
+# it at any size once it is loaded; an editor's previews (about a megapixel) never wait for it.
+JIT_PIXELS = 1 << 22
+_JIT = None
+_JIT_LOCK = threading.Lock()
+
+
+def compiled_composer():
+    """The compiled band composer, or None where it cannot be had (numba missing or unable to
+    run here, or COLORSTUDIO_NO_JIT set): then numpy composes, with the same pixels. The first
+    call imports numba and loads the compiled code (from numba's cache after the first run);
+    a batch starts that at its first photo (``batch.step.warm_up_composer``)."""
+    global _JIT
+    with _JIT_LOCK:
+        if _JIT is None:
+            import os
+            fn = False
+            if not os.environ.get("COLORSTUDIO_NO_JIT"):
+                try:
+                    from . import _compose_jit
+                    _compose_jit.warm_up()
+                    fn = _compose_jit.compose_rows
+                except Exception:  # noqa: BLE001 - no numba, or one that cannot run here: numpy does it
+                    fn = False
+            _JIT = fn      # set only now: a composition meanwhile sees None, and a large one waits
+    return _JIT or None
+
+
+def _fused_composer(lightness: np.ndarray, field, compiled: Optional[bool]):
+    """The compiled composer for this composition, or None for the numpy path: not asked
+    for (``compiled`` False; None: not loaded yet and a target under JIT_PIXELS), chroma
+    that is not a field to evaluate (a region's fixed chroma, the working grid's own
+    answer), or none to be had."""
+    if compiled is False or not isinstance(field, ChromaField) or lightness.dtype != np.float32 \
+            or lightness.shape == field.shape:
+        return None
+    fused = _JIT or None       # loaded already: used at any size, without waiting
+    if fused is None and (compiled or lightness.size >= JIT_PIXELS):
+        fused = compiled_composer()
+    if fused:
+        field.prepare(lightness.shape[1])
+    return fused or None
+
+
 def compose(lightness: np.ndarray, field: ChromaField, *, saturation: float = 1.0, bit_depth: int = 8,
             band_rows: Optional[int] = None, progress: Optional[Callable[[int, int], None]] = None,
-            should_stop: Optional[Callable[[], bool]] = None) -> np.ndarray:
+            should_stop: Optional[Callable[[], bool]] = None, compiled: Optional[bool] = None) -> np.ndarray:
     """Full pixels (H, W, 3) uint8/uint16 from the photo's own L and the chroma field.
 
     Works in bands of rows small enough to stay in the CPU's cache, two at a time (numpy
-    releases the GIL), so memory stays a small multiple of one band and both cores are used.
+    and the compiled composer release the GIL), so memory stays a small multiple of one band
+    and both cores are used. ``compiled``: True to use the compiled composer where it can be
+    had, False for numpy alone, None to decide (see ``JIT_PIXELS``); the pixels are the same
+    either way.
     """
     H, W = lightness.shape
     out = np.empty((H, W, 3), np.uint16 if bit_depth == 16 else np.uint8)
@@ -354,9 +416,19 @@ def compose(lightness: np.ndarray, field: ChromaField, *, saturation: float = 1.
             return _encode16(lin)  # both clamp to [0, 1] themselves
         return _encode8(lin)
 
+    fused = _fused_composer(lightness, field, compiled)
+    if fused is not None:
+        a_scale, b_scale = np.float32(saturation / 500.0), np.float32(saturation / 200.0)
+        lut8, lut16 = _lut8(), _lut16()
+
     def one(band):
         y0, y1 = band
         check_stop(should_stop)
+        if fused is not None:
+            r0, r1, ty = _axis_taps(field.shape[0], H, y0, y1)
+            fused(lightness[y0:y1], field._columns, r0, r1, ty, a_scale, b_scale, _M_NEUTRAL, out[y0:y1],
+                  lut8, lut16)
+            return None
         Lb = np.ascontiguousarray(lightness[y0:y1], np.float32)   # a transposed L is 2x slower
         lin, outside = _linear_raw(Lb, field.at(Lb, rows=(y0, y1), full_shape=(H, W)), saturation)
         out[y0:y1] = encode(lin)   # out-of-gamut pixels clipped for now, replaced below
