@@ -373,3 +373,81 @@ def test_a_worker_process_shares_the_cores_out_among_its_native_thread_pools(mon
         assert all(pool["num_threads"] == 1 for pool in threadpoolctl.threadpool_info())
     finally:
         threadpoolctl.threadpool_limits({p["prefix"]: p["num_threads"] for p in before})
+
+
+def test_compute_threads_share_the_cores_out_for_the_batch_only(tree, monkeypatch):
+    """With --jobs N on threads, every BLAS/OpenMP pool has cores // N threads while the batch
+    runs (seen from its records), and the sizes from before once it has ended."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from colorstudio.core.batch import run as run_module
+    monkeypatch.setattr(run_module.os, "cpu_count", lambda: 8)
+    threadpoolctl.threadpool_limits(3)          # the sizes before the batch, not 1 by chance
+    before = {p["filepath"]: p["num_threads"] for p in threadpoolctl.threadpool_info()}
+    seen = []
+    try:
+        run_batch(tree["src"], tree["out"], settings(tree), recursive=True, jobs=4,
+                  on_record=lambda r: seen.append({p["num_threads"] for p in threadpoolctl.threadpool_info()}))
+        after = {p["filepath"]: p["num_threads"] for p in threadpoolctl.threadpool_info()}
+    finally:
+        threadpoolctl.threadpool_limits({p: n for p, n in before.items()})
+    assert before and seen and all(s == {2} for s in seen)
+    assert after == before
+
+
+def test_a_batch_loads_the_compiled_composer_only_when_it_has_photos_to_colorize(tree, tmp_path):
+    """In a fresh process: a batch whose photos are all up to date never imports numba; one
+    that colorizes loads the compiled composer (as its first photo is decoded) and its
+    outputs are the numpy composition's, pixel for pixel."""
+    pytest.importorskip("numba")
+    import shutil
+    good = tmp_path / "good"            # the documented photos alone: no file that fails every run
+    for rel in tree["documented"]:
+        (good / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(tree["src"] / rel, good / rel)
+    tree = {**tree, "src": good}
+    run_batch(tree["src"], tree["out"], settings(tree), recursive=True)
+    numpy_out = tmp_path / "numpy-out"
+    code = f"""
+import json, os, sys
+from pathlib import Path
+import numpy as np
+from colorstudio.core.batch import BatchSettings, run_batch
+from colorstudio.core import compose
+from colorstudio.core.image import open_image
+s = BatchSettings(mode="hints", autosave={str(tree["autosave"])!r})
+src = Path({str(tree["src"])!r})
+again = run_batch(src, Path({str(tree["out"])!r}), s, recursive=True)
+idle = "numba" in sys.modules
+fresh = run_batch(src, Path({str(numpy_out)!r}), s, recursive=True)
+loaded = bool(compose._JIT)
+print(json.dumps({{"idle": idle, "loaded": loaded, "again": again.counts, "fresh": fresh.counts}}))
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    import subprocess
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["idle"] is False and got["loaded"] is True
+    assert got["again"]["done"] == 0 and got["again"]["up_to_date"] == len(tree["documented"])
+    assert got["fresh"]["done"] == len(tree["documented"])
+    # The compiled composer's outputs (the fresh run) against this process's numpy ones.
+    env_no_jit = {**env, "COLORSTUDIO_NO_JIT": "1"}
+    ref = tmp_path / "ref-out"
+    proc = subprocess.run([sys.executable, "-c", code.replace(str(numpy_out), str(ref))], capture_output=True,
+                          text=True, timeout=600, env=env_no_jit)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["loaded"] is False
+    outs = sorted(p.relative_to(ref) for p in ref.rglob("*")
+                  if p.is_file() and p.suffix.lower() in (".png", ".tif", ".tiff", ".jpg", ".jpeg"))
+    assert outs
+    assert {rel.suffix.lower() for rel in outs} >= {".png", ".tif", ".jpg"}
+    for rel in outs:
+        assert np.array_equal(_decoded(numpy_out / rel), _decoded(ref / rel)), rel
+
+
+def _decoded(path: Path) -> np.ndarray:
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+        return tifffile.imread(path)
+    with Image.open(path) as im:
+        return np.asarray(im)

@@ -55,10 +55,69 @@ def test_superlu_is_reached_directly_and_answers_as_splu_does():
     b[[10 * grid.w + 10, 100, 2000], [0, 1, 2]] = 1.0
     ours = grid._factor(diag).solve(b)
     st = grid._stencil()
-    A = sp.csc_matrix((st.data(grid.wx, grid.wy, diag), st.indices, st.indptr), shape=(st.n, st.n))
+    data = st.data(grid.wx, grid.wy, diag)
+    A = sp.csc_matrix((data, st.indices, st.indptr), shape=(st.n, st.n))
     theirs = spla.splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, relax=4, panel_size=4,
                        options={"SymmetricMode": True}).solve(b)
     np.testing.assert_array_equal(ours, theirs)
+    # In the nested dissection order: splu's factors of P A P^T, and the answer of A itself.
+    nested = grid._factor(diag, nested=True).solve(b)
+    order, position, indptr, indices, source = st.permuted()
+    Ap = sp.csc_matrix((data[source], indices, indptr), shape=(st.n, st.n))
+    theirs = spla.splu(Ap, permc_spec="NATURAL", diag_pivot_thresh=0.0, relax=4, panel_size=4,
+                       options={"SymmetricMode": True}).solve(b[order])[position]
+    np.testing.assert_array_equal(nested, theirs)
+    exact = spla.spsolve(A.astype(np.float64), b.astype(np.float64))
+    for x in (ours, nested):
+        np.testing.assert_allclose(x, exact, rtol=1e-4, atol=1e-6)
+
+
+def test_the_nested_dissection_order_permutes_the_grid_matrix_exactly():
+    """Every shape, degenerate ones too: the order is a permutation, and the permuted
+    structure with values data[source] is P A P^T entry for entry, in canonical CSC form."""
+    rng = np.random.default_rng(8)
+    for h, w in ((1, 1), (1, 9), (9, 1), (2, 2), (5, 7), (13, 11), (40, 3), (17, 64)):
+        st = P._Stencil(h, w)
+        order, position, indptr, indices, source = st.permuted()
+        assert sorted(order.tolist()) == list(range(h * w)) and np.array_equal(position[order], np.arange(h * w))
+        wx = rng.uniform(0.1, 1, (h, w - 1)).astype(np.float32)
+        wy = rng.uniform(0.1, 1, (h - 1, w)).astype(np.float32)
+        data = st.data(wx, wy, rng.uniform(2, 5, (h, w)).astype(np.float32))
+        A = sp.csc_matrix((data, st.indices, st.indptr), shape=(st.n, st.n)).toarray()
+        B = sp.csc_matrix((data[source], indices, indptr), shape=(st.n, st.n))
+        assert B.has_canonical_format
+        np.testing.assert_array_equal(B.toarray(), A[np.ix_(order, order)])
+    # A block's cut comes after both its halves: the middle column of a wide grid is last.
+    order = P.nested_dissection(4, 9)
+    assert set(order[-4:].tolist()) == {4, 13, 22, 31}
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_unit_columns_equal_solving_for_unit_right_hand_sides(nested):
+    grid = _grid()
+    lu = grid._factor(grid.dw + grid.screen, nested=nested)
+    pixels = [5, 700, 1500, 3071]
+    e = np.zeros((grid.h * grid.w, len(pixels)), np.float32, order="F")
+    e[pixels, np.arange(len(pixels))] = 1.0
+    cols = lu.solve_units(pixels)
+    assert cols.flags.f_contiguous
+    np.testing.assert_array_equal(cols, lu.solve(e))
+
+
+def test_a_render_without_warm_up_factorises_in_nested_dissection_order_and_the_app_does_not():
+    """The batch's and the command line's one solve uses the order that factorises faster;
+    a warmed grid (the app, answering many clicks from one factorisation) keeps SuperLU's."""
+    grid = _grid()
+    hints = np.zeros((grid.h, grid.w), np.float32)
+    hints[10, 10] = 50.0
+    b = np.zeros((3, grid.h, grid.w), np.float32)
+    b[:, 10, 10] = [50.0, -20.0, 1.0]
+    grid.solve(b, hints)
+    assert grid._lu0.order is not None
+    warm = _grid()
+    warm.factorise()
+    warm.solve(b, hints)
+    assert warm._lu0.order is None
 
 
 def test_without_the_direct_path_the_public_splu_gives_the_same_answer(monkeypatch):
@@ -67,8 +126,10 @@ def test_without_the_direct_path_the_public_splu_gives_the_same_answer(monkeypat
     b = np.zeros((grid.h * grid.w, 1), np.float32)
     b[321] = 1.0
     direct = grid._factor(diag).solve(b)
+    nested = grid._factor(diag, nested=True).solve(b)
     monkeypatch.setattr(P, "_superlu_module", False)        # as where SciPy's layout differs
     np.testing.assert_array_equal(grid._factor(diag).solve(b), direct)
+    np.testing.assert_array_equal(grid._factor(diag, nested=True).solve(b), nested)
 
 
 def test_a_fresh_process_previews_without_importing_scipy_sparse(tmp_path):

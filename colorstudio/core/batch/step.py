@@ -83,9 +83,13 @@ _warmed = False
 
 def warm_up_composer() -> None:
     """Import numba and load the compiled composer (``core.compose.compiled_composer``) on a
-    side thread, once per process, when the first photo is to be colorized: its 0.3-0.6 s
-    of CPU then run beside that photo's engine work (and the next photos' reading) instead
-    of before its composition. A batch with nothing to do never starts it."""
+    side thread, once per process, as the first photo that needs colorizing is decoded.
+
+    Loading is 0.3-0.6 s of Python (numba imports some 650 modules), so it holds the
+    interpreter's lock most of that time: beside the decoders (native code, which let go
+    of the lock) it costs little, while beside the compute threads it slowed a 12-photo
+    batch by 1.1-1.3 s. So it starts in ``load``, and ``colorize`` waits for it before its
+    first photo. A batch with nothing to do never starts it."""
     global _warmed
     with _warming:
         if _warmed:
@@ -280,6 +284,7 @@ def _load(w: _Work, settings: BatchSettings, document, decide_only: bool = False
         w.done = True
         return
 
+    warm_up_composer()
     photo = open_image(task.source, max_pixels=settings.max_pixels)
     rec["sha256"] = photo.content_hash or sha
     w.photo = photo
@@ -293,7 +298,8 @@ def colorize(w: _Work, settings: BatchSettings, runtime) -> _Work:
     if w.done:
         return w
     t0 = time.perf_counter()
-    warm_up_composer()
+    from ..compose import compiled_composer
+    compiled_composer()          # waits while warm_up_composer's thread loads it (once)
     try:
         from ..hints import Hints, HintsError
         photo = w.photo
