@@ -377,21 +377,33 @@ def test_a_worker_process_shares_the_cores_out_among_its_native_thread_pools(mon
 
 def test_compute_threads_share_the_cores_out_for_the_batch_only(tree, monkeypatch):
     """With --jobs N on threads, every BLAS/OpenMP pool has cores // N threads while the batch
-    runs (seen from its records), and the sizes from before once it has ended."""
+    runs (seen from its records), also one the batch loads (through the environment, which is
+    as before once it has ended), and the pools from before get their sizes back."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     from colorstudio.core.batch import run as run_module
     monkeypatch.setattr(run_module.os, "cpu_count", lambda: 8)
-    threadpoolctl.threadpool_limits(3)          # the sizes before the batch, not 1 by chance
-    before = {p["filepath"]: p["num_threads"] for p in threadpoolctl.threadpool_info()}
+    def sizes() -> dict:
+        return {p["filepath"]: p["num_threads"] for p in threadpoolctl.threadpool_info()}
+
+    original = sizes()
+    env_before = {k for k in os.environ}
     seen = []
     try:
-        run_batch(tree["src"], tree["out"], settings(tree), recursive=True, jobs=4,
-                  on_record=lambda r: seen.append({p["num_threads"] for p in threadpoolctl.threadpool_info()}))
-        after = {p["filepath"]: p["num_threads"] for p in threadpoolctl.threadpool_info()}
+        threadpoolctl.threadpool_limits(3)      # the sizes before the batch, not 1 by chance
+        before = sizes()
+        with threadpoolctl.threadpool_limits(1):
+            expected = sizes()                  # 8 cores // 8 jobs
+        run_batch(tree["src"], tree["out"], settings(tree), recursive=True, jobs=8,
+                  on_record=lambda r: seen.append(sizes()))
+        after = sizes()
     finally:
-        threadpoolctl.threadpool_limits({p: n for p, n in before.items()})
-    assert before and seen and all(s == {2} for s in seen)
-    assert after == before
+        threadpoolctl.threadpool_limits(original)
+    assert seen and expected != before
+    for s in seen:
+        assert {p: n for p, n in s.items() if p in expected} == expected
+        assert all(n == 1 for p, n in s.items() if p not in expected)       # loaded by the batch
+    assert {p: n for p, n in after.items() if p in before} == before
+    assert all(name not in os.environ or name in env_before for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"))
 
 
 def test_a_batch_loads_the_compiled_composer_only_when_it_has_photos_to_colorize(tree, tmp_path):

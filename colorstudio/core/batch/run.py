@@ -85,11 +85,11 @@ class LocalPipeline:
         # processes do (processes.py): with a pool of a thread per core behind each compute
         # thread, the pools' threads wait for work spinning, and fight the other photos for
         # the cores (1-1.5 s more CPU in a 12-photo batch on two cores). Process-wide, so
-        # only for a batch's own runtimes, not the app's, and restored by close().
+        # only for a batch's own runtimes, not the app's, and undone by close().
         self._limits = None
+        self._set_env: list = []
         if runtime is None and self.jobs > 1:
-            from threadpoolctl import threadpool_limits
-            self._limits = threadpool_limits(max(1, (os.cpu_count() or 1) // self.jobs))
+            self._share_cores(max(1, (os.cpu_count() or 1) // self.jobs))
 
     def _runtime(self):
         if self._shared is not None:
@@ -117,12 +117,31 @@ class LocalPipeline:
     def runtimes(self) -> list:
         return list(self._runtimes)
 
+    def _share_cores(self, threads: int) -> None:
+        """Pools loaded already (numpy's BLAS) through threadpoolctl; those the first photos
+        load (SciPy's BLAS under SuperLU, torch's OpenMP) read the environment, set here where
+        the user has not set it. Resizing a pool while another thread is inside it is not
+        safe with every BLAS, so it is done now, before any photo, and never in between."""
+        from .processes import _THREAD_VARIABLES
+        for name in _THREAD_VARIABLES:
+            if name not in os.environ:
+                os.environ[name] = str(threads)
+                self._set_env.append(name)
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - a dependency; the environment still applies
+            return
+        self._limits = threadpool_limits(threads)
+
     def close(self, cancel: bool = False) -> None:
         for pool in (self.drivers, self.compute, self.io):
             pool.shutdown(wait=not cancel, cancel_futures=cancel)
         if self._limits is not None:
             self._limits.restore_original_limits()
             self._limits = None
+        for name in self._set_env:      # pools loaded meanwhile keep their size; new ones do not
+            os.environ.pop(name, None)
+        self._set_env = []
 
 
 def count_photos(source: Path, recursive: bool, avoid: Optional[Path] = None) -> int:
