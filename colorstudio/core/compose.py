@@ -390,6 +390,8 @@ def _fused_composer(lightness: np.ndarray, field, compiled: Optional[bool]):
         fused = compiled_composer()
     if fused:
         field.prepare(lightness.shape[1])
+        if field._columns.dtype != np.float32:      # the kernel is numpy's float32 arithmetic only
+            return None
     return fused or None
 
 
