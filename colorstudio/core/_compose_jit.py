@@ -61,6 +61,15 @@ def _linear(fy, Y, a500, b200, M):
 
 
 @njit(inline="always")
+def _blend(top, bottom, t):
+    """resample.resize_rows for one value: (bottom - top) * t + top, in that order."""
+    k = bottom - top
+    k *= t
+    k += top
+    return k
+
+
+@njit(inline="always")
 def _inside(r, g, b, low, high):
     """min(r, g, b) >= low and max(r, g, b) <= high, written with comparisons only: the
     builtins min and max keep the compiler from running a loop on vectors."""
@@ -149,23 +158,11 @@ def _rows(L, cols, r0, r1, ty, a_scale, b_scale, M, out, lut8, lut16, sixteen):
         c0, c1 = cols[2, r0[j]], cols[2, r1[j]]
         d0, d1 = cols[3, r0[j]], cols[3, r1[j]]
         for x in range(W):
-            k0 = a1[x] - a0[x]
-            k0 *= t
-            k0 += a0[x]
-            k1 = b1[x] - b0[x]
-            k1 *= t
-            k1 += b0[x]
-            k2 = c1[x] - c0[x]
-            k2 *= t
-            k2 += c0[x]
-            k3 = d1[x] - d0[x]
-            k3 *= t
-            k3 += d0[x]
             lv = Lr[x]
-            a = k0 * lv
-            a += k2
-            b = k1 * lv
-            b += k3
+            a = _blend(a0[x], a1[x], t) * lv
+            a += _blend(c0[x], c1[x], t)
+            b = _blend(b0[x], b1[x], t) * lv
+            b += _blend(d0[x], d1[x], t)
             A[x] = a * a_scale
             B[x] = b * b_scale
             fy = lv + _SIXTEEN

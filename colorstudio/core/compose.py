@@ -360,7 +360,7 @@ def compiled_composer():
     """The compiled band composer, or None where it cannot be had (numba missing or unable to
     run here, or COLORSTUDIO_NO_JIT set): then numpy composes, with the same pixels. The first
     call imports numba and loads the compiled code (from numba's cache after the first run);
-    a batch starts that at its first photo (``batch.step.warm_up_composer``)."""
+    :func:`load_compiled_composer_soon` starts that on a side thread."""
     global _JIT
     with _JIT_LOCK:
         if _JIT is None:
@@ -375,6 +375,22 @@ def compiled_composer():
                     fn = False
             _JIT = fn      # set only now: a composition meanwhile sees None, and a large one waits
     return _JIT or None
+
+
+_loading = False
+_loading_lock = threading.Lock()     # not _JIT_LOCK: that one is held for the whole loading
+
+
+def load_compiled_composer_soon() -> None:
+    """Start loading the compiled composer on a side thread (once per process), for a caller
+    that knows compositions are coming and has a moment now (a batch, while it decodes its
+    first photo); :func:`compiled_composer` then waits for it rather than loading again."""
+    global _loading
+    with _loading_lock:
+        if _loading or _JIT is not None:
+            return
+        _loading = True
+    threading.Thread(target=compiled_composer, name="compose-warm-up", daemon=True).start()
 
 
 def _fused_composer(lightness: np.ndarray, field, compiled: Optional[bool]):

@@ -280,12 +280,7 @@ class _Ordered:
         """x (n,) or (n, k), Fortran order for k columns, as SuperLU returns it."""
         if self.order is None:
             return self.lu.solve(b)
-        y = self.lu.solve(np.asfortranarray(np.take(b, self.order, axis=0)))
-        if y.ndim == 1:
-            return np.take(y, self.position)
-        out = np.empty(y.shape, y.dtype, order="F")
-        np.take(y, self.position, axis=0, out=out)
-        return out
+        return self._in_pixel_order(self.lu.solve(np.asfortranarray(np.take(b, self.order, axis=0))))
 
     def solve_units(self, pixels: list) -> np.ndarray:
         """The columns of ``A^-1`` at ``pixels`` (n, k), Fortran order: the unit right-hand
@@ -295,8 +290,12 @@ class _Ordered:
         at = np.asarray(pixels, np.intp)
         e[at if self.order is None else self.position[at], np.arange(len(pixels))] = 1.0
         y = self.lu.solve(e)
-        if self.order is None:
-            return y
+        return y if self.order is None else self._in_pixel_order(y)
+
+    def _in_pixel_order(self, y: np.ndarray) -> np.ndarray:
+        """Rows of a permuted solution back in pixel order (Fortran order kept for columns)."""
+        if y.ndim == 1:
+            return np.take(y, self.position)
         out = np.empty(y.shape, y.dtype, order="F")
         np.take(y, self.position, axis=0, out=out)
         return out
@@ -333,11 +332,38 @@ class _Stencil:
     def permuted(self) -> tuple:
         """(order, position, indptr, indices, source) of ``P A P^T`` for the grid's nested
         dissection order: column k is pixel ``order[k]``, pixel i is at ``position[i]``, and
-        the permuted matrix's values are ``data[source]``. Built once per grid shape (a
-        process keeps the last few: a folder of scans has few shapes)."""
+        the permuted matrix's values are ``data[source]``. Built once per stencil, and
+        stencils are kept per grid shape (``stencil``): a folder of scans has few shapes.
+
+        Each column of the permuted matrix holds the new positions of its pixel and of its
+        (up to 4) neighbours, sorted: five candidates per column, sorted in one call, the
+        missing neighbours dropped. (Two threads meeting a new shape may both build it: the
+        same arrays, so either may stay.)"""
         if self._permuted is None:
-            self._permuted = _permuted_structure(*self.shape)
+            (h, w), n = self.shape, self.n
+            order = nested_dissection(h, w)
+            position = np.empty(n, np.intc)
+            position[order] = np.arange(n, dtype=np.intc)
+            y, x = np.divmod(np.arange(n), w)
+            rows = np.full((n, 5), n, np.intc)              # n: no such neighbour (sorts last)
+            source = np.zeros((n, 5), np.intp)
+            for k, (there, pos, step) in enumerate(((y > 0, self.pos_up, -w), (x > 0, self.pos_left, -1),
+                                                    (np.ones(n, bool), self.pos_diag, 0),
+                                                    (x < w - 1, self.pos_right, 1), (y < h - 1, self.pos_down, w))):
+                idx = np.flatnonzero(there)
+                rows[idx, k] = position[idx + step]
+                source[idx, k] = pos
+            rows, source = rows[order], source[order]
+            by = np.argsort(rows, axis=1, kind="stable")
+            rows = np.take_along_axis(rows, by, axis=1)
+            source = np.take_along_axis(source, by, axis=1)
+            keep = rows < n
+            indptr = np.zeros(n + 1, np.intc)
+            np.cumsum(keep.sum(axis=1), out=indptr[1:])
+            self._permuted = (order, position, indptr, np.ascontiguousarray(rows[keep]),
+                              np.ascontiguousarray(source[keep]))
         return self._permuted
+
     def factorise(self, data: np.ndarray, nested: bool = False) -> _Ordered:
         """SuperLU factors (float32) of the matrix with values ``data`` (this stencil's
         layout): in SuperLU's minimum-degree order, or ``nested`` in the nested dissection
@@ -358,33 +384,11 @@ class _Stencil:
         return out
 
 
-@functools.lru_cache(maxsize=4)
-def _permuted_structure(h: int, w: int) -> tuple:
-    """See ``_Stencil.permuted``. Each column of the permuted matrix holds the new positions
-    of its pixel and of its (up to 4) neighbours, sorted: five candidates per column, sorted
-    in one call, the missing neighbours dropped."""
-    st = _Stencil(h, w)
-    n = st.n
-    order = nested_dissection(h, w)
-    position = np.empty(n, np.intc)
-    position[order] = np.arange(n, dtype=np.intc)
-    y, x = np.divmod(np.arange(n), w)
-    rows = np.full((n, 5), n, np.intc)              # n: no such neighbour (sorts last)
-    source = np.zeros((n, 5), np.intp)
-    for k, (there, pos, step) in enumerate(((y > 0, st.pos_up, -w), (x > 0, st.pos_left, -1),
-                                            (np.ones(n, bool), st.pos_diag, 0),
-                                            (x < w - 1, st.pos_right, 1), (y < h - 1, st.pos_down, w))):
-        idx = np.flatnonzero(there)
-        rows[idx, k] = position[idx + step]
-        source[idx, k] = pos
-    rows, source = rows[order], source[order]
-    by = np.argsort(rows, axis=1, kind="stable")
-    rows = np.take_along_axis(rows, by, axis=1)
-    source = np.take_along_axis(source, by, axis=1)
-    keep = rows < n
-    indptr = np.zeros(n + 1, np.intc)
-    np.cumsum(keep.sum(axis=1), out=indptr[1:])
-    return order, position, indptr, np.ascontiguousarray(rows[keep]), np.ascontiguousarray(source[keep])
+@functools.lru_cache(maxsize=6)
+def stencil(h: int, w: int) -> _Stencil:
+    """The stencil of an h x w grid, shared by every grid of that shape (it depends on
+    nothing else): a batch's photos of one size build it, and its elimination order, once."""
+    return _Stencil(h, w)
 
 
 class _Grid:
@@ -407,7 +411,6 @@ class _Grid:
         # whatever the grid's resolution.
         hpx = 1.0 / max(self.h, self.w)
         self.screen = np.float32(hpx * hpx / (p.reach * p.reach))
-        self._structure: Optional[_Stencil] = None
         self._lu0 = None       # the factorisation of A0 + diag(self._base)
         self._base: Optional[np.ndarray] = None
         self._base_empty = False     # the base holds no hints (A0 alone, as after the warm-up)
@@ -433,9 +436,7 @@ class _Grid:
                              shape=(st.n, st.n))
 
     def _stencil(self) -> _Stencil:
-        if self._structure is None:
-            self._structure = _Stencil(self.h, self.w)
-        return self._structure
+        return stencil(self.h, self.w)
 
     def _factor(self, diag: np.ndarray, wx: Optional[np.ndarray] = None, wy: Optional[np.ndarray] = None,
                 nested: bool = False):

@@ -52,18 +52,21 @@ def _die_with_parent(parent: int) -> None:
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _limit_native_threads(threads: int) -> None:
+def _limit_native_threads(threads: int) -> tuple:
     """At most ``threads`` threads in this process's native pools: for libraries loaded later
     through the environment (unless the user set it), for those loaded already through
-    threadpoolctl where it is installed."""
-    for name in _THREAD_VARIABLES:
-        os.environ.setdefault(name, str(threads))
+    threadpoolctl where it is installed. Returns (the variables it set, threadpoolctl's
+    limiter or None), so that a caller sharing its process can undo it."""
+    set_here = [name for name in _THREAD_VARIABLES if name not in os.environ]
+    for name in set_here:
+        os.environ[name] = str(threads)
     if "numpy" in sys.modules:
         try:
             from threadpoolctl import threadpool_limits
         except ImportError:  # pragma: no cover - an optional refinement
-            return
-        threadpool_limits(threads)
+            return set_here, None
+        return set_here, threadpool_limits(threads)
+    return set_here, None
 
 
 def _start_worker(settings: BatchSettings, parent: int, threads: int = 1) -> None:

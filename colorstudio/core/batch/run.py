@@ -84,12 +84,15 @@ class LocalPipeline:
         # The cores shared out among the compute threads' BLAS and OpenMP pools, as the worker
         # processes do (processes.py): with a pool of a thread per core behind each compute
         # thread, the pools' threads wait for work spinning, and fight the other photos for
-        # the cores (1-1.5 s more CPU in a 12-photo batch on two cores). Process-wide, so
-        # only for a batch's own runtimes, not the app's, and undone by close().
-        self._limits = None
-        self._set_env: list = []
+        # the cores (1-1.5 s more CPU in a 12-photo batch on two cores). Pools loaded already
+        # (numpy's BLAS) are resized; those the first photos load (SciPy's BLAS under SuperLU,
+        # torch's OpenMP) read the environment. Resizing a pool while another thread is inside
+        # it is not safe with every BLAS, so it is done now, before any photo. Process-wide,
+        # so only for a batch's own runtimes, not the app's, and undone by close().
+        self._set_env, self._limits = [], None
         if runtime is None and self.jobs > 1:
-            self._share_cores(max(1, (os.cpu_count() or 1) // self.jobs))
+            from .processes import _limit_native_threads
+            self._set_env, self._limits = _limit_native_threads(max(1, (os.cpu_count() or 1) // self.jobs))
 
     def _runtime(self):
         if self._shared is not None:
@@ -116,22 +119,6 @@ class LocalPipeline:
     @property
     def runtimes(self) -> list:
         return list(self._runtimes)
-
-    def _share_cores(self, threads: int) -> None:
-        """Pools loaded already (numpy's BLAS) through threadpoolctl; those the first photos
-        load (SciPy's BLAS under SuperLU, torch's OpenMP) read the environment, set here where
-        the user has not set it. Resizing a pool while another thread is inside it is not
-        safe with every BLAS, so it is done now, before any photo, and never in between."""
-        from .processes import _THREAD_VARIABLES
-        for name in _THREAD_VARIABLES:
-            if name not in os.environ:
-                os.environ[name] = str(threads)
-                self._set_env.append(name)
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # pragma: no cover - a dependency; the environment still applies
-            return
-        self._limits = threadpool_limits(threads)
 
     def close(self, cancel: bool = False) -> None:
         for pool in (self.drivers, self.compute, self.io):

@@ -20,7 +20,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -75,28 +74,6 @@ class EngineCache(Runtime):
     @property
     def built(self) -> int:
         return sum(self.engines_built.values())
-
-
-_warming = threading.Lock()
-_warmed = False
-
-
-def warm_up_composer() -> None:
-    """Import numba and load the compiled composer (``core.compose.compiled_composer``) on a
-    side thread, once per process, as the first photo that needs colorizing is decoded.
-
-    Loading is 0.3-0.6 s of Python (numba imports some 650 modules), so it holds the
-    interpreter's lock most of that time: beside the decoders (native code, which let go
-    of the lock) it costs little, while beside the compute threads it slowed a 12-photo
-    batch by 1.1-1.3 s. So it starts in ``load``, and ``colorize`` waits for it before its
-    first photo. A batch with nothing to do never starts it."""
-    global _warmed
-    with _warming:
-        if _warmed:
-            return
-        _warmed = True
-    from ..compose import compiled_composer
-    threading.Thread(target=compiled_composer, name="compose-warm-up", daemon=True).start()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,7 +261,11 @@ def _load(w: _Work, settings: BatchSettings, document, decide_only: bool = False
         w.done = True
         return
 
-    warm_up_composer()
+    # numba's loading (0.3-0.6 s of Python, holding the interpreter's lock) runs beside this
+    # decode, which lets go of the lock, and not beside the compute threads: there it slowed
+    # a 12-photo batch by 1.1-1.3 s. A batch with nothing to do never starts it.
+    from ..compose import load_compiled_composer_soon
+    load_compiled_composer_soon()
     photo = open_image(task.source, max_pixels=settings.max_pixels)
     rec["sha256"] = photo.content_hash or sha
     w.photo = photo
@@ -299,7 +280,7 @@ def colorize(w: _Work, settings: BatchSettings, runtime) -> _Work:
         return w
     t0 = time.perf_counter()
     from ..compose import compiled_composer
-    compiled_composer()          # waits while warm_up_composer's thread loads it (once)
+    compiled_composer()          # waits while load_compiled_composer_soon's thread loads it
     try:
         from ..hints import Hints, HintsError
         photo = w.photo
