@@ -347,11 +347,12 @@ def _pool() -> ThreadPoolExecutor:
 
 
 # The compiled composer (core/_compose_jit, numba) gives numpy's pixels bit for bit at about
-# a seventh of the CPU, once loaded: importing numba and loading the compiled code from its
-# cache costs 0.3-0.6 s of CPU in a fresh process, what numpy takes to compose 5-10 MP. So a
-# composition loads it from this many pixels (a batch loads it at its first photo), and uses
-# it at any size once it is loaded; an editor's previews (about a megapixel) never wait for it.
-JIT_PIXELS = 1 << 22
+# a seventh of the CPU, once loaded. Loading it (importing numba, the compiled code from its
+# cache) costs about a second in a fresh process: `colorstudio colorize` of a 17.6 MP photo
+# took 4.0-4.3 s with it against 3.3-3.5 s without. So a single composition loads it only
+# from this many pixels, where it pays for itself; a batch loads it at its first photo
+# (load_compiled_composer_soon); once loaded it is used at any size. Previews never wait.
+JIT_PIXELS = 1 << 26
 _JIT = None
 _JIT_LOCK = threading.Lock()
 
