@@ -16,7 +16,8 @@ The method follows Welsh, Ashikhmin and Mueller (2002) for the matching, Gupta e
    first-order local jet at three scales (|dL/dx|, signed dL/dy: which side is lighter).
    The reference is sampled at a few scales (a reference need not show things at the
    photo's size) into a ``scipy.spatial.cKDTree``.
-3. **Voting.** Each photo pixel's ``k`` nearest reference samples vote with their chroma
+3. **Voting.** One pixel drawn at random in each 2x2 block of the photo (``query_stride``)
+   looks up its ``k`` nearest reference samples, which vote with their chroma
    within the photo's superpixels (``skimage.segmentation.slic`` on its L), and so do the
    reference's superpixels matched as wholes; each region also hears its neighbours' votes,
    the more the closer their lightness (a region unsure alone is settled by its
@@ -64,6 +65,7 @@ class ExemplarParams:
     pool: float = 1.0            # a region hears its neighbours' votes this much (its own: 1)
     pool_sigma: float = 8.0      # ... the more the closer their mean L (L* units)
     query_eps: float = 2.0       # approximate search: neighbours within (1 + eps) x the true distance
+    query_stride: int = 2        # the photo's pixels that look for matches: every n-th in each direction
     bandwidth: float = 2.0       # vote weight exp(-d^2 / 2 (bandwidth x median distance)^2)
     hedge: float = 1.0           # leans doubtful regions' colour towards the mean of their votes
     confidence_power: float = 2.0  # sharpens the regions' confidence (uncertain ones take their neighbours' colour)
@@ -318,15 +320,17 @@ def region_graph(labels: np.ndarray, L_mean: np.ndarray, sigma: float):
 
 
 def vote(labels: np.ndarray, ab: np.ndarray, weights: np.ndarray, bin_size: float = 6.0,
-         limit: float = 110.0, neighbours=None, pool: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+         limit: float = 110.0, neighbours=None, pool: float = 0.0,
+         regions: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
     """Each region's colour and confidence from per-pixel votes.
 
     ``labels`` (N,) region of each vote, ``ab`` (N, 2) the voted chroma, ``weights`` (N,).
     The region's colour is the weighted mean of the votes near the mode of its smoothed
     a*, b* histogram; its confidence (0..1) is the share of its vote weight near the mode.
+    ``regions``: how many regions there are (by default, as many as ``labels`` names).
     Returns (region ab (k, 2), confidence (k,)).
     """
-    k = int(labels.max()) + 1 if len(labels) else 0
+    k = regions if regions is not None else (int(labels.max()) + 1 if len(labels) else 0)
     nb = int(np.ceil(2 * limit / bin_size))
     ia = np.clip(((ab[:, 0] + limit) / bin_size).astype(np.int64), 0, nb - 1)
     ib = np.clip(((ab[:, 1] + limit) / bin_size).astype(np.int64), 0, nb - 1)
@@ -421,7 +425,19 @@ class ExemplarSession(EngineSession):
             return self._targets[key]
         p = self.params
         ph = self.photo()
-        n = ph.features.shape[0]
+        h, w_ = ph.labels.shape
+        # The matches are looked up for one pixel of each query_stride x query_stride block
+        # (the nearest-neighbour search is most of the matching's time): the regions' votes
+        # need no more, and each pixel's own detail is interpolated between them (below).
+        # The pixel is drawn at random in its block (fixed seed): a regular grid would see
+        # only one phase of a texture whose period is a multiple of the stride (stripes,
+        # a halftone screen) and match it as something else.
+        st = max(1, int(p.query_stride))
+        qy, qx = _jittered(h, w_, st)
+        qh, qw = qy.shape[0], qx.shape[1]
+        at = (qy * w_ + qx).ravel()
+        feats = ph.features[at]
+        n = feats.shape[0]
         remap = self.remap(references)
         votes_ab, votes_w = [], []
         for ref in references:
@@ -429,7 +445,7 @@ class ExemplarSession(EngineSession):
                 raise Cancelled()
             s = self.samples(ref, remap)
             k = min(p.neighbours, s.ab.shape[0])
-            d, idx = s.tree.query(ph.features, k=k, eps=p.query_eps)
+            d, idx = s.tree.query(feats, k=k, eps=p.query_eps)
             d, idx = d.reshape(n, k), idx.reshape(n, k)
             votes_ab.append(s.ab[idx])                                    # (n, k, 2)
             votes_w.append(d)
@@ -439,13 +455,13 @@ class ExemplarSession(EngineSession):
         # bandwidth would give a photo unlike every reference no votes at all).
         band = max(float(np.median(d.min(axis=1))), 0.5)
         w = np.exp(-0.5 * np.square(d / (p.bandwidth * band)))
-        labels = ph.labels.ravel()
+        labels = ph.labels.ravel()[at]
         vl, va, vw = [np.repeat(labels, ab.shape[1])], [ab.reshape(-1, 2)], [w.ravel()]
         if p.region_weight > 0:
             # Superpixels matched as wholes (Gupta et al.): each votes with the weight of
             # its pixels' votes, shared among its nearest reference superpixels.
             nreg = ph.regions.shape[0]
-            count = np.bincount(labels, None, nreg).astype(np.float64)
+            count = np.bincount(ph.labels.ravel(), None, nreg).astype(np.float64) / (st * st)
             rd, ra = [], []
             for ref in references:
                 s = self.samples(ref, remap)
@@ -462,7 +478,8 @@ class ExemplarSession(EngineSession):
             vw.append(w_r.ravel())
         vl, va, vw = np.concatenate(vl), np.concatenate(va), np.concatenate(vw)
         W = region_graph(ph.labels, ph.regions[:, 0] / p.feature_weights[0], p.pool_sigma) if p.pool > 0 else None
-        region_ab, agree = vote(vl, va, vw, p.bin_size, neighbours=W, pool=p.pool)
+        region_ab, agree = vote(vl, va, vw, p.bin_size, neighbours=W, pool=p.pool,
+                               regions=ph.regions.shape[0])
         if p.hedge > 0:
             # Where the votes disagree, lean towards their mean: a doubtful region gets a
             # quieter colour rather than a confident wrong one.
@@ -479,13 +496,19 @@ class ExemplarSession(EngineSession):
         target_conf = conf[ph.labels].astype(np.float32)
         if p.inlier_radius > 0:
             # Keep each pixel's own detail: the mean of its votes that agree with its
-            # region's colour (outliers dropped), the region's colour where none agree.
-            near = np.hypot(*(ab - target_ab.reshape(n, 1, 2)).transpose(2, 0, 1)) < p.inlier_radius
+            # region's colour (outliers dropped), the region's colour where none agree. The
+            # detail (the departure from the region's colour) is measured where the matches
+            # were looked up and interpolated between; region borders stay sharp.
+            region = region_ab[labels]
+            near = np.hypot(*(ab - region.reshape(n, 1, 2)).transpose(2, 0, 1)) < p.inlier_radius
             wi = w * near
             sw = wi.sum(axis=1)
             own = (ab * wi[..., None]).sum(axis=1) / np.maximum(sw, 1e-12)[:, None]
             share = np.clip(sw / np.maximum(w.sum(axis=1), 1e-12) * 2.0, 0.0, 1.0)[:, None]
-            target_ab = (share * own + (1 - share) * target_ab.reshape(n, 2)).reshape(target_ab.shape)
+            detail = (share * (own - region)).reshape(qh, qw, 2)
+            if st > 1:
+                detail = np.stack([_spread(detail[..., i], st, h, w_) for i in (0, 1)], axis=-1)
+            target_ab = target_ab + detail
         target_ab = target_ab.astype(np.float32)
         self._targets[key] = (target_ab, target_conf)
         while len(self._targets) > 4:
@@ -527,6 +550,31 @@ class ExemplarSession(EngineSession):
         out = self.propagation.soft_chroma(hints, ab, weight, side=side, should_stop=should_stop)
         out.info["references"] = len(references)
         return out
+
+
+def _jittered(h: int, w: int, stride: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """One pixel drawn at random in each ``stride`` x ``stride`` block of an (h, w) grid:
+    its row (bh, bw) and column (bh, bw) indices (broadcast), blocks cut short at the edges."""
+    if stride <= 1:
+        return np.arange(h)[:, None].repeat(w, 1), np.arange(w)[None, :].repeat(h, 0)
+    rng = np.random.default_rng(seed)
+    bh, bw = -(-h // stride), -(-w // stride)
+    y = np.minimum(np.arange(bh)[:, None] * stride + rng.integers(0, stride, (bh, bw)), h - 1)
+    x = np.minimum(np.arange(bw)[None, :] * stride + rng.integers(0, stride, (bh, bw)), w - 1)
+    return y, x
+
+
+def _spread(a: np.ndarray, stride: int, h: int, w: int) -> np.ndarray:
+    """``a``, one value per ``stride`` x ``stride`` block of an (h, w) grid, interpolated
+    bilinearly between the blocks' centres onto the whole grid (the edges hold the last)."""
+    ys = np.clip((np.arange(h, dtype=np.float32) - (stride - 1) / 2) / stride, 0, a.shape[0] - 1)
+    xs = np.clip((np.arange(w, dtype=np.float32) - (stride - 1) / 2) / stride, 0, a.shape[1] - 1)
+    y0, x0 = ys.astype(np.int64), xs.astype(np.int64)
+    y1, x1 = np.minimum(y0 + 1, a.shape[0] - 1), np.minimum(x0 + 1, a.shape[1] - 1)
+    fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
+    top = a[y0][:, x0] * (1 - fx) + a[y0][:, x1] * fx
+    bottom = a[y1][:, x0] * (1 - fx) + a[y1][:, x1] * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.float32)
 
 
 def _name(ref) -> str:

@@ -309,3 +309,32 @@ def test_flat_references_of_a_light_and_a_dark_thing_colour_each_in_its_place():
     top, bottom = regions_of(ExemplarEngine().start(L).chroma(Hints(), references=tuple(refs)))
     assert hue_gap(top, sky_ab) < 10 and chroma_len(top) > 0.7 * chroma_len(sky_ab)
     assert hue_gap(bottom, street_ab) < 10 and chroma_len(bottom) > 0.7 * chroma_len(street_ab)
+
+
+def test_matching_a_pixel_per_block_gives_the_targets_of_matching_every_pixel():
+    """The search runs for one pixel per 2x2 block (drawn at random, so a texture whose
+    period is a multiple of the block is seen in every phase); the regions' colours and
+    confidence come out as with every pixel matched, and the interpolated detail stays close."""
+    ref = ref_picture([("stripes", BLUE_AB), ("flat", RED_AB)])
+    every = ExemplarEngine(query_stride=1).start(photo_L()).targets((ref,))
+    block = ExemplarEngine(query_stride=2).start(photo_L()).targets((ref,))
+    h = every[0].shape[0]
+    for rows in (slice(2, h // 2 - 4), slice(h // 2 + 4, h - 2)):
+        a, b = mean_ab(every[0], rows), mean_ab(block[0], rows)
+        assert math.hypot(a[0] - b[0], a[1] - b[1]) < 2.0
+        assert abs(float(every[1][rows].mean()) - float(block[1][rows].mean())) < 0.05
+    assert block[0].shape == every[0].shape and block[1].shape == every[1].shape
+
+
+def test_block_sampling_covers_every_block_once_and_spread_returns_the_grid():
+    y, x = _exemplar._jittered(7, 9, 2)
+    assert y.shape == x.shape == (4, 5)
+    assert (y // 2 == np.arange(4)[:, None]).all() and (x // 2 == np.arange(5)[None, :]).all()
+    assert y.max() <= 6 and x.max() <= 8
+    # A ramp sampled at the blocks' centres comes back as the ramp between them.
+    ramp = (np.arange(4, dtype=np.float32)[:, None] * 2 + 0.5) + np.zeros((4, 5), np.float32)
+    out = _exemplar._spread(ramp, 2, 7, 9)
+    assert out.shape == (7, 9)
+    assert np.allclose(out[1:, 0], np.arange(1, 7), atol=1e-5)
+    assert out[0, 0] == pytest.approx(0.5)          # before the first centre: held
+    assert np.allclose(out, out[:, :1])              # constant along rows
