@@ -242,6 +242,8 @@ def child(args) -> None:
             res = phase_batch(src, out, autosave, args.jobs, "ray")
         elif args.phase == "refmode":
             res = phase_batch(src, out, autosave, args.jobs, None, mode="reference")
+        elif args.phase == "refprocesses":
+            res = phase_batch(src, out, autosave, args.jobs, None, pool="processes", mode="reference")
         elif args.phase == "processes":
             res = phase_batch(src, out, autosave, args.jobs, None, pool="processes")
         else:

@@ -338,3 +338,33 @@ def test_block_sampling_covers_every_block_once_and_spread_returns_the_grid():
     assert np.allclose(out[1:, 0], np.arange(1, 7), atol=1e-5)
     assert out[0, 0] == pytest.approx(0.5)          # before the first centre: held
     assert np.allclose(out, out[:, :1])              # constant along rows
+
+
+def test_the_feature_planes_follow_an_affine_lightness_map():
+    """A reference's planes are filtered once and remapped to each photo's tones: the
+    features so made are those of the remapped lightness filtered anew."""
+    rng = np.random.default_rng(3)
+    L = (_exemplar._gauss(rng.normal(50, 20, (40, 56)).astype(np.float32), 1.0) + photo_L(40, 56) * 0.5)
+    for gain, shift in ((1.0, 0.0), (0.7, 12.0), (1.6, -20.0)):
+        direct = _exemplar.local_features(L * np.float32(gain) + np.float32(shift))
+        remapped = _exemplar.features_of_planes(_exemplar.local_planes(L), gain, shift)
+        assert remapped.shape == direct.shape == (40, 56, 16)
+        assert np.allclose(remapped, direct, atol=0.02 * max(gain, 1.0), rtol=1e-4)
+
+
+def test_photos_sharing_a_reference_filter_it_once_and_get_the_same_colours():
+    ref = ref_picture([("stripes", BLUE_AB), ("flat", RED_AB)])
+    engine = ExemplarEngine()
+    first = engine.start(photo_L()).targets((ref,))
+    filtered = engine.planes.computed
+    assert filtered == len(engine.params.scales)
+    # Another photo of the same size with other tones: the reference is not filtered again...
+    darker = engine.start(photo_L() * 0.8 + 5.0).targets((ref,))
+    assert engine.planes.computed == filtered
+    # ...and its colours are what a fresh engine, filtering the reference for it, gives.
+    fresh = ExemplarEngine().start(photo_L() * 0.8 + 5.0).targets((ref,))
+    assert np.array_equal(darker[0], fresh[0]) and np.array_equal(darker[1], fresh[1])
+    assert not np.array_equal(first[0], darker[0])
+    # Another reference (its own key) is filtered for itself.
+    engine.start(photo_L()).targets((ref_picture([("flat", GREEN_AB)], key="other"),))
+    assert engine.planes.computed == 2 * filtered
