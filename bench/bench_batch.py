@@ -2,9 +2,9 @@
 
 A set of photos is generated from ../shared/data/photos into a temporary folder (1 to 12
 megapixels, grey and colour sources, 8 and 16 bit, PNG, TIFF and JPEG), each with a saved
-edit document of hints, and colorized in document mode with the propagation engine (on
-``--jobs`` compute threads, the default, and on as many worker processes, ``--processes``),
-and in reference mode with the exemplar engine (documents ignored). The
+edit document of hints, and colorized in document mode with the propagation engine and
+in reference mode with the exemplar engine (documents ignored), each with the CLI's default
+pool for ``--jobs`` (worker processes from 24 photos on the CPU) and with ``--threads``. The
 reference, measured in the same run on the same files: decode each photo (``open_image``)
 and encode a picture of its size in the output format (``write_image``, the same encoder
 and level as the batch), on the same number of threads. Each phase runs in its own process;
@@ -22,7 +22,7 @@ The same on a 2-worker local Ray when Ray is installed (its overhead against one
 loading the compiled composer, about 1 s of CPU) weigh a sixth of a 12-photo batch and
 little in an archive's; ``--photos 200`` is the issue's set (a quarter of an hour here).
 
-The reference and the threaded batch run ``--rounds`` times, one after the other, and each
+The reference and the document-mode batch (default pool) run ``--rounds`` times, alternating; each
 keeps its median: on a shared machine one run of each can differ by 15 % in CPU seconds.
 """
 from __future__ import annotations
@@ -186,7 +186,7 @@ def phase_batch(src: Path, out: Path, autosave: Path, jobs: int, cluster: str | 
     assert s.counts["done"] > 0 and s.failed == 0, s.counts
     # CPU over the same span as the clock, as the references count theirs (not the interpreter's
     # start and the imports before the batch is called).
-    return {"seconds": seconds, "done": s.counts["done"], "cpu_s": _cpu() - c0}
+    return {"seconds": seconds, "done": s.counts["done"], "cpu_s": _cpu() - c0, "pool": s.pool}
 
 
 def _tree_rss_kb(root: int) -> int:
@@ -242,10 +242,10 @@ def child(args) -> None:
             res = phase_batch(src, out, autosave, args.jobs, "ray")
         elif args.phase == "refmode":
             res = phase_batch(src, out, autosave, args.jobs, None, mode="reference")
-        elif args.phase == "refprocesses":
-            res = phase_batch(src, out, autosave, args.jobs, None, pool="processes", mode="reference")
-        elif args.phase == "processes":
-            res = phase_batch(src, out, autosave, args.jobs, None, pool="processes")
+        elif args.phase == "refthreads":
+            res = phase_batch(src, out, autosave, args.jobs, None, pool="threads", mode="reference")
+        elif args.phase == "threads":
+            res = phase_batch(src, out, autosave, args.jobs, None, pool="threads")
         else:
             res = phase_batch(src, out, autosave, args.jobs, None)
     # Every phase counts its CPU over its clock's span (cpu_s); the peak covers the whole process.
@@ -288,11 +288,12 @@ def main() -> None:
         pixels = generate(tmp / "src", n, tmp / "autosave")
         print(f"generated {n} photos, {pixels / 1e6:.0f} MP in all, in {time.perf_counter() - t0:.0f} s", flush=True)
         phases = [("reference", "decode + encode a grey picture of the same size (the earlier reference)"),
-                  ("batch", f"batch, document mode, propagation, --jobs {j} (threads)"),
+                  ("batch", f"batch, document mode, propagation, --jobs {j} (the default pool: {{pool}})"),
                   ("same", "decode + encode the batch's own output pictures (reference)"),
-                  ("processes", f"batch, document mode, propagation, --jobs {j} --processes")]
+                  ("threads", f"batch, document mode, propagation, --jobs {j} --threads")]
         if not args.no_reference_mode:
-            phases.append(("refmode", f"batch, reference mode, exemplar, --jobs {j} (threads)"))
+            phases.append(("refmode", f"batch, reference mode, exemplar, --jobs {j} (the default pool: {{pool}})"))
+            phases.append(("refthreads", f"batch, reference mode, exemplar, --jobs {j} --threads"))
         notes = []
         try:
             if args.no_ray:
@@ -319,7 +320,7 @@ def main() -> None:
             res[phase] = m
         if runs:
             ratios = [b["seconds"] / a["seconds"] for a, b in zip(runs["same"], runs["batch"])]
-            notes.append(f"The reference and the threaded batch ran {len(runs['batch'])} times each, alternating; "
+            notes.append(f"The reference and the document-mode batch ran {len(runs['batch'])} times each, alternating; "
                          "their rows give the medians. Batch time over reference time, run by run: "
                          + ", ".join(f"{x:.2f}" for x in ratios)
                          + f" (median {sorted(ratios)[len(ratios) // 2]:.2f}).")
@@ -328,6 +329,7 @@ def main() -> None:
     for phase, label in phases:
         r = res[phase]
         rss = f"{r['peak_rss_mb']:.0f}" + (" (whole Ray tree)" if phase == "ray" else "")
+        label = label.replace("{pool}", str(r.get("pool", "")))
         rows.append([label, f"{n / r['seconds'] * 60:.1f}", f"{r['seconds']:.1f}", f"{r['seconds'] / ref['seconds']:.2f}",
                      f"{r['seconds'] / grey['seconds']:.2f}", f"{r['cpu_s']:.1f}", f"{r['cpu_s'] / ref['cpu_s']:.2f}",
                      rss, r["load"]])

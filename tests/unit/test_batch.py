@@ -307,6 +307,60 @@ def test_worker_processes_give_the_same_outputs_and_manifest_as_one_thread(tree,
     assert not list(many_out.rglob(".*.part"))
 
 
+def test_the_automatic_pool_runs_processes_for_a_large_batch_on_the_cpu(monkeypatch):
+    """pool="auto" (the CLI's default): worker processes from AUTO_PROCESSES_FROM photos with
+    two jobs or more on the CPU; threads for fewer photos, one job, the app's shared runtime,
+    and wherever a network may run on a GPU (the batch's engine, or documents' engines)."""
+    from colorstudio.core.batch import run
+    from colorstudio.core.batch.run import AUTO_PROCESSES_FROM, choose_pool
+    many, few = AUTO_PROCESSES_FROM, AUTO_PROCESSES_FROM - 1
+    prop = BatchSettings(mode="hints", engine="propagation")
+    doc = BatchSettings(mode="document")
+    net = BatchSettings(mode="auto", engine="siggraph17")
+    for gpu in (False, True):
+        monkeypatch.setattr(run, "gpu_may_be_used", lambda device, gpu=gpu: gpu and device != "cpu")
+        assert choose_pool("auto", prop, 2, many) == "processes"      # weight-free: on the CPU anyway
+        assert choose_pool("auto", prop, 2, few) == "threads"
+        assert choose_pool("auto", prop, 1, many) == "threads"
+        assert choose_pool("auto", prop, 2, many, runtime=object()) == "threads"
+        assert choose_pool("auto", doc, 2, many) == ("threads" if gpu else "processes")
+        assert choose_pool("auto", net, 2, many) == ("threads" if gpu else "processes")
+        cpu_net = BatchSettings(mode="auto", engine="siggraph17", device="cpu")
+        assert choose_pool("auto", cpu_net, 2, many) == "processes"
+        assert choose_pool("threads", prop, 2, many) == "threads"
+        assert choose_pool("processes", prop, 2, few) == "processes"
+    with pytest.raises(BatchError, match="auto, threads or processes"):
+        choose_pool("fibres", prop, 2, many)
+
+
+def test_an_automatic_pool_over_the_threshold_colorizes_on_worker_processes(tree, monkeypatch):
+    from colorstudio.core.batch import processes, run
+    built = {}
+    close = processes.ProcessPipeline.close
+
+    def spying_close(self, cancel=False):
+        built.update(self.engines_built)
+        close(self, cancel)
+    monkeypatch.setattr(processes.ProcessPipeline, "close", spying_close)
+    monkeypatch.setattr(run, "gpu_may_be_used", lambda device: False)
+    monkeypatch.setattr(run, "AUTO_PROCESSES_FROM", 3)
+    summary, recs = batch(tree, jobs=2)
+    assert summary.pool == "processes" and built and os.getpid() not in built
+    assert all(recs[rel]["status"] == "done" for rel in tree["documented"])
+
+
+def test_the_gpu_probe_never_imports_torch_and_says_no_for_the_cpu(monkeypatch):
+    from colorstudio.core.batch.run import gpu_may_be_used
+    assert gpu_may_be_used("cpu") is False
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "torch" else object())
+    assert gpu_may_be_used("auto") is False      # no torch: no network can run at all
+    code = ("import sys; from colorstudio.core.batch.run import gpu_may_be_used; gpu_may_be_used('auto'); "
+            "print('torch' in sys.modules)")
+    import subprocess
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
+
+
 def test_a_worker_process_that_dies_fails_its_photo_and_the_batch_goes_on(tree, tmp_path, monkeypatch):
     """The system's out-of-memory killer takes a worker: that photo fails with a sentence,
     a fresh pool does the rest, and a --retry-failed run completes the set."""

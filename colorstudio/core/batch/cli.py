@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Optional, TextIO
 
+from .run import AUTO_PROCESSES_FROM
+
 EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_SOME_FAILED = 0, 1, 2, 3
 
 EPILOG = """\
@@ -64,9 +66,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "sixth larger, 9 the smallest; the pixels are the same (default 6)")
     p.add_argument("--jobs", "-j", type=number(1, 256, integer=True), default=1, metavar="N",
                    help="photos colorized at once (each worker holds its own engines; default 1)")
-    p.add_argument("--processes", action="store_true",
-                   help="run the --jobs workers as separate processes, each doing whole photos (for machines "
-                        "with many cores; on two cores the default threads are faster)")
+    pools = p.add_mutually_exclusive_group()
+    pools.add_argument("--processes", action="store_true",
+                       help="run the --jobs workers as separate processes, each doing whole photos (the default "
+                            f"from {AUTO_PROCESSES_FROM} photos with --jobs 2 or more and an engine on the CPU)")
+    pools.add_argument("--threads", action="store_true",
+                       help="run the --jobs workers as threads of this process (the default for fewer photos, "
+                            "one job, or an engine that may use a GPU)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace files in OUTPUT_DIR that this batch did not make (its own are always updated)")
     p.add_argument("--dry-run", action="store_true", help="say what would be done; write nothing")
@@ -158,7 +164,7 @@ def run(args: argparse.Namespace, *, out: Optional[TextIO] = None, err: Optional
             summary = run_batch(args.source, args.output, settings, recursive=args.recursive, jobs=args.jobs,
                                 dry_run=args.dry_run, retry_failed=args.retry_failed, on_record=on_record,
                                 on_start=bar.start if bar is not None else None, cluster=cluster,
-                                pool="processes" if args.processes else "threads")
+                                pool="processes" if args.processes else "threads" if args.threads else "auto")
         finally:
             if bar is not None:
                 bar.stop()
@@ -166,7 +172,8 @@ def run(args: argparse.Namespace, *, out: Optional[TextIO] = None, err: Optional
             _write_report(Path(args.report), summary.manifest)
         if args.json:
             print(json.dumps({"summary": summary.counts, "total": summary.total, "manifest": str(summary.manifest),
-                              "seconds": round(summary.seconds, 3), "dry_run": summary.dry_run}), file=out)
+                              "seconds": round(summary.seconds, 3), "dry_run": summary.dry_run,
+                              "pool": summary.pool}), file=out)
         print(f"colorstudio batch: {summary.sentence()}", file=err)
         if summary.failed and not args.dry_run:
             print(f"colorstudio batch: {summary.failed} photos failed; see the manifest or --report, fix them, "

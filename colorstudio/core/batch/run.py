@@ -33,6 +33,51 @@ from .step import BatchSettings, EngineCache, PhotoTask
 OnRecord = Callable[[dict], None]
 
 
+#: ``pool="auto"`` runs worker processes from this many photos (with ``jobs`` >= 2): their
+#: start (a second or two each, spent once) is then repaid; below it, threads start at once.
+AUTO_PROCESSES_FROM = 24
+
+
+def choose_pool(pool: str, settings, jobs: int, photos: int, runtime=None) -> str:
+    """"threads" or "processes" for ``pool`` ("auto", "threads" or "processes").
+
+    Auto picks worker processes for a batch of at least :data:`AUTO_PROCESSES_FROM` photos
+    on ``jobs`` >= 2 workers that run on the CPU: on two cores they used a tenth less CPU
+    than threads on large folders (bench/results/batch.md), and they help more on machines
+    with many cores, where one interpreter's lock holds threads back. Threads otherwise:
+    for a few photos, with a runtime shared with the app, and where a network may run on a
+    GPU (one runtime batches photos on it; processes would each load the model there).
+    """
+    if pool not in ("auto", "threads", "processes"):
+        raise BatchError(f"the worker pool must be auto, threads or processes, not {pool!r}")
+    if pool != "auto":
+        return pool
+    if runtime is not None or jobs < 2 or photos < AUTO_PROCESSES_FROM:
+        return "threads"
+    if settings.engine:
+        from ...engines.registry import ENGINES
+        spec = ENGINES.get(settings.engine)
+        on_gpu = spec is None or spec.runs_on_gpu
+    else:
+        on_gpu = True   # document mode: each photo's document names its engine, which may be a network
+    return "threads" if on_gpu and gpu_may_be_used(settings.device) else "processes"
+
+
+def gpu_may_be_used(device: str) -> bool:
+    """Whether a neural engine on ``device`` might run on a GPU here, told without importing
+    torch (the weight-free path never does): not on "cpu", not without torch, not where no
+    GPU driver's device shows (Linux: NVIDIA's /dev/nvidiactl, AMD ROCm's /dev/kfd); Apple
+    silicon (MPS) and systems this cannot look into count as maybe."""
+    import importlib.util
+    import sys
+    if device == "cpu" or importlib.util.find_spec("torch") is None:
+        return False
+    if sys.platform.startswith("linux"):
+        cuda_hidden = os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1")
+        return (os.path.exists("/dev/nvidiactl") and not cuda_hidden) or os.path.exists("/dev/kfd")
+    return True
+
+
 @dataclass
 class Summary:
     """What a batch did. ``counts``: done (colorized now), up_to_date, failed, skipped, and
@@ -44,6 +89,7 @@ class Summary:
                                                   "planned": 0})
     seconds: float = 0.0
     dry_run: bool = False
+    pool: str = ""           # "threads", "processes" or "ray": what ran the photos
 
     @property
     def failed(self) -> int:
@@ -179,7 +225,7 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
               dry_run: bool = False, retry_failed: bool = False, on_record: Optional[OnRecord] = None,
               on_start: Optional[Callable[[int], None]] = None, cluster: Optional[str] = None,
               runtime=None, should_stop: Optional[Callable[[], bool]] = None,
-              in_flight: Optional[int] = None, pool: str = "threads") -> Summary:
+              in_flight: Optional[int] = None, pool: str = "auto") -> Summary:
     """Colorize every photo of ``source`` into ``output`` (see the package's docstring).
 
     ``on_record(record)`` is called as each photo finishes (also for files skipped by the
@@ -189,8 +235,8 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
     ``should_stop()`` is asked right before each photo is handed out (after waiting for room
     in the pipeline), so it may also block to pause the batch; True stops it after the photos
     in flight. ``in_flight``: at most this many photos at once (the app's batch uses 1).
-    ``pool``: "threads" (``LocalPipeline``) or "processes" (``jobs`` worker processes; not with
-    a ``runtime``, which lives in this process).
+    ``pool``: "threads" (``LocalPipeline``), "processes" (``jobs`` worker processes; not with
+    a ``runtime``, which lives in this process) or "auto" (see :func:`choose_pool`).
     Raises BatchError (a sentence) when the batch cannot start.
     """
     t0 = time.perf_counter()
@@ -233,6 +279,8 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
             summary.total = count_photos(src, recursive, out) if only is None else len(only)
             if on_start:
                 on_start(summary.total)
+            pool = "ray" if cluster else choose_pool(pool, settings, jobs, summary.total, runtime)
+            summary.pool = pool
             if cluster:
                 from .cluster import RayPool
                 executor = RayPool(settings, cluster, jobs=jobs)
