@@ -22,8 +22,9 @@ The same on a 2-worker local Ray when Ray is installed (its overhead against one
 loading the compiled composer, about 1 s of CPU) weigh a sixth of a 12-photo batch and
 little in an archive's; ``--photos 200`` is the issue's set (a quarter of an hour here).
 
-The reference and the document-mode batch (default pool) run ``--rounds`` times, alternating; each
-keeps its median: on a shared machine one run of each can differ by 15 % in CPU seconds.
+``--rounds`` rounds each run the reference and then every batch; a batch's ratio is the median
+of its ratios to the reference of its own round: on a shared machine one run can differ from
+the next by 15 % in CPU seconds, and the machine's speed drifts over minutes.
 """
 from __future__ import annotations
 
@@ -273,7 +274,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-ray", action="store_true")
     ap.add_argument("--no-reference-mode", action="store_true")
-    ap.add_argument("--rounds", type=int, default=5, help="runs of the reference and the threaded batch (medians)")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of the reference and every batch (medians)")
     ap.add_argument("--child", dest="phase", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--src"), ap.add_argument("--out"), ap.add_argument("--autosave")
     args = ap.parse_args()
@@ -288,8 +289,8 @@ def main() -> None:
         pixels = generate(tmp / "src", n, tmp / "autosave")
         print(f"generated {n} photos, {pixels / 1e6:.0f} MP in all, in {time.perf_counter() - t0:.0f} s", flush=True)
         phases = [("reference", "decode + encode a grey picture of the same size (the earlier reference)"),
-                  ("batch", f"batch, document mode, propagation, --jobs {j} (the default pool: {{pool}})"),
                   ("same", "decode + encode the batch's own output pictures (reference)"),
+                  ("batch", f"batch, document mode, propagation, --jobs {j} (the default pool: {{pool}})"),
                   ("threads", f"batch, document mode, propagation, --jobs {j} --threads")]
         if not args.no_reference_mode:
             phases.append(("refmode", f"batch, reference mode, exemplar, --jobs {j} (the default pool: {{pool}})"))
@@ -302,36 +303,47 @@ def main() -> None:
             phases.append(("ray", f"batch on local Ray, {j} actors, document mode"))
         except ImportError as exc:
             notes.append(f"Ray not measured: {exc}.")
-        res, runs = {}, {}
-        for phase, _ in phases:
-            res[phase] = run_phase(phase, tmp, j)
-            print(f"{phase} {res[phase]}", flush=True)
-        # The target's two figures again, alternating, and the median of each.
-        for _ in range(max(0, args.rounds - 1)):
-            for phase in ("same", "batch"):
+        # Every round runs the reference and then each batch, so each batch is compared with
+        # the reference of its own round (the machine's speed drifts over minutes); the grey
+        # pictures and Ray run in the first round only.
+        repeated = [p for p, _ in phases if p not in ("reference", "ray")]
+        runs: dict = {}
+        for round_ in range(max(1, args.rounds)):
+            for phase, _ in phases:
+                if round_ and phase not in repeated:
+                    continue
                 r = run_phase(phase, tmp, j)
-                runs.setdefault(phase, [res[phase]]).append(r)
-                print(f"{phase} {r}", flush=True)
-        for phase, rs in runs.items():
-            m = dict(res[phase])
-            for key in ("seconds", "cpu_s", "peak_rss_mb"):
-                m[key] = float(sorted(r[key] for r in rs)[len(rs) // 2])
-            m["load"] = f"{rs[0]['load'].split('-')[0]}-{rs[-1]['load'].split('-')[-1]}"
-            res[phase] = m
-        if runs:
-            ratios = [b["seconds"] / a["seconds"] for a, b in zip(runs["same"], runs["batch"])]
-            notes.append(f"The reference and the document-mode batch ran {len(runs['batch'])} times each, alternating; "
-                         "their rows give the medians. Batch time over reference time, run by run: "
-                         + ", ".join(f"{x:.2f}" for x in ratios)
-                         + f" (median {sorted(ratios)[len(ratios) // 2]:.2f}).")
+                runs.setdefault(phase, []).append(r)
+                print(f"round {round_ + 1} {phase} {r}", flush=True)
+    res, ratio, cpu_ratio = {}, {}, {}
+
+    def median(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+    for phase, rs in runs.items():
+        m = dict(rs[0])
+        for key in ("seconds", "cpu_s", "peak_rss_mb"):
+            m[key] = float(median([r[key] for r in rs]))
+        m["load"] = f"{rs[0]['load'].split('-')[0]}-{rs[-1]['load'].split('-')[-1]}"
+        res[phase] = m
+        pairs = list(zip(rs, runs["same"]))
+        ratio[phase] = [r["seconds"] / s["seconds"] for r, s in pairs]
+        cpu_ratio[phase] = [r["cpu_s"] / s["cpu_s"] for r, s in pairs]
+    rounds = len(runs["same"])
+    if rounds > 1:
+        notes.append(f"{rounds} rounds; each row gives the median over its rounds, and its ratios are the medians "
+                     "of its time (CPU) over the reference's in the same round. Time over the reference's, round by "
+                     "round: " + "; ".join(f"{p} " + ", ".join(f"{x:.2f}" for x in ratio[p])
+                                            for p in repeated if p != "same") + ".")
     ref, grey = res["same"], res["reference"]
     rows = []
     for phase, label in phases:
         r = res[phase]
         rss = f"{r['peak_rss_mb']:.0f}" + (" (whole Ray tree)" if phase == "ray" else "")
         label = label.replace("{pool}", str(r.get("pool", "")))
-        rows.append([label, f"{n / r['seconds'] * 60:.1f}", f"{r['seconds']:.1f}", f"{r['seconds'] / ref['seconds']:.2f}",
-                     f"{r['seconds'] / grey['seconds']:.2f}", f"{r['cpu_s']:.1f}", f"{r['cpu_s'] / ref['cpu_s']:.2f}",
+        rows.append([label, f"{n / r['seconds'] * 60:.1f}", f"{r['seconds']:.1f}", f"{median(ratio[phase]):.2f}",
+                     f"{r['seconds'] / grey['seconds']:.2f}", f"{r['cpu_s']:.1f}", f"{median(cpu_ratio[phase]):.2f}",
                      rss, r["load"]])
     if "ray" in res:
         notes.append(f"Ray against one machine: {res['ray']['seconds'] / res['batch']['seconds']:.2f}x the batch's "
