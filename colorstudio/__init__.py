@@ -9,6 +9,8 @@ The public Python API::
     session = cs.ColorizeSession(photo)                # per-photo cache for interactive use
     preview = session.preview(hints, max_side=1024)    # fast, numpy RGB uint8
     final = session.render(hints)                      # converged, full resolution
+    settings = cs.BatchSettings(mode="reference", references=("colour.jpg",))
+    summary = cs.run_batch("scans", "scans-colour", settings, jobs=2)  # a folder, resumable
 
 Names are imported on first use, so ``import colorstudio`` stays light (no torch, no Qt).
 """
@@ -52,6 +54,9 @@ _EXPORTS = {
     "Reference": "colorstudio.core.reference",
     "ReferenceError": "colorstudio.core.reference",
     "load_reference": "colorstudio.core.reference",
+    "run_batch": "colorstudio.core.batch",
+    "BatchSettings": "colorstudio.core.batch",
+    "BatchError": "colorstudio.core.batch",
 }
 
 __all__ = ["__version__", *_EXPORTS]

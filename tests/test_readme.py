@@ -19,6 +19,8 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     blocks = _python_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
     assert blocks, "README.md has no Python example"
     shutil.copy(PHOTO, tmp_path / "photo.jpg")
+    (tmp_path / "scans").mkdir()
+    shutil.copy(PHOTO, tmp_path / "scans" / "scan-001.jpg")
     w, h = Image.open(PHOTO).size
     (tmp_path / "photo.hints.json").write_text(
         '{"format": "colorstudio.hints", "version": 1, "image": {"width": %d, "height": %d},'
@@ -34,6 +36,11 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     assert (out.max(axis=2) - out.min(axis=2)).max() > 10
     assert env["preview"].dtype == np.uint8 and max(env["preview"].shape[:2]) <= 1024
     assert env["final"].rgb.shape == (h, w, 3)
+    # The batch colorized the folder's photo at its size, in colour, and left the source alone.
+    assert env["summary"].counts["done"] == 1 and env["summary"].failed == 0
+    batch_out = np.asarray(Image.open(tmp_path / "scans-colour" / "scan-001.jpg").convert("RGB")).astype(int)
+    assert batch_out.shape == (h, w, 3) and (batch_out.max(axis=2) - batch_out.min(axis=2)).max() > 10
+    assert (tmp_path / "scans" / "scan-001.jpg").read_bytes() == PHOTO.read_bytes()
 
 
 def test_readme_names_the_test_command_that_ci_runs():
