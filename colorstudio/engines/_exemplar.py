@@ -9,7 +9,8 @@ The method follows Welsh, Ashikhmin and Mueller (2002) for the matching, Gupta e
    (``lightness_remap="histogram"``, which follows a different tone curve better but
    distorts a reference that shows only some of the photo's things, e.g. one of several
    references or a rectangle; on the benchmark it is half a point worse), so a brighter or
-   flatter reference still matches like with like.
+   flatter reference still matches like with like. The linear map is applied undone, to
+   the photo's features (the same matches; the references' samples then serve every photo).
 2. **Features.** Per pixel, on a working grid (``match_side``): L, the mean and spread of L
    in windows at three scales, gradient magnitude, a mirror-invariant orientation (the
    structure tensor's cos 2θ weighted by its coherence), a texture response (|LoG|) and the
@@ -33,9 +34,12 @@ The method follows Welsh, Ashikhmin and Mueller (2002) for the matching, Gupta e
 
 Caching (per photo session): the photo's features and superpixels, each reference's samples
 and KD-tree (by ``ReferencePicture.key``) and the matched targets for a set of references.
-Per engine, shared by all photos: each reference's filtered feature planes at each size; a
-photo remaps them to its own tones (the linear remap is affine, and the planes follow it
-exactly), so a batch with one reference filters it once per photo shape, not per photo;
+Per engine, shared by all photos: each reference's samples and KD-trees for a photo grid
+size. Under the linear map they are kept in the reference's own tones, and the map is undone
+on the photo instead: its feature planes follow an affine map of L exactly
+(``local_planes``), so matching the photo brought to the references is matching the
+references brought to the photo, up to the position prior's weight and the orientation's
+regulariser. A batch with one reference builds its samples once per photo size, not per photo;
 a new hint only re-solves the propagation (about 40 ms at preview size, 0.3 s at render size).
 """
 from __future__ import annotations
@@ -225,9 +229,25 @@ class LightnessMap:
             return ((np.asarray(L, np.float32) - self.a[0]) * self.b + self.a[1]).astype(np.float32)
         return np.interp(L, self.a, self.b).astype(np.float32)
 
+    def inverse_affine(self) -> tuple[float, float]:
+        """(gain, shift) of the linear map's inverse, ``L * gain + shift``: the photo's L*
+        taken back onto the references' tones."""
+        gain = 1.0 / max(float(self.b), 1e-6)
+        return gain, float(self.a[0]) - float(self.a[1]) * gain
+
     @property
     def key(self) -> tuple:
         return (self.kind, np.round(np.atleast_1d(self.a), 4).tobytes(), np.round(np.atleast_1d(self.b), 4).tobytes())
+
+
+#: The map that changes nothing: the references' samples are kept in their own tones, and
+#: the photo is brought to them (its features follow the map exactly, see local_planes).
+IDENTITY = LightnessMap("linear", np.array([0.0, 0.0], np.float32), np.float32(1.0))
+
+
+def _increasing(x: np.ndarray) -> np.ndarray:
+    """``x`` (sorted) nudged to strictly increasing, so it can be interpolated from."""
+    return np.maximum.accumulate(np.asarray(x, np.float64) + np.arange(len(x)) * 1e-6)
 
 
 def lightness_map(refs_L, photo_L: np.ndarray, kind: str = "linear") -> LightnessMap:
@@ -247,7 +267,7 @@ def lightness_map(refs_L, photo_L: np.ndarray, kind: str = "linear") -> Lightnes
         pool = np.sort(np.concatenate([np.percentile(L, np.linspace(0.0, 100.0, 1025)) for L in refs_L]))
         src = np.percentile(pool, q)
         dst = np.percentile(photo_L, q)
-        src = np.maximum.accumulate(src + np.arange(len(src)) * 1e-6)  # strictly increasing for interp
+        src = _increasing(src)  # strictly increasing for interp
         return LightnessMap("histogram", src, dst)
     means = np.array([L.mean() for L in refs_L], np.float64)
     var = np.array([L.var() for L in refs_L], np.float64)
@@ -258,18 +278,13 @@ def lightness_map(refs_L, photo_L: np.ndarray, kind: str = "linear") -> Lightnes
 
 
 def reference_samples(lab: np.ndarray, photo_L: np.ndarray, params: ExemplarParams,
-                      seed: int = 0, remap: Optional[LightnessMap] = None,
-                      planes=None) -> ReferenceSamples:
+                      seed: int = 0, remap: Optional[LightnessMap] = None) -> ReferenceSamples:
     """Samples of a reference (``lab`` (h, w, 3)) at ``params.scales`` of the photo grid's
-    area, L remapped to the photo's (``photo_L``, the match grid) distribution by ``remap``
-    (by default, fitted to this reference alone). ``planes(h, w)``: the reference's
-    :func:`local_planes` and chroma at that size (a cache shared by the photos that use
-    the reference); by default computed here."""
+    area, L remapped by ``remap`` (by default, fitted to this reference alone and the photo's
+    ``photo_L``, the match grid; the engine passes :data:`IDENTITY` and maps the photo instead)."""
     photo_pixels = photo_L.size
     if remap is None:
         remap = lightness_map([reference_lightness(lab, photo_pixels)], photo_L, params.lightness_remap)
-    if planes is None:
-        planes = lambda h, w: reference_planes(lab, h, w)  # noqa: E731
     from scipy.spatial import cKDTree
     H, W = lab.shape[:2]
     feats, abs_, rdesc, rab = [], [], [], []
@@ -278,14 +293,11 @@ def reference_samples(lab: np.ndarray, photo_L: np.ndarray, params: ExemplarPara
         w, h = max(8, int(round(W * f))), max(8, int(round(H * f)))
         if h * w > H * W * 4:  # never blow a tiny reference up beyond recognition
             w, h = W * 2, H * 2
-        P, ab = planes(h, w)
-        if remap.kind == "linear":
-            # L * gain + shift: the planes follow it exactly, no filtering again.
-            gain = float(remap.b)
-            F = features_of_planes(P, gain, float(remap.a[1]) - float(remap.a[0]) * gain)
-        else:
-            F = local_features(remap(P[..., 0]))
-        F = with_position(weighted(F, params.feature_weights), params.position_weight)
+        L = _resize(lab[..., 0], h, w)
+        ab = np.stack([_resize(lab[..., 1], h, w), _resize(lab[..., 2], h, w)], axis=-1)
+        if remap is not IDENTITY:
+            L = remap(L)
+        F = with_position(weighted(local_features(L), params.feature_weights), params.position_weight)
         m = 3  # features near the border see reflected context: skip a thin frame
         if h > 4 * m and w > 4 * m:
             F, ab = F[m:-m, m:-m], ab[m:-m, m:-m]
@@ -314,34 +326,26 @@ def reference_samples(lab: np.ndarray, photo_L: np.ndarray, params: ExemplarPara
     return out
 
 
-def reference_planes(lab: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """The reference resized to (h, w): its L's :func:`local_planes` and its a*, b* (h, w, 2)."""
-    L = _resize(lab[..., 0], h, w)
-    ab = np.stack([_resize(lab[..., 1], h, w), _resize(lab[..., 2], h, w)], axis=-1)
-    return local_planes(L), ab
-
-
-class _PlaneCache:
-    """References' planes by (reference key, height, width), shared by the sessions of one
-    engine: a batch with one reference filters it once for all photos of a shape, not once
-    a photo. Thread-safe; keeps the ``size`` most recent (about 4 MB each at 256 px)."""
+class _SharedCache:
+    """A small thread-safe LRU shared by an engine's sessions: the references' samples by
+    (reference key, photo grid size), so a batch with one reference builds its samples and
+    KD-tree once for all photos of a size, not once a photo."""
 
     def __init__(self, size: int = 8):
         import threading
         from collections import OrderedDict
         self.size = size
-        self._items: "OrderedDict[tuple, tuple]" = OrderedDict()
+        self._items: "OrderedDict[tuple, object]" = OrderedDict()
         self._lock = threading.Lock()
         self.computed = 0
 
-    def get(self, key: tuple, lab: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-        key = (key, h, w)
+    def get(self, key: tuple, make):
         with self._lock:
             hit = self._items.get(key)
             if hit is not None:
                 self._items.move_to_end(key)
                 return hit
-        value = reference_planes(lab, h, w)  # outside the lock: two threads may both compute
+        value = make()  # outside the lock: two threads may both make it, one is kept
         with self._lock:
             self.computed += 1
             self._items[key] = value
@@ -437,26 +441,26 @@ def vote(labels: np.ndarray, ab: np.ndarray, weights: np.ndarray, bin_size: floa
 
 @dataclass
 class _Photo:
-    """The photo's features on the match grid."""
+    """The photo on the match grid: its lightness, feature planes and superpixels."""
 
     L: np.ndarray
-    features: np.ndarray   # (h*w, F), weighted
+    planes: np.ndarray     # (h, w, 17) local_planes of L
     labels: np.ndarray     # (h, w) superpixels
     mean: float
     std: float
-    regions: np.ndarray    # (k, F + 1) superpixel descriptors
+    region_L: np.ndarray   # (k,) mean L of each superpixel
 
 
 class ExemplarSession(EngineSession):
     """Per-photo caches: features and superpixels, reference samples, matched targets."""
 
-    def __init__(self, lightness: np.ndarray, params: ExemplarParams, planes: Optional[_PlaneCache] = None):
+    def __init__(self, lightness: np.ndarray, params: ExemplarParams, shared: Optional[_SharedCache] = None):
         self.params = params
-        self._planes = planes if planes is not None else _PlaneCache()
+        self._shared = shared if shared is not None else _SharedCache()
         self.full_h, self.full_w = lightness.shape
         self.propagation = PropagationSession(lightness, PropagationParams(hint_strength=params.hint_strength))
         self._photo: Optional[_Photo] = None
-        self._refs: dict[tuple, ReferenceSamples] = {}
+        self._features: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._targets: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     # -- cached pieces ------------------------------------------------------------------
@@ -464,10 +468,11 @@ class ExemplarSession(EngineSession):
         if self._photo is None:
             p = self.params
             L = self.propagation.grid(p.match_side).L
-            F = with_position(weighted(local_features(L), p.feature_weights), p.position_weight)
             labels = superpixels(L, p.regions, p.compactness)
-            self._photo = _Photo(L, F.reshape(-1, F.shape[-1]), labels, float(L.mean()), float(L.std()),
-                                 region_descriptors(F, labels))
+            k = int(labels.max()) + 1
+            region_L = np.bincount(labels.ravel(), L.ravel().astype(np.float64), k) / np.maximum(
+                np.bincount(labels.ravel(), None, k), 1)
+            self._photo = _Photo(L, local_planes(L), labels, float(L.mean()), float(L.std()), region_L)
         return self._photo
 
     def remap(self, references) -> LightnessMap:
@@ -481,19 +486,35 @@ class ExemplarSession(EngineSession):
             Ls.append(reference_lightness(lab, ph.L.size))
         return lightness_map(Ls, ph.L, self.params.lightness_remap)
 
+    def features(self, remap: LightnessMap) -> tuple[np.ndarray, np.ndarray]:
+        """The photo's weighted features (h*w, F) and superpixel descriptors (k, F + 1) in the
+        tones the references' samples are in (see :meth:`samples`): a linear ``remap`` undone
+        on the photo (its features follow an affine map exactly, so the references keep their
+        own tones and their samples serve every photo); the photo's own for a histogram map,
+        which remaps the references instead (undone on the photo, it matched worse: mean
+        CIEDE2000 5.22 against 4.98 on the quality bench)."""
+        if remap.key not in self._features:
+            p, ph = self.params, self.photo()
+            F = features_of_planes(ph.planes, *remap.inverse_affine()) if remap.kind == "linear" else \
+                features_of_planes(ph.planes)
+            F = with_position(weighted(F, p.feature_weights), p.position_weight)
+            self._features[remap.key] = (F.reshape(-1, F.shape[-1]), region_descriptors(F, ph.labels))
+            while len(self._features) > 4:
+                self._features.pop(next(iter(self._features)))
+        return self._features[remap.key]
+
     def samples(self, ref, remap: Optional[LightnessMap] = None) -> ReferenceSamples:
-        """``ref``'s samples, its L remapped by ``remap`` (by default: fitted to it alone)."""
-        if remap is None:
-            remap = self.remap((ref,))
-        key = (ref.key, remap.key)
-        if key not in self._refs:
-            ph = self.photo()
-            lab = np.asarray(ref.lab, np.float32)
-            self._refs[key] = reference_samples(lab, ph.L, self.params, remap=remap,
-                                                planes=lambda h, w: self._planes.get(ref.key, lab, h, w))
-            while len(self._refs) > 8:
-                self._refs.pop(next(iter(self._refs)))
-        return self._refs[key]
+        """``ref``'s samples for a photo grid of this size: in its own tones under a linear
+        ``remap`` (shared by the engine's sessions: a batch builds them once per reference and
+        photo size), remapped to the photo's under a histogram one. By default the map
+        fitted to ``ref`` alone."""
+        ph = self.photo()
+        remap = remap if remap is not None else self.remap((ref,))
+        if remap.kind == "linear":
+            remap = IDENTITY
+        key = (ref.key, ph.L.size) + ((remap.key,) if remap is not IDENTITY else ())
+        return self._shared.get(key, lambda: reference_samples(
+            np.asarray(ref.lab, np.float32), ph.L, self.params, remap=remap))
 
     def targets(self, references, should_stop=None) -> tuple[np.ndarray, np.ndarray]:
         """(ab (h, w, 2), confidence (h, w)) on the match grid for these references."""
@@ -513,9 +534,10 @@ class ExemplarSession(EngineSession):
         qy, qx = _jittered(h, w_, st)
         qh, qw = qy.shape[0], qx.shape[1]
         at = (qy * w_ + qx).ravel()
-        feats = ph.features[at]
-        n = feats.shape[0]
         remap = self.remap(references)
+        features, regions = self.features(remap)
+        feats = features[at]
+        n = feats.shape[0]
         votes_ab, votes_w = [], []
         for ref in references:
             if should_stop and should_stop():
@@ -537,13 +559,13 @@ class ExemplarSession(EngineSession):
         if p.region_weight > 0:
             # Superpixels matched as wholes (Gupta et al.): each votes with the weight of
             # its pixels' votes, shared among its nearest reference superpixels.
-            nreg = ph.regions.shape[0]
+            nreg = regions.shape[0]
             count = np.bincount(ph.labels.ravel(), None, nreg).astype(np.float64) / (st * st)
             rd, ra = [], []
             for ref in references:
                 s = self.samples(ref, remap)
                 kr = min(p.region_neighbours, s.region_ab.shape[0])
-                d_r, i_r = s.region_tree.query(ph.regions, k=kr)
+                d_r, i_r = s.region_tree.query(regions, k=kr)
                 rd.append(d_r.reshape(nreg, kr))
                 ra.append(s.region_ab[i_r.reshape(nreg, kr)])
             d_r, a_r = np.concatenate(rd, axis=1), np.concatenate(ra, axis=1)
@@ -554,9 +576,9 @@ class ExemplarSession(EngineSession):
             va.append(a_r.reshape(-1, 2))
             vw.append(w_r.ravel())
         vl, va, vw = np.concatenate(vl), np.concatenate(va), np.concatenate(vw)
-        W = region_graph(ph.labels, ph.regions[:, 0] / p.feature_weights[0], p.pool_sigma) if p.pool > 0 else None
+        W = region_graph(ph.labels, ph.region_L, p.pool_sigma) if p.pool > 0 else None
         region_ab, agree = vote(vl, va, vw, p.bin_size, neighbours=W, pool=p.pool,
-                               regions=ph.regions.shape[0])
+                               regions=regions.shape[0])
         if p.hedge > 0:
             # Where the votes disagree, lean towards their mean: a doubtful region gets a
             # quieter colour rather than a confident wrong one.
@@ -675,7 +697,7 @@ class ExemplarEngine(Engine):
         if overrides:
             base = ExemplarParams(**{**base.__dict__, **overrides})
         self.params = base
-        self.planes = _PlaneCache()   # the references' filtered planes, shared by all photos
+        self.shared = _SharedCache()   # the references' samples, shared by all photos
 
     def start(self, lightness: np.ndarray, photo=None) -> ExemplarSession:
-        return ExemplarSession(np.asarray(lightness, np.float32), self.params, self.planes)
+        return ExemplarSession(np.asarray(lightness, np.float32), self.params, self.shared)

@@ -352,19 +352,30 @@ def test_the_feature_planes_follow_an_affine_lightness_map():
         assert np.allclose(remapped, direct, atol=0.02 * max(gain, 1.0), rtol=1e-4)
 
 
-def test_photos_sharing_a_reference_filter_it_once_and_get_the_same_colours():
+def test_photos_sharing_a_reference_build_its_samples_once_and_get_the_same_colours():
+    """The reference's samples stay in its own tones and each photo is brought to them (the
+    linear lightness map undone on the photo's feature planes): photos of one size share them."""
     ref = ref_picture([("stripes", BLUE_AB), ("flat", RED_AB)])
     engine = ExemplarEngine()
-    first = engine.start(photo_L()).targets((ref,))
-    filtered = engine.planes.computed
-    assert filtered == len(engine.params.scales)
-    # Another photo of the same size with other tones: the reference is not filtered again...
+    engine.start(photo_L()).targets((ref,))
+    assert engine.shared.computed == 1
+    # Another photo of the same size with other tones: the samples are not built again...
     darker = engine.start(photo_L() * 0.8 + 5.0).targets((ref,))
-    assert engine.planes.computed == filtered
-    # ...and its colours are what a fresh engine, filtering the reference for it, gives.
+    assert engine.shared.computed == 1
+    # ...its colours are what a fresh engine, building them for it, gives...
     fresh = ExemplarEngine().start(photo_L() * 0.8 + 5.0).targets((ref,))
     assert np.array_equal(darker[0], fresh[0]) and np.array_equal(darker[1], fresh[1])
-    assert not np.array_equal(first[0], darker[0])
-    # Another reference (its own key) is filtered for itself.
+    # ...and still the right ones: its tones were matched to the reference's.
+    h = darker[0].shape[0]
+    assert hue_gap(mean_ab(darker[0], slice(2, h // 2 - 4)), RED_AB) < 15
+    assert hue_gap(mean_ab(darker[0], slice(h // 2 + 4, h - 2)), BLUE_AB) < 15
+    # Another reference (its own key), or another photo size, builds its own.
     engine.start(photo_L()).targets((ref_picture([("flat", GREEN_AB)], key="other"),))
-    assert engine.planes.computed == 2 * filtered
+    assert engine.shared.computed == 2
+    engine.start(photo_L(64, 80)).targets((ref,))
+    assert engine.shared.computed == 3
+    # A histogram map remaps the reference to each photo: nothing to share between tones.
+    hist = ExemplarEngine(lightness_remap="histogram")
+    hist.start(photo_L()).targets((ref,))
+    hist.start(photo_L() * 0.8 + 5.0).targets((ref,))
+    assert hist.shared.computed == 2
