@@ -110,8 +110,8 @@ _SCALING = (2, 4, 7, 8, 10, 11, 12, 13, 14, 15, 16)
 def local_planes(L: np.ndarray) -> np.ndarray:
     """(h, w, 17) float32: what :func:`local_features` is made of, before the orientation's
     ratio. Every plane follows an affine map of ``L`` (``L * gain + shift``) exactly in
-    arithmetic: a reference's planes are computed once and remapped to each photo's tones
-    (:func:`features_of_planes`) instead of filtered again."""
+    arithmetic: the photo's planes are computed once and brought to the references' tones
+    (:func:`features_of_planes`) for any linear lightness map, without filtering again."""
     from scipy.ndimage import gaussian_laplace, sobel
     L = np.asarray(L, np.float32)
     feats = [L]
