@@ -315,12 +315,8 @@ def main() -> None:
                 r = run_phase(phase, tmp, j)
                 runs.setdefault(phase, []).append(r)
                 print(f"round {round_ + 1} {phase} {r}", flush=True)
+    from statistics import median
     res, ratio, cpu_ratio = {}, {}, {}
-
-    def median(xs):
-        xs = sorted(xs)
-        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
-
     for phase, rs in runs.items():
         m = dict(rs[0])
         for key in ("seconds", "cpu_s", "peak_rss_mb"):

@@ -446,8 +446,6 @@ class _Photo:
     L: np.ndarray
     planes: np.ndarray     # (h, w, 17) local_planes of L
     labels: np.ndarray     # (h, w) superpixels
-    mean: float
-    std: float
     region_L: np.ndarray   # (k,) mean L of each superpixel
 
 
@@ -472,7 +470,7 @@ class ExemplarSession(EngineSession):
             k = int(labels.max()) + 1
             region_L = np.bincount(labels.ravel(), L.ravel().astype(np.float64), k) / np.maximum(
                 np.bincount(labels.ravel(), None, k), 1)
-            self._photo = _Photo(L, local_planes(L), labels, float(L.mean()), float(L.std()), region_L)
+            self._photo = _Photo(L, local_planes(L), labels, region_L)
         return self._photo
 
     def remap(self, references) -> LightnessMap:
@@ -606,7 +604,7 @@ class ExemplarSession(EngineSession):
             share = np.clip(sw / np.maximum(w.sum(axis=1), 1e-12) * 2.0, 0.0, 1.0)[:, None]
             detail = (share * (own - region)).reshape(qh, qw, 2)
             if st > 1:
-                detail = np.stack([_spread(detail[..., i], st, h, w_) for i in (0, 1)], axis=-1)
+                detail = np.moveaxis(_spread(np.moveaxis(detail, -1, 0), st, h, w_), 0, -1)
             target_ab = target_ab + detail
         target_ab = target_ab.astype(np.float32)
         self._targets[key] = (target_ab, target_conf)
@@ -664,16 +662,10 @@ def _jittered(h: int, w: int, stride: int, seed: int = 0) -> tuple[np.ndarray, n
 
 
 def _spread(a: np.ndarray, stride: int, h: int, w: int) -> np.ndarray:
-    """``a``, one value per ``stride`` x ``stride`` block of an (h, w) grid, interpolated
-    bilinearly between the blocks' centres onto the whole grid (the edges hold the last)."""
-    ys = np.clip((np.arange(h, dtype=np.float32) - (stride - 1) / 2) / stride, 0, a.shape[0] - 1)
-    xs = np.clip((np.arange(w, dtype=np.float32) - (stride - 1) / 2) / stride, 0, a.shape[1] - 1)
-    y0, x0 = ys.astype(np.int64), xs.astype(np.int64)
-    y1, x1 = np.minimum(y0 + 1, a.shape[0] - 1), np.minimum(x0 + 1, a.shape[1] - 1)
-    fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
-    top = a[y0][:, x0] * (1 - fx) + a[y0][:, x1] * fx
-    bottom = a[y1][:, x0] * (1 - fx) + a[y1][:, x1] * fx
-    return (top * (1 - fy) + bottom * fy).astype(np.float32)
+    """``a`` (..., bh, bw), one value per ``stride`` x ``stride`` block of an (h, w) grid,
+    interpolated bilinearly between the blocks' centres onto the whole grid (the edges hold
+    the last): the blocks' grid resized by exactly ``stride``, cut to (h, w)."""
+    return resize_bilinear(a, a.shape[-2] * stride, a.shape[-1] * stride)[..., :h, :w]
 
 
 def _name(ref) -> str:

@@ -271,9 +271,10 @@ def _pixels(path: Path, png_raw) -> np.ndarray:
     return np.asarray(Image.open(path))
 
 
-def test_worker_processes_give_the_same_outputs_and_manifest_as_one_thread(tree, tmp_path, png_raw, monkeypatch):
-    """--jobs 2 --processes runs whole photos on two spawned processes, each with one runtime:
-    the outputs are the single-process run's, pixel for pixel, and so is the manifest."""
+@pytest.fixture
+def worker_engines(monkeypatch) -> dict:
+    """{worker pid: engines it built}, filled when a batch's worker processes close (empty
+    when the batch ran on threads)."""
     from colorstudio.core.batch import processes
     built = {}
     close = processes.ProcessPipeline.close
@@ -282,6 +283,13 @@ def test_worker_processes_give_the_same_outputs_and_manifest_as_one_thread(tree,
         built.update(self.engines_built)
         close(self, cancel)
     monkeypatch.setattr(processes.ProcessPipeline, "close", spying_close)
+    return built
+
+
+def test_worker_processes_give_the_same_outputs_and_manifest_as_one_thread(tree, tmp_path, png_raw, worker_engines):
+    """--jobs 2 --processes runs whole photos on two spawned processes, each with one runtime:
+    the outputs are the single-process run's, pixel for pixel, and so is the manifest."""
+    built = worker_engines
 
     _, one = batch(tree, jobs=2)
     assert not built   # by default: threads in this process
@@ -329,19 +337,14 @@ def test_the_automatic_pool_runs_processes_for_a_large_batch_on_the_cpu(monkeypa
         assert choose_pool("auto", cpu_net, 2, many) == "processes"
         assert choose_pool("threads", prop, 2, many) == "threads"
         assert choose_pool("processes", prop, 2, few) == "processes"
+        assert choose_pool("processes", prop, 2, many, runtime=object()) == "threads"   # the app's runtime
     with pytest.raises(BatchError, match="auto, threads or processes"):
         choose_pool("fibres", prop, 2, many)
 
 
-def test_an_automatic_pool_over_the_threshold_colorizes_on_worker_processes(tree, monkeypatch):
-    from colorstudio.core.batch import processes, run
-    built = {}
-    close = processes.ProcessPipeline.close
-
-    def spying_close(self, cancel=False):
-        built.update(self.engines_built)
-        close(self, cancel)
-    monkeypatch.setattr(processes.ProcessPipeline, "close", spying_close)
+def test_an_automatic_pool_over_the_threshold_colorizes_on_worker_processes(tree, monkeypatch, worker_engines):
+    from colorstudio.core.batch import run
+    built = worker_engines
     monkeypatch.setattr(run, "gpu_may_be_used", lambda device: False)
     monkeypatch.setattr(run, "AUTO_PROCESSES_FROM", 3)
     summary, recs = batch(tree, jobs=2)

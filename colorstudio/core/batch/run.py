@@ -42,7 +42,7 @@ def choose_pool(pool: str, settings, jobs: int, photos: int, runtime=None) -> st
     """"threads" or "processes" for ``pool`` ("auto", "threads" or "processes").
 
     Auto picks worker processes for a batch of at least :data:`AUTO_PROCESSES_FROM` photos
-    on ``jobs`` >= 2 workers that run on the CPU: on two cores they used a tenth less CPU
+    on ``jobs`` >= 2 workers that run on the CPU: on two cores they used 5-10 % less CPU
     than threads on large folders (bench/results/batch.md), and they help more on machines
     with many cores, where one interpreter's lock holds threads back. Threads otherwise:
     for a few photos, with a runtime shared with the app, and where a network may run on a
@@ -50,9 +50,11 @@ def choose_pool(pool: str, settings, jobs: int, photos: int, runtime=None) -> st
     """
     if pool not in ("auto", "threads", "processes"):
         raise BatchError(f"the worker pool must be auto, threads or processes, not {pool!r}")
+    if runtime is not None:
+        return "threads"     # the runtime lives in this process: its threads use it
     if pool != "auto":
         return pool
-    if runtime is not None or jobs < 2 or photos < AUTO_PROCESSES_FROM:
+    if jobs < 2 or photos < AUTO_PROCESSES_FROM:
         return "threads"
     if settings.engine:
         from ...engines.registry import ENGINES
@@ -284,7 +286,7 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
             if cluster:
                 from .cluster import RayPool
                 executor = RayPool(settings, cluster, jobs=jobs)
-            elif pool == "processes" and runtime is None:
+            elif pool == "processes":
                 from .processes import ProcessPipeline
                 executor = ProcessPipeline(settings, jobs=jobs)
             else:
