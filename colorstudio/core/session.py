@@ -190,6 +190,24 @@ class ColorizeSession:
             self._answers.popitem(last=False)
         return answer
 
+    @staticmethod
+    def chroma_together(sessions: list, hints: list, should_stop: Optional[ShouldStop] = None) -> None:
+        """Find the render answers of several photos' sessions on one engine at once, as the
+        engine can (:meth:`Engine.chroma_together`: a network takes photos of one working
+        size in one pass), and keep each with its session: their :meth:`render` then uses
+        it. For photos without references or options (what the batch sends)."""
+        if not sessions:
+            return
+        engine = sessions[0].engine
+        if any(s.engine is not engine for s in sessions):
+            raise ValueError("sessions that go together share one engine")
+        hints = [h or Hints() for h in hints]
+        answers = engine.chroma_together([(s._engine_session(), h) for s, h in zip(sessions, hints)],
+                                         should_stop=should_stop)
+        for s, h, answer in zip(sessions, hints, answers):
+            s._answers[("render", None, h, (), ())] = answer
+            s.last_info = _plain_info(getattr(answer, "info", None) or {})
+
     def preview(self, hints: Optional[Hints] = None, max_side: int = 1024, saturation: float = 1.0, *,
                 draft: bool = False, references: tuple = (), options: Optional[dict] = None,
                 strength: float = 1.0, look: str = "tones", should_stop: Optional[ShouldStop] = None) -> Picture:

@@ -35,8 +35,13 @@ class Eccv16Engine(NeuralEngine):
     description = "Zhang, Isola and Efros's automatic colorization network (no hints)."
     uses_hints = False
 
+    goes_together = True
+
     def make_runner(self, net, device, precision: Precision = FLOAT32) -> Eccv16Runner:
         return Eccv16Runner(net, device, precision)
+
+    def forward_together(self, works: list, hints: list, should_stop: Optional[StopCallback] = None):
+        return self.runner.forward(torch.cat([w.padded for w in works])), None
 
     def calibrate(self, runner: Eccv16Runner, size: int = 128) -> torch.Tensor:
         with torch.inference_mode():
@@ -67,6 +72,10 @@ class Eccv16Session(NeuralSession):
 
         (work, out), messages = engine.run_with_fallback(compute, side)
         check_stop(should_stop)
+        return self.answer(work, out, hints, messages)
+
+    def answer(self, work, out: torch.Tensor, hints: Hints, messages: list, extra=None) -> Chroma:
+        """The Chroma for the network's answer ``out`` (1, 2, H8, W8) at ``work``'s size."""
         h, w = work.size
         ab = out[0, :, :h, :w].permute(1, 2, 0).numpy().astype(np.float32, copy=True)
         info = self.info(work, messages)

@@ -56,6 +56,18 @@ class Siggraph17Engine(NeuralEngine):
                    "automatic without them; suggests likely colours for a hint.")
     uses_hints = True
 
+    goes_together = True
+
+    def forward_together(self, works: list, hints: list, should_stop: Optional[StopCallback] = None):
+        inputs = [hint_tensors(h, work, should_stop) for h, work in zip(hints, works)]
+        runner = self.runner
+        features = runner.encode(torch.cat([w.padded for w in works]), torch.cat([ab for ab, _ in inputs]),
+                                 torch.cat([mask for _, mask in inputs]))
+        check_stop(should_stop)
+        out = runner.decode(features)
+        conv8_3 = features[2]
+        return out, [(runner, conv8_3[i:i + 1].clone()) for i in range(len(works))]
+
     def make_runner(self, net, device, precision: Precision = FLOAT32) -> Siggraph17Runner:
         return Siggraph17Runner(net, device, precision)
 
@@ -101,9 +113,14 @@ class Siggraph17Session(NeuralSession):
 
         (work, runner, conv8_3, out), messages = engine.run_with_fallback(compute, side)
         check_stop(should_stop)
+        return self.answer(work, out, hints, messages, (runner, conv8_3))
+
+    def answer(self, work, out: torch.Tensor, hints: Hints, messages: list, extra=None) -> Chroma:
+        """The Chroma for the network's answer ``out`` (1, 2, H8, W8) at ``work``'s size;
+        ``extra``: (the runner, the photo's conv8_3), kept for the suggested colours."""
         h, w = work.size
         ab = out[0, :, :h, :w].permute(1, 2, 0).numpy().astype(np.float32, copy=True)
-        self._last = (hints, work.side, runner, conv8_3, work)
+        self._last = (hints, work.side, *extra, work)
         info = self.info(work, messages)
         info["hints_used"] = len(hints)
         return Chroma(ab=ab, lightness=work.lightness.copy(), info=info)

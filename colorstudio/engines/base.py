@@ -89,5 +89,16 @@ class Engine(ABC):
         ``photo`` is its SourceImage where there is one (an engine that needs the photo's
         own colour, like palette transfer, reads it from there)."""
 
+    def together_key(self, height: int, width: int):
+        """A key under which photos of this size may go through the engine together, in one
+        pass (:meth:`chroma_together`): photos with equal keys have equal network inputs'
+        shapes. None (the default): this engine takes photos one at a time."""
+        return None
+
+    def chroma_together(self, items: list, should_stop: Optional[StopCallback] = None) -> list:
+        """The render chroma for several ``(session, hints)`` pairs of this engine whose
+        photos have one :meth:`together_key`, in their order. By default one at a time."""
+        return [session.chroma(hints, quality="render", should_stop=should_stop) for session, hints in items]
+
     def close(self) -> None:  # pragma: no cover - optional
         """Release models and memory."""

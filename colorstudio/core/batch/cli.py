@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Optional, TextIO
 
 from .run import AUTO_PROCESSES_FROM
+from .step import GPU_TOGETHER, MAX_TOGETHER
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_SOME_FAILED = 0, 1, 2, 3
 
@@ -73,6 +74,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     pools.add_argument("--threads", action="store_true",
                        help="run the --jobs workers as threads of this process (the default for fewer photos, "
                             "one job, or an engine that may use a GPU)")
+    p.add_argument("--together", type=number(1, MAX_TOGETHER, integer=True), default=None, metavar="N",
+                   help="photos of one size that go through a network in one pass (default: "
+                        f"{GPU_TOGETHER} where the network may run on a GPU, else 1)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace files in OUTPUT_DIR that this batch did not make (its own are always updated)")
     p.add_argument("--dry-run", action="store_true", help="say what would be done; write nothing")
@@ -147,7 +151,8 @@ def run(args: argparse.Namespace, *, out: Optional[TextIO] = None, err: Optional
                                  quality=args.quality, compress_level=args.compression,
                                  saturation=args.saturation,
                                  references=tuple(args.reference), autosave=args.autosave,
-                                 overwrite=args.overwrite, sign=tuple(args.sign) if args.sign else None)
+                                 overwrite=args.overwrite, sign=tuple(args.sign) if args.sign else None,
+                                 together=args.together)
         bar = _Progress(err) if (err.isatty() and not args.json and not args.dry_run) else None
 
         def on_record(record: dict) -> None:

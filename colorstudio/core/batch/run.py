@@ -46,7 +46,8 @@ def choose_pool(pool: str, settings, jobs: int, photos: int, runtime=None) -> st
     than threads on large folders (bench/results/batch.md), and they help more on machines
     with many cores, where one interpreter's lock holds threads back. Threads otherwise:
     for a few photos, with a runtime shared with the app, and where a network may run on a
-    GPU (one runtime batches photos on it; processes would each load the model there).
+    GPU (one runtime feeds it several photos at once, see :func:`photos_together`; processes
+    would each load the model there).
     """
     if pool not in ("auto", "threads", "processes"):
         raise BatchError(f"the worker pool must be auto, threads or processes, not {pool!r}")
@@ -56,13 +57,30 @@ def choose_pool(pool: str, settings, jobs: int, photos: int, runtime=None) -> st
         return pool
     if jobs < 2 or photos < AUTO_PROCESSES_FROM:
         return "threads"
+    return "threads" if network_may_use_gpu(settings) else "processes"
+
+
+def network_may_use_gpu(settings) -> bool:
+    """Whether this batch's photos may go through a network on a GPU (told without importing
+    torch): its engine runs on GPUs (in document mode, any photo's may) and one may be here."""
     if settings.engine:
         from ...engines.registry import ENGINES
         spec = ENGINES.get(settings.engine)
         on_gpu = spec is None or spec.runs_on_gpu
     else:
         on_gpu = True   # document mode: each photo's document names its engine, which may be a network
-    return "threads" if on_gpu and gpu_may_be_used(settings.device) else "processes"
+    return on_gpu and gpu_may_be_used(settings.device)
+
+
+def photos_together(settings, pool: str) -> int:
+    """How many photos of one size a compute thread puts through a network in one pass: the
+    settings' ``together``, else :data:`step.GPU_TOGETHER` on threads where a network may
+    run on a GPU (where one pass for several photos keeps the device busy), else 1."""
+    if pool != "threads":
+        return 1
+    if settings.together is not None:
+        return settings.together
+    return step.GPU_TOGETHER if network_may_use_gpu(settings) else 1
 
 
 def gpu_may_be_used(device: str) -> bool:
@@ -113,12 +131,19 @@ class Summary:
 
 
 class LocalPipeline:
-    """Decode and encode on ``io_threads`` threads, colorize on ``jobs`` threads with a runtime each."""
+    """Decode and encode on ``io_threads`` threads, colorize on ``jobs`` threads with a runtime each.
+
+    ``together`` > 1: a compute thread takes the photo that has waited longest for it with up
+    to ``together`` - 1 others waiting (decoded already) that go through its engine's network
+    in the same pass (``step.together_key``: same engine and working size), so a GPU gets
+    several photos at once; the photos in flight grow by as many."""
 
     def __init__(self, settings: BatchSettings, *, jobs: int = 1, io_threads: int = 2,
-                 runtime_factory: Callable[[], object] = EngineCache, runtime=None):
+                 runtime_factory: Callable[[], object] = EngineCache, runtime=None, together: int = 1):
         self.settings = settings
         self.jobs = max(1, int(jobs))
+        self.together = max(1, int(together))
+        self._waiting: list = []    # (work, future) decoded and waiting for a compute thread
         self._local = threading.local()
         self._factory = runtime_factory
         self._shared = runtime
@@ -127,7 +152,7 @@ class LocalPipeline:
         self.io = ThreadPoolExecutor(max(1, io_threads), thread_name_prefix="batch-io")
         self.compute = ThreadPoolExecutor(self.jobs, thread_name_prefix="batch-compute")
         # A driver per photo in flight: it only waits on the stage pools.
-        self.in_flight = self.jobs + max(1, io_threads) + 1
+        self.in_flight = self.jobs + max(1, io_threads) + 1 + (self.together - 1)
         self.drivers = ThreadPoolExecutor(self.in_flight, thread_name_prefix="batch-photo")
         # The cores shared out among the compute threads' BLAS and OpenMP pools, as the worker
         # processes do (processes.py): with a pool of a thread per core behind each compute
@@ -156,10 +181,54 @@ class LocalPipeline:
         s = self.settings
         w = self.io.submit(step.load, task, s).result()
         if not w.done:
-            w = self.compute.submit(lambda: step.colorize(w, s, self._runtime())).result()
+            if self.together > 1:
+                item = (w, Future())
+                with self._lock:
+                    self._waiting.append(item)
+                job = self.compute.submit(self._colorize_waiting)
+                job.add_done_callback(lambda f: self._drop(item) if f.cancelled() else None)
+                w = item[1].result()      # CancelledError when the batch was cancelled first
+            else:
+                w = self.compute.submit(lambda: step.colorize(w, s, self._runtime())).result()
         if not w.done:
             w = self.io.submit(step.save, w, s).result()
         return w.record
+
+    def _drop(self, item) -> None:
+        """A cancelled compute call: its photo, if no other call took it, is given up."""
+        with self._lock:
+            if item in self._waiting:
+                self._waiting.remove(item)
+                item[1].cancel()
+
+    def _colorize_waiting(self) -> None:
+        """On a compute thread (one call per photo waiting): the photo that has waited
+        longest, with those waiting that go through the network with it; nothing when
+        another call took this call's photo already."""
+        with self._lock:
+            if not self._waiting:
+                return
+            group = [self._waiting.pop(0)]
+        first = group[0][0]
+        try:
+            runtime = self._runtime()
+            key = step.together_key(first, self.settings, runtime)
+            if key is not None:
+                with self._lock:     # the same engine, built already: no loading under the lock
+                    for item in list(self._waiting):
+                        if len(group) >= self.together:
+                            break
+                        if item[0].engine == first.engine and step.together_key(item[0], self.settings,
+                                                                                runtime) == key:
+                            self._waiting.remove(item)
+                            group.append(item)
+            step.colorize_together([w for w, _ in group], self.settings, runtime)
+        except BaseException as exc:  # noqa: BLE001 - each photo's driver gets its record
+            for w, _ in group:
+                if not w.done:
+                    step._finish(w, "failed", step.describe_error(exc))
+        for w, fut in group:
+            fut.set_result(w)
 
     def submit(self, task: PhotoTask) -> Future:
         return self.drivers.submit(self._one, task)
@@ -290,7 +359,9 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
                 from .processes import ProcessPipeline
                 executor = ProcessPipeline(settings, jobs=jobs)
             else:
-                executor = LocalPipeline(settings, jobs=jobs, runtime=runtime)
+                alone = in_flight is not None and int(in_flight) <= 1    # the app's batch: one photo at a time
+                executor = LocalPipeline(settings, jobs=jobs, runtime=runtime,
+                                         together=1 if alone else photos_together(settings, pool))
             if in_flight:
                 executor.in_flight = max(1, min(executor.in_flight, int(in_flight)))
             cleaned: set = set()

@@ -31,6 +31,10 @@ from ..runtime import Runtime
 #: Batch modes: the engine modes, plus "document" (only photos with a saved edit document).
 MODES = ("auto", "hints", "reference", "palette", "style", "document")
 _NEEDS_REFERENCE = ("reference", "palette", "style")
+#: The most photos a batch puts through a network in one pass (``--together``).
+MAX_TOGETHER = 64
+#: Photos per pass where a network may run on a GPU and ``--together`` is not given.
+GPU_TOGETHER = 4
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class BatchSettings:
     overwrite: bool = False               # replace outputs this batch did not make
     sign: Optional[tuple] = None          # (certificate chain PEM, private key PEM) for C2PA
     max_pixels: Optional[int] = None
+    together: Optional[int] = None        # photos of one size per pass of a network; None: 4 on a GPU, else 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -276,37 +281,80 @@ def _load(w: _Work, settings: BatchSettings, document, decide_only: bool = False
 
 def colorize(w: _Work, settings: BatchSettings, runtime) -> _Work:
     """Stage 2 (compute): the engine's chroma joined with the photo's own L, at full size."""
-    if w.done:
-        return w
+    return colorize_together([w], settings, runtime)[0]
+
+
+def together_key(w: _Work, settings: BatchSettings, runtime):
+    """The key under which this loaded photo may be colorized with others in one pass of its
+    engine (:func:`colorize_together`): its engine's ``together_key`` for its size; None
+    (alone) for an engine that takes photos one at a time, and for photos with references
+    or engine options."""
+    if w.done or w.references or w.options:
+        return None
+    key = runtime.engine(w.engine, settings.device).together_key(*w.photo.lightness.shape)
+    return None if key is None else (w.engine, key)
+
+
+def colorize_together(works: list, settings: BatchSettings, runtime) -> list:
+    """Stage 2 for several photos: each one's chroma joined with its own L, at full size.
+    Photos of one engine whose network takes them together (same working size, no
+    references; see :func:`together_key`) go through it in one pass; each photo's
+    composition, and any failure, stays its own. Returns ``works``."""
+    if all(w.done for w in works):
+        return works
     t0 = time.perf_counter()
     from ..compose import compiled_composer
     compiled_composer()          # waits while load_compiled_composer_soon's thread loads it
-    try:
-        from ..hints import Hints, HintsError
-        photo = w.photo
-        hints = (w.hints or Hints()).scaled_to(photo.width, photo.height)
-        problems = hints.problems_outside(photo.width, photo.height)
-        if problems:
-            raise HintsError("the saved hints do not fit the photo: " + "; ".join(problems))
-        engine = runtime.engine(w.engine, settings.device)
-        w.result = render(engine, photo, hints, saturation=w.saturation, references=w.references,
-                          options=dict(w.options), strength=w.strength, look=w.look)
-    except Exception as exc:  # noqa: BLE001
-        _finish(w, "failed", describe_error(exc))
-    w.record["seconds_colorize"] = round(time.perf_counter() - t0, 4)
-    return w
+    from ..session import ColorizeSession
+    todo = []
+    for w in works:
+        if w.done:
+            continue
+        try:
+            todo.append((w, _hints_for(w), ColorizeSession(w.photo, runtime.engine(w.engine, settings.device))))
+        except Exception as exc:  # noqa: BLE001
+            _finish(w, "failed", describe_error(exc))
+    alike = [t for t in todo if not t[0].references and not t[0].options and t[2].engine is todo[0][2].engine]
+    if len(alike) > 1:
+        try:
+            ColorizeSession.chroma_together([t[2] for t in alike], [t[1] for t in alike])
+        except Exception:  # noqa: BLE001 - each photo on its own (below) says what went wrong
+            pass
+    shared = (time.perf_counter() - t0) / max(1, len(todo))
+    for w, hints, session in todo:
+        t1 = time.perf_counter()
+        try:
+            w.result = render(session.engine, w.photo, hints, saturation=w.saturation, references=w.references,
+                              options=dict(w.options), strength=w.strength, look=w.look, session=session)
+        except Exception as exc:  # noqa: BLE001
+            _finish(w, "failed", describe_error(exc))
+        w.record["seconds_colorize"] = round(shared + time.perf_counter() - t1, 4)
+    return works
+
+
+def _hints_for(w: _Work):
+    """The photo's hints at its own size (a document's hints fit the photo they were made on)."""
+    from ..hints import Hints, HintsError
+    photo = w.photo
+    hints = (w.hints or Hints()).scaled_to(photo.width, photo.height)
+    problems = hints.problems_outside(photo.width, photo.height)
+    if problems:
+        raise HintsError("the saved hints do not fit the photo: " + "; ".join(problems))
+    return hints
 
 
 def render(engine, photo, hints, *, saturation: float = 1.0, references: tuple = (), options=None,
-           strength: float = 1.0, look: str = "tones"):
+           strength: float = 1.0, look: str = "tones", session=None):
     """Full-resolution (rgb, alpha, info) for ``photo`` with ``engine`` (an Engine instance).
 
     This is ``ColorizeSession.render``: the engine gets the decoded ReferencePictures and
-    options, and strength, saturation and look are applied at composition.
+    options, and strength, saturation and look are applied at composition. ``session``: the
+    photo's ColorizeSession on ``engine`` where there is one already (its answers kept).
     """
     from ..session import ColorizeSession
-    result = ColorizeSession(photo, engine).render(hints, saturation=saturation, references=tuple(references),
-                                                   options=dict(options or {}) or None, strength=strength, look=look)
+    session = session if session is not None else ColorizeSession(photo, engine)
+    result = session.render(hints, saturation=saturation, references=tuple(references),
+                            options=dict(options or {}) or None, strength=strength, look=look)
     return result.rgb, result.alpha, dict(result.info)
 
 
@@ -378,6 +426,10 @@ def settings_for_start(settings: BatchSettings) -> BatchSettings:
     level = settings.compress_level
     if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 9:
         raise BatchError(f"--compression must be a whole number from 0 to 9, not {level!r}")
+    together = settings.together
+    if together is not None and (isinstance(together, bool) or not isinstance(together, int)
+                                 or not 1 <= together <= MAX_TOGETHER):
+        raise BatchError(f"--together must be a whole number from 1 to {MAX_TOGETHER}, not {together!r}")
     if settings.mode in _NEEDS_REFERENCE and not settings.references:
         raise BatchError(f"{settings.mode} mode needs a reference picture: give one with --reference REF")
     hashes = []

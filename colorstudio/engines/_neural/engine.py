@@ -20,12 +20,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...core.hints import Hints
 from ..base import Cancelled, Engine, EngineError, EngineSession, StopCallback
 from .device import free_device_memory, is_out_of_memory, resolve_device
 from .precision import (AB_TOLERANCE, BFLOAT16, CALIBRATION_SIZE, FLOAT16, FLOAT32, Precision, cpu_caps,
                         cpu_precisions)
 from .runner import Runner
-from .working import MIN_SIDE, PREVIEW_SIDE, RENDER_SIDE, WorkingImage, prepare_lightness, shrink_side
+from .working import (MIN_SIDE, PREVIEW_SIDE, RENDER_SIDE, WorkingImage, prepare_lightness, round_up,
+                      shrink_side, working_shape)
 
 log = logging.getLogger(__name__)
 
@@ -298,6 +300,75 @@ class NeuralEngine(Engine):
                 current = side
 
 
+    # -- photos together ------------------------------------------------------------------
+    #: At most this many photos in one pass of the network (:meth:`chroma_together`).
+    max_together = 8
+    #: Whether this engine's network takes photos together (its :meth:`forward_together`).
+    goes_together = False
+
+    def together_key(self, height: int, width: int):
+        """Photos whose render working sizes pad to the same network input go together."""
+        if not self.goes_together:
+            return None
+        side = self.side_for("render", None, max(int(height), int(width)))
+        h, w = working_shape(int(height), int(width), side)
+        return (self.name, side, round_up(h), round_up(w))
+
+    def forward_together(self, works: list, hints: list, should_stop: Optional[StopCallback] = None):
+        """One pass of the network for the stacked ``works`` (WorkingImages of one padded
+        size) with their ``hints``: (ab (N, 2, H8, W8) float32 on the CPU, a per-photo extra
+        for the session's :meth:`NeuralSession.answer`, or None). Under inference mode."""
+        raise NotImplementedError
+
+    def chroma_together(self, items: list, should_stop: Optional[StopCallback] = None) -> list:
+        """The render chroma of several photos, in their order: those whose working sizes pad
+        to one network input go through the network in passes of up to
+        :attr:`max_together` (on a GPU, one pass for many photos keeps the device busy). When
+        a pass runs out of memory, its photos go one at a time instead, each with the usual
+        fallbacks (a smaller size, then the CPU)."""
+        if len(items) < 2 or not self.goes_together:
+            return super().chroma_together(items, should_stop)
+        self.load()
+        hints = [h if h is not None else Hints() for _, h in items]
+        works = [session.working(session.side_for("render", None)) for session, _ in items]
+        by_size: dict = {}
+        for i, work in enumerate(works):
+            by_size.setdefault((work.side, work.padded_size), []).append(i)
+        out: list = [None] * len(items)
+        for members in by_size.values():
+            for start in range(0, len(members), self.max_together):
+                part = members[start:start + self.max_together]
+                check_stop(should_stop)
+                passed = self._pass_together(part, works, hints, should_stop) if len(part) > 1 else None
+                if passed is None:     # alone, or out of memory together: one at a time
+                    for i in part:
+                        out[i] = items[i][0].chroma(hints[i], quality="render", should_stop=should_stop)
+                    continue
+                ab, extras = passed
+                for k, i in enumerate(part):
+                    chroma = items[i][0].answer(works[i], ab[k:k + 1], hints[i], [],
+                                                None if extras is None else extras[k])
+                    chroma.info["together"] = len(part)
+                    out[i] = chroma
+        return out
+
+    def _pass_together(self, part: list, works: list, hints: list, should_stop):
+        """:meth:`forward_together` for the photos ``part`` (indices), or None when the device
+        ran out of memory (its cached blocks given back)."""
+        try:
+            with torch.inference_mode():
+                return self.forward_together([works[i] for i in part], [hints[i] for i in part], should_stop)
+        except Cancelled:
+            raise
+        except Exception as exc:  # noqa: BLE001 - only memory failures are handled here
+            if not is_out_of_memory(exc):
+                raise
+        free_device_memory(self.runner.device)
+        log.warning("%s ran out of %s memory with %d photos together; taking them one at a time",
+                    self.name, self.runner.device.type.upper(), len(part))
+        return None
+
+
 class NeuralSession(EngineSession):
     """Per-photo state: the photo's L and its working-size versions (a few kept)."""
 
@@ -322,6 +393,11 @@ class NeuralSession(EngineSession):
         while len(self._working) > self.keep_sizes:
             self._working.popitem(last=False)
         return work
+
+    def answer(self, work: WorkingImage, out: torch.Tensor, hints: Hints, messages: list, extra=None):
+        """The session's Chroma for the network's answer ``out`` (1, 2, H8, W8) at ``work``'s
+        size (``extra``: what :meth:`NeuralEngine.forward_together` gave for this photo)."""
+        raise NotImplementedError
 
     def info(self, work: WorkingImage, messages: list[str]) -> dict:
         runner = self.engine.runner
