@@ -69,6 +69,18 @@ def _luts(tone: _Tone, dtype: np.dtype) -> list[np.ndarray] | None:
     return luts
 
 
+def _lightness_lut(tone: _Tone, dtype: np.dtype, luts: list[np.ndarray]) -> np.ndarray | None:
+    """Encoded grey sample -> L* (float32) for an sRGB tone, kept per sample type; None for
+    other tones (their curves are the photo's own, not worth a table per photo)."""
+    if not tone.is_srgb():
+        return None
+    key = ("L", np.dtype(dtype).str, tuple(id(c) for c in tone.curves))
+    table = _LUT_CACHE.get(key)
+    if table is None:
+        table = _LUT_CACHE[key] = np.asarray(lightness_from_luminance(luts[0]), np.float32)
+    return table
+
+
 def _lightness(samples: np.ndarray, tone: _Tone, premultiplied_alpha: np.ndarray | None = None
                ) -> tuple[np.ndarray, bool]:
     """L* (float32, H x W) of grey or RGB samples, and whether the samples hold colour.
@@ -83,8 +95,14 @@ def _lightness(samples: np.ndarray, tone: _Tone, premultiplied_alpha: np.ndarray
     colour_pixels = 0
     # Channels further apart than 2/255 of full scale count as colour (JPEG noise on grey does not).
     spread_tol = (2.0 / 255.0) * full
+    # Grey samples in sRGB: one table from the sample straight to L* (the same float32
+    # arithmetic as below, done once per possible value instead of once per pixel).
+    direct = _lightness_lut(tone, samples.dtype, luts) if (luts is not None and not colour) else None
     for r0, r1 in _bands(h, w, 3 if colour else 1):
         band = samples[r0:r1]
+        if direct is not None:
+            np.take(direct, band, out=out[r0:r1])
+            continue
         if luts is not None:
             if colour:
                 lin = [np.take(luts[c], band[..., c]) for c in range(3)]
