@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,15 @@ def test_ray_matches_one_machine_and_resumes_the_same_way(tmp_path, local_ray):
         assert a.dtype == b.dtype and np.array_equal(a, b), rel
     again = run_batch(tree["src"], tmp_path / "ray", settings, recursive=True, jobs=2, cluster="ray")
     assert again.counts["done"] == 0 and again.counts["up_to_date"] == len(tree["documented"])
+    # Actors that take several photos at once (as on GPUs): a threaded actor with a pipeline
+    # of its own; the same outputs and manifest.
+    together = replace(settings, together=3)
+    grouped = run_batch(tree["src"], tmp_path / "ray3", together, recursive=True, jobs=2, cluster="ray")
+    assert grouped.counts == local.counts
+    assert _rows(tmp_path / "ray3") == _rows(tmp_path / "local")
+    for rel in tree["documented"]:
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "local" / rel)),
+                              np.asarray(Image.open(tmp_path / "ray3" / rel))), rel
     # One runtime per actor: each actor built its engine once, whatever the number of photos.
     pool = RayPool(settings, "ray", jobs=2)
     try:

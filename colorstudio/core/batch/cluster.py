@@ -13,17 +13,26 @@ from concurrent.futures import Future
 from typing import Optional
 
 from .plan import BatchError
-from .step import BatchSettings, EngineCache, PhotoTask, process_photo
+from .step import GPU_TOGETHER, BatchSettings, EngineCache, PhotoTask, process_photo
 
 
 class _Worker:
-    """A Ray actor: one runtime, reused for every photo it colorizes."""
+    """A Ray actor: one runtime, reused for every photo it colorizes. With ``together`` > 1
+    (a GPU actor) it takes several photos at once (a threaded actor) through a
+    ``run.LocalPipeline`` of its own, which decodes and encodes on threads and puts the
+    photos waiting of one size through the network in one pass, as on one machine."""
 
-    def __init__(self, settings: BatchSettings):
+    def __init__(self, settings: BatchSettings, together: int = 1):
         self.settings = settings
         self.runtime = EngineCache()
+        self.pipeline = None
+        if together > 1:
+            from .run import LocalPipeline
+            self.pipeline = LocalPipeline(settings, jobs=1, runtime=self.runtime, together=together)
 
     def process(self, task: PhotoTask) -> dict:
+        if self.pipeline is not None:
+            return self.pipeline.submit(task).result()
         return process_photo(task, self.settings, self.runtime)
 
     def engines_built(self) -> int:
@@ -50,7 +59,9 @@ class RayPool:
     """An executor with ``submit(task) -> Future`` and ``in_flight``, like ``run.LocalPipeline``.
 
     ``jobs`` actors (one per GPU when the cluster has GPUs and ``jobs`` is not given larger),
-    each with at most two photos queued, so memory stays bounded on every node.
+    each with at most two photos queued, so memory stays bounded on every node; an actor that
+    takes photos together (``settings.together``, else :data:`step.GPU_TOGETHER` on GPUs)
+    has as many in flight as its pipeline holds.
     """
 
     def __init__(self, settings: BatchSettings, cluster: str = "ray", *, jobs: int = 1, num_cpus: Optional[int] = None):
@@ -63,10 +74,16 @@ class RayPool:
         if want_gpu:
             options = {"num_cpus": 1, "num_gpus": 1}
             count = max(1, min(count, gpus)) if jobs > 1 else gpus
+        together = settings.together if settings.together is not None else (GPU_TOGETHER if want_gpu else 1)
+        per_actor = 2
+        if together > 1:
+            from .run import LocalPipeline
+            per_actor = LocalPipeline.in_flight_for(1, together)
+            options["max_concurrency"] = per_actor
         actor = ray.remote(**options)(_Worker)
-        self.actors = [actor.remote(settings) for _ in range(count)]
+        self.actors = [actor.remote(settings, together) for _ in range(count)]
         self.load = [0] * count
-        self.in_flight = 2 * count
+        self.in_flight = per_actor * count
 
     def submit(self, task: PhotoTask) -> Future:
         i = min(range(len(self.actors)), key=self.load.__getitem__)

@@ -152,7 +152,7 @@ class LocalPipeline:
         self.io = ThreadPoolExecutor(max(1, io_threads), thread_name_prefix="batch-io")
         self.compute = ThreadPoolExecutor(self.jobs, thread_name_prefix="batch-compute")
         # A driver per photo in flight: it only waits on the stage pools.
-        self.in_flight = self.jobs + max(1, io_threads) + 1 + (self.together - 1)
+        self.in_flight = self.in_flight_for(self.jobs, self.together, io_threads)
         self.drivers = ThreadPoolExecutor(self.in_flight, thread_name_prefix="batch-photo")
         # The cores shared out among the compute threads' BLAS and OpenMP pools, as the worker
         # processes do (processes.py): with a pool of a thread per core behind each compute
@@ -166,6 +166,12 @@ class LocalPipeline:
         if runtime is None and self.jobs > 1:
             from .processes import _limit_native_threads
             self._set_env, self._limits = _limit_native_threads(max(1, (os.cpu_count() or 1) // self.jobs))
+
+    @staticmethod
+    def in_flight_for(jobs: int, together: int = 1, io_threads: int = 2) -> int:
+        """Photos in flight: one colorizing per job (with the others waiting to go with it),
+        one decoding or encoding per I/O thread, and one more decoded and waiting."""
+        return max(1, jobs) + max(1, io_threads) + 1 + (max(1, together) - 1)
 
     def _runtime(self):
         if self._shared is not None:
