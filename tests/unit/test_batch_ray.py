@@ -1,6 +1,7 @@
 """The batch on a local Ray (2 CPUs) gives the same outputs, pixel for pixel, and the same manifest."""
 from __future__ import annotations
 
+import signal
 import sqlite3
 import sys
 from dataclasses import replace
@@ -24,10 +25,16 @@ _VARIES = {"finished_at", "seconds_read", "seconds_colorize", "seconds_write", "
 @pytest.fixture(scope="module")
 def local_ray():
     repo = str(Path(__file__).resolve().parents[2])
+    # Ray installs its own SIGTERM and SIGINT handlers in this process and leaves them after
+    # shutdown; put the earlier ones back, so the tests that follow see the process as it was.
+    signals = [s for s in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)) if s is not None]
+    before = {s: signal.getsignal(s) for s in signals}
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              runtime_env={"env_vars": {"PYTHONPATH": repo}})
     yield
     ray.shutdown()
+    for s, handler in before.items():
+        signal.signal(s, handler)
 
 
 def _rows(out: Path) -> dict:
