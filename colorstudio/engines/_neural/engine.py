@@ -299,7 +299,6 @@ class NeuralEngine(Engine):
                 messages.append(f"the GPU ran out of memory, so {self.name} now runs on the CPU (slower)")
                 current = side
 
-
     # -- photos together ------------------------------------------------------------------
     #: At most this many photos in one pass of the network (:meth:`chroma_together`).
     max_together = 8
