@@ -98,6 +98,12 @@ def _options_key(options: Optional[dict]) -> tuple:
     return tuple(sorted((str(k), repr(v)) for k, v in (options or {}).items()))
 
 
+def _answer_key(quality: str, max_side: Optional[int], hints: Hints, references: tuple = (),
+                options: Optional[dict] = None) -> tuple:
+    """What a session's engine answer is kept under: the question it answers."""
+    return (quality, max_side, hints, tuple(getattr(r, "key", id(r)) for r in references), _options_key(options))
+
+
 class ColorizeSession:
     """Interactive colorization of one photo with one engine.
 
@@ -166,12 +172,11 @@ class ColorizeSession:
         hints = hints or Hints()
         references = tuple(references or ())
         quality = "preview" if draft else "render"
-        refs_key = tuple(getattr(r, "key", id(r)) for r in references)
-        key = (quality, max_side if draft else None, hints, refs_key, _options_key(options))
+        key = _answer_key(quality, max_side if draft else None, hints, references, options)
         if key not in self._answers and draft:
             # A settled answer to the same question is better than a draft and costs nothing
             # (a strength or saturation slider moving: composition only, no engine run).
-            settled = ("render", None, hints, refs_key, _options_key(options))
+            settled = _answer_key("render", None, hints, references, options)
             key = settled if settled in self._answers else key
         hit = self._answers.get(key)
         if hit is not None:
@@ -205,7 +210,7 @@ class ColorizeSession:
         answers = engine.chroma_together([(s._engine_session(), h) for s, h in zip(sessions, hints)],
                                          should_stop=should_stop)
         for s, h, answer in zip(sessions, hints, answers):
-            s._answers[("render", None, h, (), ())] = answer
+            s._answers[_answer_key("render", None, h)] = answer
             s.last_info = _plain_info(getattr(answer, "info", None) or {})
 
     def preview(self, hints: Optional[Hints] = None, max_side: int = 1024, saturation: float = 1.0, *,

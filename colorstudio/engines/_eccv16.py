@@ -35,8 +35,6 @@ class Eccv16Engine(NeuralEngine):
     description = "Zhang, Isola and Efros's automatic colorization network (no hints)."
     uses_hints = False
 
-    goes_together = True
-
     def make_runner(self, net, device, precision: Precision = FLOAT32) -> Eccv16Runner:
         return Eccv16Runner(net, device, precision)
 

@@ -56,8 +56,6 @@ class Siggraph17Engine(NeuralEngine):
                    "automatic without them; suggests likely colours for a hint.")
     uses_hints = True
 
-    goes_together = True
-
     def forward_together(self, works: list, hints: list, should_stop: Optional[StopCallback] = None):
         inputs = [hint_tensors(h, work, should_stop) for h, work in zip(hints, works)]
         runner = self.runner

@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from typing import Optional
 
 from .plan import BatchError
-from .step import GPU_TOGETHER, BatchSettings, EngineCache, PhotoTask, process_photo
+from .step import BatchSettings, EngineCache, PhotoTask, process_photo, together_for
 
 
 class _Worker:
@@ -60,7 +60,7 @@ class RayPool:
 
     ``jobs`` actors (one per GPU when the cluster has GPUs and ``jobs`` is not given larger),
     each with at most two photos queued, so memory stays bounded on every node; an actor that
-    takes photos together (``settings.together``, else :data:`step.GPU_TOGETHER` on GPUs)
+    takes photos together (``step.together_for``: on GPUs)
     has as many in flight as its pipeline holds.
     """
 
@@ -74,7 +74,7 @@ class RayPool:
         if want_gpu:
             options = {"num_cpus": 1, "num_gpus": 1}
             count = max(1, min(count, gpus)) if jobs > 1 else gpus
-        together = settings.together if settings.together is not None else (GPU_TOGETHER if want_gpu else 1)
+        together = together_for(settings, want_gpu)
         per_actor = 2
         if together > 1:
             from .run import LocalPipeline

@@ -78,9 +78,7 @@ def photos_together(settings, pool: str) -> int:
     run on a GPU (where one pass for several photos keeps the device busy), else 1."""
     if pool != "threads":
         return 1
-    if settings.together is not None:
-        return settings.together
-    return step.GPU_TOGETHER if network_may_use_gpu(settings) else 1
+    return step.together_for(settings, network_may_use_gpu(settings))
 
 
 def gpu_may_be_used(device: str) -> bool:
@@ -365,9 +363,10 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
                 from .processes import ProcessPipeline
                 executor = ProcessPipeline(settings, jobs=jobs)
             else:
-                alone = in_flight is not None and int(in_flight) <= 1    # the app's batch: one photo at a time
-                executor = LocalPipeline(settings, jobs=jobs, runtime=runtime,
-                                         together=1 if alone else photos_together(settings, pool))
+                together = photos_together(settings, pool)
+                if in_flight:      # no more photos go together than are in flight (the app's batch: 1)
+                    together = min(together, int(in_flight))
+                executor = LocalPipeline(settings, jobs=jobs, runtime=runtime, together=together)
             if in_flight:
                 executor.in_flight = max(1, min(executor.in_flight, int(in_flight)))
             cleaned: set = set()

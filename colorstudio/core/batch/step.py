@@ -289,7 +289,7 @@ def together_key(w: _Work, settings: BatchSettings, runtime):
     engine (:func:`colorize_together`): its engine's ``together_key`` for its size; None
     (alone) for an engine that takes photos one at a time, and for photos with references
     or engine options."""
-    if w.done or w.references or w.options:
+    if w.done or not _plain(w):
         return None
     key = runtime.engine(w.engine, settings.device).together_key(*w.photo.lightness.shape)
     return None if key is None else (w.engine, key)
@@ -314,7 +314,7 @@ def colorize_together(works: list, settings: BatchSettings, runtime) -> list:
             todo.append((w, _hints_for(w), ColorizeSession(w.photo, runtime.engine(w.engine, settings.device))))
         except Exception as exc:  # noqa: BLE001
             _finish(w, "failed", describe_error(exc))
-    alike = [t for t in todo if not t[0].references and not t[0].options and t[2].engine is todo[0][2].engine]
+    alike = [t for t in todo if _plain(t[0]) and t[2].engine is todo[0][2].engine]
     if len(alike) > 1:
         try:
             ColorizeSession.chroma_together([t[2] for t in alike], [t[1] for t in alike])
@@ -330,6 +330,21 @@ def colorize_together(works: list, settings: BatchSettings, runtime) -> list:
             _finish(w, "failed", describe_error(exc))
         w.record["seconds_colorize"] = round(shared + time.perf_counter() - t1, 4)
     return works
+
+
+def together_for(settings: BatchSettings, gpu: bool) -> int:
+    """Photos per pass of a network: the settings' ``together``, else :data:`GPU_TOGETHER`
+    where the network runs on a GPU (one pass for several photos keeps it busy), else 1 (on
+    a CPU one photo keeps the cores busy already: bench/results/together.md)."""
+    if settings.together is not None:
+        return settings.together
+    return GPU_TOGETHER if gpu else 1
+
+
+def _plain(w: _Work) -> bool:
+    """A photo the engine answers from its L and hints alone (no references, no options):
+    the only kind that goes through a network with others."""
+    return not w.references and not w.options
 
 
 def _hints_for(w: _Work):
@@ -417,19 +432,19 @@ def process_photo(task: PhotoTask, settings: BatchSettings, runtime=None, docume
     return save(colorize(load(task, settings, document), settings, runtime), settings).record
 
 
+def _check_whole(flag: str, value, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise BatchError(f"{flag} must be a whole number from {lo} to {hi}, not {value!r}")
+
+
 def settings_for_start(settings: BatchSettings) -> BatchSettings:
     """Validate what can be checked before any photo: the mode, the engine, the references."""
     if settings.mode not in MODES:
         raise BatchError(f"{settings.mode!r} is not a batch mode; choose one of: {', '.join(MODES)}")
-    if not isinstance(settings.quality, int) or not 1 <= settings.quality <= 100:
-        raise BatchError(f"--quality must be a whole number from 1 to 100, not {settings.quality!r}")
-    level = settings.compress_level
-    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 9:
-        raise BatchError(f"--compression must be a whole number from 0 to 9, not {level!r}")
-    together = settings.together
-    if together is not None and (isinstance(together, bool) or not isinstance(together, int)
-                                 or not 1 <= together <= MAX_TOGETHER):
-        raise BatchError(f"--together must be a whole number from 1 to {MAX_TOGETHER}, not {together!r}")
+    _check_whole("--quality", settings.quality, 1, 100)
+    _check_whole("--compression", settings.compress_level, 0, 9)
+    if settings.together is not None:
+        _check_whole("--together", settings.together, 1, MAX_TOGETHER)
     if settings.mode in _NEEDS_REFERENCE and not settings.references:
         raise BatchError(f"{settings.mode} mode needs a reference picture: give one with --reference REF")
     hashes = []

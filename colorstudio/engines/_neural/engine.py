@@ -302,8 +302,10 @@ class NeuralEngine(Engine):
     # -- photos together ------------------------------------------------------------------
     #: At most this many photos in one pass of the network (:meth:`chroma_together`).
     max_together = 8
-    #: Whether this engine's network takes photos together (its :meth:`forward_together`).
-    goes_together = False
+    @property
+    def goes_together(self) -> bool:
+        """Whether this engine's network takes photos together: it has a :meth:`forward_together`."""
+        return type(self).forward_together is not NeuralEngine.forward_together
 
     def together_key(self, height: int, width: int):
         """Photos whose render working sizes pad to the same network input go together."""
@@ -311,7 +313,7 @@ class NeuralEngine(Engine):
             return None
         side = self.side_for("render", None, max(int(height), int(width)))
         h, w = working_shape(int(height), int(width), side)
-        return (self.name, side, round_up(h), round_up(w))
+        return (side, round_up(h), round_up(w))
 
     def forward_together(self, works: list, hints: list, should_stop: Optional[StopCallback] = None):
         """One pass of the network for the stacked ``works`` (WorkingImages of one padded
