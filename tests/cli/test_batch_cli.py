@@ -69,6 +69,11 @@ def test_user_errors_are_one_sentence_and_exit_2(cli, tree):
     assert r.rc == 2 and "--reference" in r.err
     r = cli("batch", tree["src"], tree["out"], "--mode", "auto")
     assert r.rc == 2 and "needs a neural model" in r.err
+    # A named engine whose model this machine lacks: refused before any photo, not 13 failures.
+    r = cli("batch", tree["src"], tree["out"], "--mode", "auto", "--engine", "siggraph17", "--recursive")
+    assert r.rc == 2 and len(r.err_lines) == 1, r.err
+    assert "siggraph17 model is not installed" in r.err and "no photo was started" in r.err
+    assert not tree["out"].exists()
     r = cli("batch", tree["src"], tree["out"], "--dry-run", "--mode", "hints", "--recursive")
     assert r.rc == 0 and "would colorize" in r.out and not tree["out"].exists()
 

@@ -317,6 +317,9 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
     t0 = time.perf_counter()
     src, out = check_folders(source, output)
     settings = step.settings_for_start(settings)
+    if runtime is None and not cluster:
+        # A runtime handed in provides its own engines; a cluster's machines hold their own models.
+        step.check_models_here(settings)
     summary = Summary(out / MANIFEST_NAME, dry_run=dry_run)
 
     def emit(record: dict) -> None:

@@ -432,6 +432,22 @@ def process_photo(task: PhotoTask, settings: BatchSettings, runtime=None, docume
     return save(colorize(load(task, settings, document), settings, runtime), settings).record
 
 
+def check_models_here(settings: BatchSettings) -> None:
+    """BatchError (a sentence) when the engine the batch uses for photos without a document
+    needs a model this machine has not installed: every such photo would fail the same way,
+    so the batch refuses before starting any (``settings`` as :func:`settings_for_start`
+    returns them). Photos with a saved document use the document's engine and fail, each
+    with the same sentence, only if that engine's model is missing."""
+    if settings.mode in ("document", "hints") or not settings.engine:
+        return
+    from ...engines.registry import ENGINES
+    from ...models.store import is_installed, not_installed_message
+    spec = ENGINES[settings.engine]
+    missing = [m.name for m in spec.models if not is_installed(m.name)] if spec.needs_weights else []
+    if missing:
+        raise BatchError(f"{not_installed_message(missing[0])}; no photo was started")
+
+
 def _check_whole(flag: str, value, lo: int, hi: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise BatchError(f"{flag} must be a whole number from {lo} to {hi}, not {value!r}")
