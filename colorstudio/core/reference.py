@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -293,6 +293,10 @@ def load_reference(ref, *, max_side: int = REFERENCE_MAX_SIDE, need_color: bool 
                 _cache.popitem(last=False)
     if need_color and not hit.was_color:
         raise ReferenceError(f"{path.name} has no colour to take; a reference for reference colours needs colour")
+    if hit.path != str(path):
+        # The same picture met under another name (a copy): its pixels are shared, but it is
+        # named as asked, so the page showing it and any message name this file.
+        hit = replace(hit, path=str(path))
     return hit
 
 

@@ -71,6 +71,11 @@ class MainWindow(QMainWindow):
         self._reference_shown: Optional[str] = None
         self.compute = Compute(engine=engine, session_factory=session_factory, engine_factory=engine_factory,
                                parent=self)
+        # Before the workspace's own connection: a new reference's thumbnail is asked for
+        # ahead of the preview that uses it (jobs run first on the compute thread, and the
+        # preview then finds the picture decoded), so the page never says "Opening the
+        # reference..." over a photo already coloured from it.
+        self.editor.document_changed.connect(self._ask_reference_thumbnail)
         self.workspace = Workspace(self.editor, self.compute, settings, autosave, parent=self)
         self.photo_loader = PhotoLoader(DISPLAY_MAX_SIDE, parent=self)
         self._display = None   # (photo, grey display image) shrunk on the loader thread
@@ -406,14 +411,17 @@ class MainWindow(QMainWindow):
         self.palette_panel.set_suggestions([])
         self._update_title()
 
-    def _document_changed(self, doc) -> None:
-        self.mode_panel.set_document(doc)
+    def _ask_reference_thumbnail(self, doc) -> None:
         first = doc.references[0].path if doc.references else None
         if first != self._reference_shown:
             self._reference_shown = first
             if first is not None:
                 # Decoded by core on the compute thread, never here.
                 self.compute.thumbnail(ThumbnailJob(first))
+
+    def _document_changed(self, doc) -> None:
+        self.mode_panel.set_document(doc)
+        self._ask_reference_thumbnail(doc)
         self.strength.set_value(doc.saturation)
         self._update_lightness()
         if self.workspace.last_preview is None or not self.workspace.last_preview.engine:

@@ -176,3 +176,27 @@ def test_a_saved_reference_is_found_again_or_reported_when_the_document_reopens(
     assert "postcard.png" in win3.message_bar.message and "missing" in win3.message_bar.message
     assert [r.path for r in win3.editor.document.references] == [str(ref)], "still recorded"
     assert win3.editor.document.mode == "reference"
+
+
+def test_a_pasted_reference_shows_its_thumbnail_before_its_colours_reach_the_photo(make_window, tmp_path, qtbot,
+                                                                                  painting):
+    win = make_window()
+    assert win.open_photo(edge_photo(tmp_path / "edge.png"))
+    wait_full_preview(qtbot, win)
+    win.workspace.switch_mode("reference")
+    wait_full_preview(qtbot, win)     # the compute thread is idle: the paste's preview starts at once
+    page = win.mode_panel.pages["reference"]
+    shown_with_colour = []
+
+    def arrived(result) -> None:
+        if result.rgb is not None and chroma(result.rgb) > 5:
+            shown_with_colour.append(page.name_label.text())
+
+    win.workspace.preview_ready.connect(arrived)
+    with qtbot.waitSignal(win.workspace.preview_ready, timeout=WAIT_MS,
+                          check_params_cb=lambda r: r.rgb is not None and not r.draft and chroma(r.rgb) > 5):
+        paste_file(qtbot, page, painting)
+    # The page names the picture with its size (the thumbnail's arrival) before any preview
+    # coloured from it is on screen: never "Opening the reference..." over a coloured photo.
+    assert shown_with_colour and "painting.png (" in shown_with_colour[0], shown_with_colour
+    assert "Opening" not in page.view.text()

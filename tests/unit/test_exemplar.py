@@ -379,3 +379,17 @@ def test_photos_sharing_a_reference_build_its_samples_once_and_get_the_same_colo
     hist.start(photo_L()).targets((ref,))
     hist.start(photo_L() * 0.8 + 5.0).targets((ref,))
     assert hist.shared.computed == 2
+
+
+def test_a_copy_of_a_reference_met_before_is_named_as_asked_and_shares_its_pixels(tmp_path):
+    a = np.zeros((40, 60, 3), np.uint8)
+    a[:, :30] = (200, 40, 40)
+    a[:, 30:] = (40, 60, 200)
+    first, copy = tmp_path / "first.png", tmp_path / "elsewhere" / "copy.png"
+    copy.parent.mkdir()
+    Image.fromarray(a).save(first)
+    copy.write_bytes(first.read_bytes())
+    one, two = load_reference(first), load_reference(copy)
+    assert one.path == str(first) and two.path == str(copy)
+    assert two.content_hash == one.content_hash and two.lab is one.lab   # decoded once
+    assert load_reference(first).path == str(first)
