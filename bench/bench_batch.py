@@ -16,7 +16,7 @@ phase costs when other programs share the cores (the load average is recorded to
 Targets (issue 11): batch time <= 1.5x the decode+encode reference; peak RSS <= 2 GB.
 The same on a 2-worker local Ray when Ray is installed (its overhead against one machine).
 
-    python bench/bench_batch.py [--photos 48] [--jobs 2] [--rounds 5] [--no-ray] [--no-reference-mode]
+    python bench/bench_batch.py [--photos 48] [--jobs 2] [--rounds 5] [--no-ray] [--no-reference-mode] [--no-threads]
 
 48 photos by default (four of each size, kind and depth): a process's fixed costs (imports,
 loading the compiled composer, about 1 s of CPU) weigh a sixth of a 12-photo batch and
@@ -274,6 +274,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-ray", action="store_true")
     ap.add_argument("--no-reference-mode", action="store_true")
+    ap.add_argument("--no-threads", action="store_true", help="skip the --threads rows (the default pool only)")
     ap.add_argument("--rounds", type=int, default=5, help="rounds of the reference and every batch (medians)")
     ap.add_argument("--child", dest="phase", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--src"), ap.add_argument("--out"), ap.add_argument("--autosave")
@@ -290,11 +291,13 @@ def main() -> None:
         print(f"generated {n} photos, {pixels / 1e6:.0f} MP in all, in {time.perf_counter() - t0:.0f} s", flush=True)
         phases = [("reference", "decode + encode a grey picture of the same size (the earlier reference)"),
                   ("same", "decode + encode the batch's own output pictures (reference)"),
-                  ("batch", f"batch, document mode, propagation, --jobs {j} (the default pool: {{pool}})"),
-                  ("threads", f"batch, document mode, propagation, --jobs {j} --threads")]
+                  ("batch", f"batch, document mode, propagation, --jobs {j} (the default pool: {{pool}})")]
+        if not args.no_threads:
+            phases.append(("threads", f"batch, document mode, propagation, --jobs {j} --threads"))
         if not args.no_reference_mode:
             phases.append(("refmode", f"batch, reference mode, exemplar, --jobs {j} (the default pool: {{pool}})"))
-            phases.append(("refthreads", f"batch, reference mode, exemplar, --jobs {j} --threads"))
+            if not args.no_threads:
+                phases.append(("refthreads", f"batch, reference mode, exemplar, --jobs {j} --threads"))
         notes = []
         try:
             if args.no_ray:
@@ -360,7 +363,9 @@ def main() -> None:
             "every run (zlib-ng where installed). With other programs on the cores (see the load), wall times "
             "stretch; CPU seconds do not.\n" + "\n".join(notes))
     print(body)
-    write_results("batch", "Batch colorization (bench_batch.py)", body)
+    # The default set and the issue's 200 photos keep results of their own.
+    name = "batch" if n == 48 else f"batch-{n}-photos"
+    write_results(name, f"Batch colorization (bench_batch.py{'' if n == 48 else f' --photos {n}'})", body)
 
 
 if __name__ == "__main__":
