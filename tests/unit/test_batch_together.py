@@ -134,24 +134,31 @@ def test_a_batch_puts_the_photos_waiting_through_the_network_together(s17, tmp_p
                     runtime=EngineCache(engine=s17))
     assert one.counts["done"] == 5
 
-    # The compute thread is held until every photo is decoded, so the group it takes does
-    # not depend on how fast the decoding threads are.
-    decoded, all_decoded = [], threading.Event()
-    original_load = step.load
+    # The compute thread is held until every photo is decoded and waiting for it, so the
+    # group it takes does not depend on how fast the decoding threads are. (Counted as the
+    # photos enter the pipeline's waiting room: a photo is decoded a moment before it gets
+    # there, and a count of decodes let the compute thread start one photo short.)
+    all_waiting, entered = threading.Event(), []
 
-    def load(task, s, *args, **kwargs):
-        w = original_load(task, s, *args, **kwargs)
-        decoded.append(task.rel)
-        if len(decoded) == len(names):
-            all_decoded.set()
-        return w
+    class WaitingRoom(list):
+        def append(self, item) -> None:
+            super().append(item)
+            entered.append(item)       # the first compute call takes its photo out before it waits
+            if len(entered) == len(names):
+                all_waiting.set()
+
+    pipeline_init = batch_run.LocalPipeline.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        pipeline_init(self, *args, **kwargs)
+        self._waiting = WaitingRoom()
 
     class HeldRuntime(EngineCache):
         def engine(self, choice, device=None):
-            assert all_decoded.wait(60), "the photos were not all decoded"
+            assert all_waiting.wait(60), "the photos were not all decoded and waiting"
             return super().engine(choice, device)
 
-    monkeypatch.setattr(step, "load", load)
+    monkeypatch.setattr(batch_run.LocalPipeline, "__init__", init)
     passes = Passes(s17, monkeypatch)
     records = []
     summary = run_batch(tmp_path / "src", tmp_path / "out", BatchSettings(together=4, **settings),
