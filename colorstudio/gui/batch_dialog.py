@@ -255,16 +255,35 @@ class BatchDialog(JobDialog):
         if path:
             self.reference_edit.setText(path)
 
+    @Slot()
+    @Slot(str)
+    def refresh_engines(self, *_args) -> None:
+        """List the mode's engines again (which can run here may have changed)."""
+        self._mode_changed(self.mode_combo.currentText())
+
     @Slot(str)
     def _mode_changed(self, mode: str) -> None:
         """The engines of the mode (best first, after "best available"), like ``--engine``."""
         from ..engines.registry import ENGINES, engines_by_preference
+        from .availability import engine_availability
+        chosen = self.engine_combo.currentData()
         self.engine_combo.blockSignals(True)
         self.engine_combo.clear()
         self.engine_combo.addItem("Best available", None)
         if mode in ENGINE_MODES:
             for name in engines_by_preference(mode):
-                self.engine_combo.addItem(f"{ENGINES[name].label} ({name})", name)
+                ready = engine_availability(name)
+                self.engine_combo.addItem(f"{ENGINES[name].label} ({name})" + ("" if ready.ok else
+                                                                              " \u2014 not installed"), name)
+                if not ready.ok:
+                    # Listed, so the user knows it exists, but not choosable: every photo would fail.
+                    i = self.engine_combo.count() - 1
+                    self.engine_combo.model().item(i).setEnabled(False)
+                    self.engine_combo.setItemData(i, ready.reason[:1].upper() + ready.reason[1:] +
+                                                  "; install it from Models\u2026", Qt.ItemDataRole.ToolTipRole)
+            i = self.engine_combo.findData(chosen)
+            if chosen is not None and i > 0 and self.engine_combo.model().item(i).isEnabled():
+                self.engine_combo.setCurrentIndex(i)
             self.engine_combo.setToolTip("The engine for photos without a saved edit document")
         else:
             self.engine_combo.setToolTip("Each photo is rendered with the engine its saved edit document names")
@@ -336,6 +355,10 @@ class BatchDialog(JobDialog):
         if mode in NEEDS_REFERENCE and not self.reference_edit.text().strip():
             self.show_message(f"Choose a reference picture for {mode} mode first.")
             return None
+        unready = self._engine_problem(mode)
+        if unready:
+            self.show_message(unready)
+            return None
         self.tree.clear()
         self.items.clear()
         self.progress.setRange(0, 0)
@@ -345,6 +368,24 @@ class BatchDialog(JobDialog):
                                     wait=self._fresh_gate().wait, runtime_factory=self._runtime,
                                     shared_runtime=True),
                            "Colorizing…")
+
+    def _engine_problem(self, mode: str) -> str:
+        """Why the photos without a document could not be colorized here (a sentence in the
+        app's words, pointing to Tools > Models...), or "" when they can."""
+        if mode not in ENGINE_MODES:
+            return ""
+        from .availability import best_engine, engine_availability, mode_availability
+        chosen = self.engine_combo.currentData()
+        if chosen is not None:
+            ready = engine_availability(chosen)
+        else:
+            ready = mode_availability(mode) if best_engine(mode) is None else None
+        if ready is None or ready.ok:
+            return ""
+        advice = ("install it from Tools \u203a Models\u2026" if chosen is not None else
+                  "install one from Tools \u203a Models\u2026")
+        return (f"{ready.reason[:1].upper()}{ready.reason[1:]}: {advice}, or choose the document mode to "
+                "render only the photos you edited.")
 
     def rerender_selected(self) -> Optional[Worker]:
         """Run the per-photo step for the selected photo alone."""
@@ -519,6 +560,10 @@ def show_batch(window) -> BatchDialog:
         dlg = BatchDialog(window, compute=window.compute,
                           autosave=str(autosave.folder) if autosave is not None else None)
         dlg.open_requested.connect(lambda path: window.open_photo(path, wait=False))
+        models = getattr(window, "models", None)
+        if models is not None:
+            # A model installed or removed meanwhile: its engine becomes choosable, or stops being.
+            models.changed.connect(dlg.refresh_engines)
         window.batch_dialog = dlg
     else:
         dlg.reopen()

@@ -305,3 +305,34 @@ def test_reference_mode_with_a_chosen_picture_and_engine_runs_on_the_apps_runtim
         rgb = np.asarray(Image.open(tree["out"] / f"p{i}.png").convert("RGB")).astype(int)
         assert rgb[..., 0].mean() > rgb[..., 2].mean() + 10, i   # the reference's warm colours
     assert win.compute.runtime.engines_built["exemplar"] == built_before + 1   # once, on the app's runtime
+
+
+def test_an_engine_whose_model_is_missing_is_listed_but_cannot_be_chosen(make_window, qtbot, tree, monkeypatch):
+    from colorstudio.gui import availability
+    win, dlg = open_dialog(make_window, qtbot, tree, SlowEngine())
+    dlg.mode_combo.setFocus()
+    while dlg.mode_combo.currentText() != "auto":
+        qtbot.keyClick(dlg.mode_combo, Qt.Key.Key_Down)
+    i = dlg.engine_combo.findData("siggraph17")
+    assert i > 0 and dlg.engine_combo.itemText(i).endswith("not installed")
+    assert not dlg.engine_combo.model().item(i).isEnabled()
+    assert "install it from Models" in dlg.engine_combo.itemData(i, Qt.ItemDataRole.ToolTipRole)
+    # The keyboard walks past the engines that cannot run here (this test's models folder is empty).
+    dlg.engine_combo.setFocus()
+    for _ in range(dlg.engine_combo.count()):
+        qtbot.keyClick(dlg.engine_combo, Qt.Key.Key_Down)
+    assert dlg.engine_combo.currentData() is None
+    # Start with no model for the mode: one sentence in the app's words, and nothing begins.
+    grey(tree["src"] / "p.png", 90)
+    click(qtbot, dlg.start_button)
+    assert dlg.job is None and not tree["out"].exists()
+    text = dlg.message.text()
+    assert "not installed" in text and "Tools \u203a Models" in text and "colorstudio models" not in text
+    # Once the model is installed (the model manager says so), the engine can be chosen.
+    monkeypatch.setattr(availability, "weights_installed", lambda name: name == "siggraph17")
+    win.models.changed.emit("siggraph17")
+    i = dlg.engine_combo.findData("siggraph17")
+    assert dlg.engine_combo.model().item(i).isEnabled() and "not installed" not in dlg.engine_combo.itemText(i)
+    qtbot.keyClick(dlg.engine_combo, Qt.Key.Key_Down)
+    assert dlg.engine_combo.currentData() == "siggraph17"
+    assert dlg.settings().engine == "siggraph17"
