@@ -50,6 +50,10 @@ def test_a_batch_records_each_photo_reports_and_exits_3_when_some_failed(cli, tr
     summary = lines[-1]
     assert summary["summary"]["done"] == len(tree["documented"]) and summary["summary"]["failed"] == 2
     assert summary["manifest"] == str(tree["out"] / "colorstudio-batch.sqlite")
+    # No --jobs: as many workers as suit this machine (--jobs auto), and the summary says how many.
+    from colorstudio.core.batch import BatchSettings
+    from colorstudio.core.batch.run import default_jobs
+    assert summary["jobs"] == default_jobs(BatchSettings(mode="hints")) >= 1
     assert "2 photos failed" in r.err and "--retry-failed" in r.err and "Traceback" not in r.err
     rows = {row["source"]: row for row in csv.DictReader(report.open())}
     assert rows["truncated.jpg"]["status"] == "failed" and "truncated" in rows["truncated.jpg"]["error"]
@@ -74,6 +78,11 @@ def test_user_errors_are_one_sentence_and_exit_2(cli, tree):
     assert r.rc == 2 and len(r.err_lines) == 1, r.err
     assert "siggraph17 model is not installed" in r.err and "no photo was started" in r.err
     assert not tree["out"].exists()
+    for bad in ("0", "many"):
+        r = cli("batch", tree["src"], tree["out"], "--mode", "hints", "--jobs", bad)
+        assert r.rc == 2 and "--jobs" in r.err and "auto or a whole number from 1 to 256" in r.err
+    r = cli("batch", tree["src"], tree["out"], "--dry-run", "--mode", "hints", "--jobs", "auto")
+    assert r.rc == 0
     r = cli("batch", tree["src"], tree["out"], "--dry-run", "--mode", "hints", "--recursive")
     assert r.rc == 0 and "would colorize" in r.out and not tree["out"].exists()
 

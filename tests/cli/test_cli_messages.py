@@ -119,8 +119,8 @@ def test_a_hostile_hints_file_in_a_real_process(cli, photo, tmp_path, text, frag
 
 
 @pytest.mark.parametrize("option, value, fragment", [
-    ("--jobs", "0", "--jobs/-j takes a whole number from 1 to 256, not '0'"),
-    ("--jobs", "many", "--jobs/-j takes a whole number from 1 to 256, not 'many'"),
+    ("--jobs", "0", "--jobs/-j takes auto or a whole number from 1 to 256, not '0'"),
+    ("--jobs", "many", "--jobs/-j takes auto or a whole number from 1 to 256, not 'many'"),
     ("--quality", "1000", "--quality takes a whole number from 1 to 100, not '1000'"),
     ("--saturation", "nan", "--saturation takes a number from 0 to 2, not 'nan'"),
 ])

@@ -342,6 +342,32 @@ def test_the_automatic_pool_runs_processes_for_a_large_batch_on_the_cpu(monkeypa
         choose_pool("fibres", prop, 2, many)
 
 
+def test_jobs_auto_takes_the_cores_up_to_the_memory_and_one_for_a_gpu(monkeypatch):
+    """--jobs auto (the CLI's default): one worker per core this process may use, at most
+    AUTO_JOBS_MAX and one per WORKER_MEMORY of available memory; one where a network may run
+    on a GPU (one runtime feeds it); a runtime handed in (the app's) keeps one."""
+    from colorstudio.core.batch import run
+    prop = BatchSettings(mode="hints", engine="propagation")
+    net = BatchSettings(mode="auto", engine="siggraph17")
+    monkeypatch.setattr(run, "gpu_may_be_used", lambda device: False)
+    gib = run.WORKER_MEMORY
+    for cores, memory, want in ((2, 20 * gib, 2), (16, 64 * gib, run.AUTO_JOBS_MAX), (16, 3 * gib, 3),
+                                (4, gib // 2, 1), (6, None, 6), (1, 20 * gib, 1)):
+        monkeypatch.setattr(run.os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
+        monkeypatch.setattr(run, "_available_memory", lambda m=memory: m)
+        assert run.default_jobs(prop) == want, (cores, memory)
+        assert run.default_jobs(net) == want, "a network on the CPU counts like any engine"
+    monkeypatch.setattr(run, "gpu_may_be_used", lambda device: device != "cpu")
+    monkeypatch.setattr(run.os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    monkeypatch.setattr(run, "_available_memory", lambda: 20 * gib)
+    assert run.default_jobs(net) == 1
+    assert run.default_jobs(BatchSettings(mode="document")) == 1      # a document's network may use it
+    assert run.default_jobs(prop) == 4                                 # the weight-free engine: the cores
+    assert run.default_jobs(BatchSettings(mode="auto", engine="siggraph17", device="cpu")) == 4
+    # What this machine says is a real figure: a whole number of at least one.
+    assert run._available_memory() is None or run._available_memory() > 0
+
+
 def test_an_automatic_pool_over_the_threshold_colorizes_on_worker_processes(tree, monkeypatch, worker_engines):
     from colorstudio.core.batch import run
     built = worker_engines

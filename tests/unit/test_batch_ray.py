@@ -70,8 +70,10 @@ def test_ray_matches_one_machine_and_resumes_the_same_way(tmp_path, local_ray):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "local" / rel)),
                               np.asarray(Image.open(tmp_path / "ray3" / rel))), rel
     # One runtime per actor: each actor built its engine once, whatever the number of photos.
-    pool = RayPool(settings, "ray", jobs=2)
+    # No jobs given (the command line's --jobs auto): one actor per CPU of the cluster.
+    pool = RayPool(settings, "ray", jobs=None)
     try:
+        assert len(pool.actors) == int(ray.cluster_resources()["CPU"]) == 2
         from colorstudio.core.batch import PhotoTask
         (tmp_path / "p").mkdir()
         futures = [pool.submit(PhotoTask(str(tree["src"] / rel), rel, str(tmp_path / "p" / f"{i}.png"), f"{i}.png"))

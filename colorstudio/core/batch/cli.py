@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Optional, TextIO
 
-from .run import AUTO_PROCESSES_FROM
+from .run import AUTO_JOBS_MAX, AUTO_PROCESSES_FROM
 from .step import GPU_TOGETHER, MAX_TOGETHER
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER, EXIT_SOME_FAILED = 0, 1, 2, 3
@@ -40,6 +40,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     from ..spec import SATURATION
     from .plan import OUTPUT_FORMATS
     from .step import MODES
+    whole = number(1, 256, integer=True)
+
+    def _jobs(text: str) -> Optional[int]:
+        """``--jobs``: a whole number from 1 to 256, or "auto" (None: the batch decides)."""
+        if text.strip().lower() == "auto":
+            return None
+        try:
+            return whole(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"takes auto or a whole number from 1 to 256, not {text!r}") from None
+
+    _jobs.__name__ = "auto or a whole number"
     p = subparsers.add_parser(
         "batch", help="colorize a folder of photos (resumable; sources never written)",
         description="Colorize every photo in SOURCE_DIR into OUTPUT_DIR, mirroring its folders. "
@@ -65,8 +77,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--compression", type=number(0, 9, integer=True), default=6, metavar="N",
                    help="PNG and TIFF compression 0-9: 1 writes several times faster with files about a "
                         "sixth larger, 9 the smallest; the pixels are the same (default 6)")
-    p.add_argument("--jobs", "-j", type=number(1, 256, integer=True), default=1, metavar="N",
-                   help="photos colorized at once (each worker holds its own engines; default 1)")
+    p.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N",
+                   help="photos colorized at once (each worker holds its own engines); default auto: one "
+                        f"per core (at most {AUTO_JOBS_MAX}, one per GB of free memory), one where a network "
+                        "may run on a GPU, one per CPU of a --cluster")
     pools = p.add_mutually_exclusive_group()
     pools.add_argument("--processes", action="store_true",
                        help="run the --jobs workers as separate processes, each doing whole photos (the default "
@@ -137,7 +151,7 @@ def run(args: argparse.Namespace, *, out: Optional[TextIO] = None, err: Optional
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        if args.jobs < 1:
+        if args.jobs is not None and args.jobs < 1:
             raise BatchError(f"--jobs must be at least 1, not {args.jobs}")
         if not 0.0 <= args.saturation <= 2.0:
             raise BatchError("--saturation must be between 0 and 2")
@@ -178,7 +192,7 @@ def run(args: argparse.Namespace, *, out: Optional[TextIO] = None, err: Optional
         if args.json:
             print(json.dumps({"summary": summary.counts, "total": summary.total, "manifest": str(summary.manifest),
                               "seconds": round(summary.seconds, 3), "dry_run": summary.dry_run,
-                              "pool": summary.pool}), file=out)
+                              "pool": summary.pool, "jobs": summary.jobs}), file=out)
         print(f"colorstudio batch: {summary.sentence()}", file=err)
         if summary.failed and not args.dry_run:
             print(f"colorstudio batch: {summary.failed} photos failed; see the manifest or --report, fix them, "

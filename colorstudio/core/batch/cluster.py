@@ -58,22 +58,25 @@ def connect(cluster: str, *, num_cpus: Optional[int] = None):
 class RayPool:
     """An executor with ``submit(task) -> Future`` and ``in_flight``, like ``run.LocalPipeline``.
 
-    ``jobs`` actors (one per GPU when the cluster has GPUs and ``jobs`` is not given larger),
+    ``jobs`` actors (one per GPU when the cluster has GPUs and ``jobs`` is not given larger;
+    ``jobs`` None: one per GPU, or one per CPU of a cluster without GPUs),
     each with at most two photos queued, so memory stays bounded on every node; an actor that
     takes photos together (``step.together_for``: on GPUs)
     has as many in flight as its pipeline holds.
     """
 
-    def __init__(self, settings: BatchSettings, cluster: str = "ray", *, jobs: int = 1, num_cpus: Optional[int] = None):
+    def __init__(self, settings: BatchSettings, cluster: str = "ray", *, jobs: Optional[int] = 1,
+                 num_cpus: Optional[int] = None):
         ray = connect(cluster, num_cpus=num_cpus)
         self.ray = ray
-        gpus = int(ray.cluster_resources().get("GPU", 0))
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
         want_gpu = gpus > 0 and settings.device in ("auto", "cuda")
-        count = max(1, int(jobs))
+        count = max(1, int(jobs if jobs is not None else resources.get("CPU", 1)))
         options = {"num_cpus": 1}
         if want_gpu:
             options = {"num_cpus": 1, "num_gpus": 1}
-            count = max(1, min(count, gpus)) if jobs > 1 else gpus
+            count = max(1, min(count, gpus)) if jobs is not None and jobs > 1 else gpus
         together = together_for(settings, want_gpu)
         per_actor = 2
         if together > 1:

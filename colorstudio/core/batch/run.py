@@ -60,6 +60,43 @@ def choose_pool(pool: str, settings, jobs: int, photos: int, runtime=None) -> st
     return "threads" if network_may_use_gpu(settings) else "processes"
 
 
+#: ``--jobs auto`` (the command line's default) starts at most this many workers on one
+#: machine, and at most one per this much available memory (a worker holds a photo or two
+#: in flight: about 0.35 GB each with 1-12 MP photos, bench/results/batch.md).
+AUTO_JOBS_MAX = 8
+WORKER_MEMORY = 1 << 30
+
+
+def default_jobs(settings) -> int:
+    """Workers for a batch that did not say how many (``--jobs auto``): one where a network
+    may run on a GPU (one runtime feeds it, several photos a pass: see
+    :func:`photos_together`), else one per core this process may use, at most
+    :data:`AUTO_JOBS_MAX` and one per :data:`WORKER_MEMORY` of available memory."""
+    if network_may_use_gpu(settings):
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):   # not Linux
+        cores = os.cpu_count() or 1
+    jobs = min(cores, AUTO_JOBS_MAX)
+    memory = _available_memory()
+    if memory is not None:
+        jobs = min(jobs, memory // WORKER_MEMORY)
+    return max(1, int(jobs))
+
+
+def _available_memory() -> Optional[int]:
+    """Bytes of memory available to new work (Linux: MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def network_may_use_gpu(settings) -> bool:
     """Whether this batch's photos may go through a network on a GPU (told without importing
     torch): its engine runs on GPUs (in document mode, any photo's may) and one may be here."""
@@ -108,6 +145,7 @@ class Summary:
     seconds: float = 0.0
     dry_run: bool = False
     pool: str = ""           # "threads", "processes" or "ray": what ran the photos
+    jobs: int = 0            # how many workers (threads, processes or Ray actors) ran them
 
     @property
     def failed(self) -> int:
@@ -296,7 +334,7 @@ def _clean_partials(folder: Path, cleaned: set) -> None:
             part.unlink(missing_ok=True)
 
 
-def run_batch(source, output, settings: BatchSettings, *, recursive: bool = False, jobs: int = 1,
+def run_batch(source, output, settings: BatchSettings, *, recursive: bool = False, jobs: Optional[int] = 1,
               dry_run: bool = False, retry_failed: bool = False, on_record: Optional[OnRecord] = None,
               on_start: Optional[Callable[[int], None]] = None, cluster: Optional[str] = None,
               runtime=None, should_stop: Optional[Callable[[], bool]] = None,
@@ -312,6 +350,8 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
     in flight. ``in_flight``: at most this many photos at once (the app's batch uses 1).
     ``pool``: "threads" (``LocalPipeline``), "processes" (``jobs`` worker processes; not with
     a ``runtime``, which lives in this process) or "auto" (see :func:`choose_pool`).
+    ``jobs`` None: as many as suit this machine (:func:`default_jobs`), or on a cluster one
+    actor per CPU (per GPU where it has GPUs).
     Raises BatchError (a sentence) when the batch cannot start.
     """
     t0 = time.perf_counter()
@@ -357,11 +397,15 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
             summary.total = count_photos(src, recursive, out) if only is None else len(only)
             if on_start:
                 on_start(summary.total)
+            if jobs is None and not cluster:
+                jobs = 1 if runtime is not None else default_jobs(settings)
             pool = "ray" if cluster else choose_pool(pool, settings, jobs, summary.total, runtime)
             summary.pool = pool
+            summary.jobs = jobs or 0
             if cluster:
                 from .cluster import RayPool
                 executor = RayPool(settings, cluster, jobs=jobs)
+                summary.jobs = len(executor.actors)
             elif pool == "processes":
                 from .processes import ProcessPipeline
                 executor = ProcessPipeline(settings, jobs=jobs)
