@@ -393,3 +393,26 @@ def test_a_copy_of_a_reference_met_before_is_named_as_asked_and_shares_its_pixel
     assert one.path == str(first) and two.path == str(copy)
     assert two.content_hash == one.content_hash and two.lab is one.lab   # decoded once
     assert load_reference(first).path == str(first)
+
+
+def test_photos_a_few_pixels_apart_in_size_share_the_references_samples():
+    """Hand-cropped scans all differ a little in size: photos whose match grids are within
+    AREA_STEP in area share the reference's samples (one build), each is matched at its own
+    size and gets its colours; a clearly larger photo builds its own."""
+    from colorstudio.engines._exemplar import AREA_STEP, sample_area
+    ref = ref_picture([("stripes", BLUE_AB), ("flat", RED_AB)])
+    engine = ExemplarEngine()
+    sizes = [(96, 128), (96, 127), (95, 128), (97, 128)]          # areas within 1.1 % of each other
+    areas = {h * w for h, w in sizes}
+    assert max(areas) / min(areas) < AREA_STEP and len({sample_area(a) for a in areas}) == 1
+    for h, w in sizes:
+        ab, conf = engine.start(photo_L(h, w)).targets((ref,))
+        assert ab.shape[:2] == (h, w)
+        assert hue_gap(mean_ab(ab, slice(2, h // 2 - 4)), RED_AB) < 15
+        assert hue_gap(mean_ab(ab, slice(h // 2 + 4, h - 2)), BLUE_AB) < 15
+    assert engine.shared.computed == 1
+    engine.start(photo_L(120, 128)).targets((ref,))                # 25 % more area
+    assert engine.shared.computed == 2
+    # The area a build is for is a function of the grid's own area alone (no order, no history).
+    assert sample_area(96 * 128) == sample_area(96 * 127) and sample_area(96 * 128) != sample_area(120 * 128)
+    assert abs(sample_area(96 * 128) / (96 * 128) - 1) <= (AREA_STEP - 1) / 2 + 1e-9
