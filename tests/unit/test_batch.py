@@ -546,3 +546,16 @@ def _decoded(path: Path) -> np.ndarray:
         return tifffile.imread(path)
     with Image.open(path) as im:
         return np.asarray(im)
+
+
+def test_the_summary_says_how_many_workers_ran_the_photos(tmp_path):
+    from colorstudio.core.batch.run import Summary
+    s = Summary(tmp_path / "m.sqlite", pool="processes", jobs=4)
+    s.counts.update(done=3, failed=1)
+    assert "3 colorized" in s.sentence() and "1 failed in 0.0 s on 4 worker processes;" in s.sentence()
+    assert "on 2 Ray actors" in Summary(tmp_path / "m", counts=dict(s.counts), pool="ray", jobs=2).sentence()
+    # One worker, or nothing colorized (all up to date): nothing to say about workers.
+    assert " on " not in Summary(tmp_path / "m", counts=dict(s.counts), pool="threads", jobs=1).sentence()
+    idle = Summary(tmp_path / "m", pool="threads", jobs=2)
+    idle.counts["up_to_date"] = 5
+    assert " on " not in idle.sentence().split(";")[0]

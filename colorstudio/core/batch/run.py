@@ -162,8 +162,10 @@ class Summary:
         if self.dry_run:
             return (f"dry run: {c['planned']} photos would be colorized, {c['up_to_date']} are up to date, "
                     f"{c['skipped']} would be skipped, {c['failed']} cannot be done; nothing was written")
+        kind = {"processes": "worker processes", "threads": "worker threads", "ray": "Ray actors"}.get(self.pool)
+        on = f" on {self.jobs} {kind}" if kind and self.jobs > 1 and c["done"] + c["failed"] else ""
         return (f"{c['done']} colorized, {c['up_to_date']} up to date, {c['skipped']} skipped, {c['failed']} failed "
-                f"in {self.seconds:.1f} s; the manifest is {self.manifest}")
+                f"in {self.seconds:.1f} s{on}; the manifest is {self.manifest}")
 
 
 class LocalPipeline:
