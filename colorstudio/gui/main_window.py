@@ -138,6 +138,7 @@ class MainWindow(QMainWindow):
         self.palette_panel.set_recent_colors(setting_list(self.qsettings, "palette/recent"))
         self.recent.refresh()
         self._restore_geometry()
+        self._ask_reference_thumbnail(self.editor.document)
         self._document_changed(self.editor.document)
         self._enable_photo_actions(False)
 
@@ -421,7 +422,6 @@ class MainWindow(QMainWindow):
 
     def _document_changed(self, doc) -> None:
         self.mode_panel.set_document(doc)
-        self._ask_reference_thumbnail(doc)
         self.strength.set_value(doc.saturation)
         self._update_lightness()
         if self.workspace.last_preview is None or not self.workspace.last_preview.engine:

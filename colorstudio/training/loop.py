@@ -45,6 +45,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..core.atomic import WriteError, atomic_path
+from ..core.machine import usable_cores
 from .archs import Architecture, get_architecture
 from .errors import TrainingError
 
@@ -217,20 +218,13 @@ def read_checkpoint(path: Path) -> dict:
     return data
 
 
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
 def _workers(config: TrainConfig, world: int = 1) -> int:
     """DataLoader worker processes: given, else half of this process's share of the cores
     beyond one, at most 4 (none on two cores: decoding a batch takes a few per cent of a step,
     and a worker would take a core from the network)."""
     if config.workers is not None:
         return max(0, int(config.workers))
-    share = max(1, _cores() // max(1, world))
+    share = max(1, usable_cores() // max(1, world))
     return max(0, min(4, (share - 1) // 2))
 
 
@@ -238,7 +232,7 @@ def _threads(config: TrainConfig, workers: int, world: int = 1) -> int:
     """torch's CPU threads: given, else this process's share of the cores less the workers."""
     if config.threads is not None:
         return max(1, int(config.threads))
-    return max(1, _cores() // max(1, world) - workers)
+    return max(1, usable_cores() // max(1, world) - workers)
 
 
 def _distributed_env() -> tuple[int, int, int]:

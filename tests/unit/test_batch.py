@@ -353,19 +353,22 @@ def test_jobs_auto_takes_the_cores_up_to_the_memory_and_one_for_a_gpu(monkeypatc
     gib = run.WORKER_MEMORY
     for cores, memory, want in ((2, 20 * gib, 2), (16, 64 * gib, run.AUTO_JOBS_MAX), (16, 3 * gib, 3),
                                 (4, gib // 2, 1), (6, None, 6), (1, 20 * gib, 1)):
-        monkeypatch.setattr(run.os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
-        monkeypatch.setattr(run, "_available_memory", lambda m=memory: m)
+        monkeypatch.setattr(run, "usable_cores", lambda n=cores: n)
+        monkeypatch.setattr(run, "available_memory", lambda m=memory: m)
         assert run.default_jobs(prop) == want, (cores, memory)
         assert run.default_jobs(net) == want, "a network on the CPU counts like any engine"
     monkeypatch.setattr(run, "gpu_may_be_used", lambda device: device != "cpu")
-    monkeypatch.setattr(run.os, "sched_getaffinity", lambda pid: set(range(4)), raising=False)
-    monkeypatch.setattr(run, "_available_memory", lambda: 20 * gib)
+    monkeypatch.setattr(run, "usable_cores", lambda: 4)
+    monkeypatch.setattr(run, "available_memory", lambda: 20 * gib)
     assert run.default_jobs(net) == 1
     assert run.default_jobs(BatchSettings(mode="document")) == 1      # a document's network may use it
     assert run.default_jobs(prop) == 4                                 # the weight-free engine: the cores
     assert run.default_jobs(BatchSettings(mode="auto", engine="siggraph17", device="cpu")) == 4
     # What this machine says is a real figure: a whole number of at least one.
-    assert run._available_memory() is None or run._available_memory() > 0
+    assert run.available_memory() is None or run.available_memory() > 0
+    from colorstudio.core import machine
+    if hasattr(os, "sched_getaffinity"):
+        assert machine.usable_cores() == len(os.sched_getaffinity(0))   # a container's share, not the host's
 
 
 def test_an_automatic_pool_over_the_threshold_colorizes_on_worker_processes(tree, monkeypatch, worker_engines):
@@ -442,7 +445,7 @@ def test_a_worker_process_shares_the_cores_out_among_its_native_thread_pools(mon
     later and threadpoolctl for those loaded already; a user's own setting is kept."""
     from colorstudio.core.batch import processes
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    monkeypatch.setattr(processes.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(processes, "usable_cores", lambda: 8)
     assert processes.ProcessPipeline(settings({"autosave": "x"}), jobs=4).threads_per_worker == 2
     assert processes.ProcessPipeline(settings({"autosave": "x"}), jobs=16).threads_per_worker == 1
     for name in processes._THREAD_VARIABLES:
@@ -464,7 +467,7 @@ def test_compute_threads_share_the_cores_out_for_the_batch_only(tree, monkeypatc
     as before once it has ended), and the pools from before get their sizes back."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     from colorstudio.core.batch import run as run_module
-    monkeypatch.setattr(run_module.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(run_module, "usable_cores", lambda: 8)
     def sizes() -> dict:
         return {p["filepath"]: p["num_threads"] for p in threadpoolctl.threadpool_info()}
 

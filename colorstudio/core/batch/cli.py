@@ -40,18 +40,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     from ..spec import SATURATION
     from .plan import OUTPUT_FORMATS
     from .step import MODES
-    whole = number(1, 256, integer=True)
+    whole = number(1, 256, integer=True, what="auto or a whole number")
 
     def _jobs(text: str) -> Optional[int]:
-        """``--jobs``: a whole number from 1 to 256, or "auto" (None: the batch decides)."""
-        if text.strip().lower() == "auto":
-            return None
-        try:
-            return whole(text)
-        except argparse.ArgumentTypeError:
-            raise argparse.ArgumentTypeError(f"takes auto or a whole number from 1 to 256, not {text!r}") from None
-
-    _jobs.__name__ = "auto or a whole number"
+        """``--jobs``: "auto" (None: the batch decides) or a whole number from 1 to 256."""
+        return None if text.strip().lower() == "auto" else whole(text)
     p = subparsers.add_parser(
         "batch", help="colorize a folder of photos (resumable; sources never written)",
         description="Colorize every photo in SOURCE_DIR into OUTPUT_DIR, mirroring its folders. "
@@ -151,8 +144,6 @@ def run(args: argparse.Namespace, *, out: Optional[TextIO] = None, err: Optional
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        if args.jobs is not None and args.jobs < 1:
-            raise BatchError(f"--jobs must be at least 1, not {args.jobs}")
         if not 0.0 <= args.saturation <= 2.0:
             raise BatchError("--saturation must be between 0 and 2")
         cluster = _cluster(args.cluster)

@@ -31,6 +31,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Optional
 
+from ..machine import usable_cores
 from . import step
 from .step import BatchSettings, EngineCache, PhotoTask
 
@@ -95,7 +96,7 @@ class ProcessPipeline:
         #: Engines built so far by each worker process, by its process id.
         self.engines_built: dict[int, int] = {}
         #: Native threads (BLAS, OpenMP) each worker may use: the cores shared out.
-        self.threads_per_worker = max(1, (os.cpu_count() or 1) // self.jobs)
+        self.threads_per_worker = max(1, usable_cores() // self.jobs)
         self._pool: Optional[ProcessPoolExecutor] = None
 
     def _executor(self) -> ProcessPoolExecutor:

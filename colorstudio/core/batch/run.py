@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+from ..machine import available_memory, usable_cores
 from . import step
 from .manifest import BatchLock, Manifest
 from .plan import MANIFEST_NAME, BatchError, Entry, check_folders, output_names, walk
@@ -74,27 +75,11 @@ def default_jobs(settings) -> int:
     :data:`AUTO_JOBS_MAX` and one per :data:`WORKER_MEMORY` of available memory."""
     if network_may_use_gpu(settings):
         return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):   # not Linux
-        cores = os.cpu_count() or 1
-    jobs = min(cores, AUTO_JOBS_MAX)
-    memory = _available_memory()
+    jobs = min(usable_cores(), AUTO_JOBS_MAX)
+    memory = available_memory()
     if memory is not None:
         jobs = min(jobs, memory // WORKER_MEMORY)
     return max(1, int(jobs))
-
-
-def _available_memory() -> Optional[int]:
-    """Bytes of memory available to new work (Linux: MemAvailable), or None where unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def network_may_use_gpu(settings) -> bool:
@@ -203,7 +188,7 @@ class LocalPipeline:
         self._set_env, self._limits = [], None
         if runtime is None and self.jobs > 1:
             from .processes import _limit_native_threads
-            self._set_env, self._limits = _limit_native_threads(max(1, (os.cpu_count() or 1) // self.jobs))
+            self._set_env, self._limits = _limit_native_threads(max(1, usable_cores() // self.jobs))
 
     @staticmethod
     def in_flight_for(jobs: int, together: int = 1, io_threads: int = 2) -> int:
@@ -403,11 +388,9 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
                 jobs = 1 if runtime is not None else default_jobs(settings)
             pool = "ray" if cluster else choose_pool(pool, settings, jobs, summary.total, runtime)
             summary.pool = pool
-            summary.jobs = jobs or 0
             if cluster:
                 from .cluster import RayPool
                 executor = RayPool(settings, cluster, jobs=jobs)
-                summary.jobs = len(executor.actors)
             elif pool == "processes":
                 from .processes import ProcessPipeline
                 executor = ProcessPipeline(settings, jobs=jobs)
@@ -416,6 +399,7 @@ def run_batch(source, output, settings: BatchSettings, *, recursive: bool = Fals
                 if in_flight:      # no more photos go together than are in flight (the app's batch: 1)
                     together = min(together, int(in_flight))
                 executor = LocalPipeline(settings, jobs=jobs, runtime=runtime, together=together)
+            summary.jobs = len(executor.actors) if cluster else jobs
             if in_flight:
                 executor.in_flight = max(1, min(executor.in_flight, int(in_flight)))
             cleaned: set = set()

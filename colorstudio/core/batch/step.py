@@ -97,7 +97,6 @@ def resolve_engine(mode: str, engine: Optional[str]) -> str:
     """The engine a batch uses for photos without a document: the one named, else the best
     one that can run here. BatchError (a sentence) when none can."""
     from ...engines.registry import ENGINES, engines_by_preference
-    from ...models.store import is_installed
     if engine:
         spec = ENGINES.get(engine)
         if spec is None:
@@ -113,7 +112,7 @@ def resolve_engine(mode: str, engine: Optional[str]) -> str:
     if not names:
         raise BatchError(f"no engine of this Colorstudio does {mode} mode yet")
     for name in names:
-        if not ENGINES[name].needs_weights or all(is_installed(m.name) for m in ENGINES[name].models):
+        if not _missing_models(name):
             return name
     raise BatchError(f"{'automatic' if mode == 'auto' else mode} mode needs a neural model, and none is "
                      f"installed; install one with `colorstudio models install {names[0]}`, or use "
@@ -440,12 +439,18 @@ def check_models_here(settings: BatchSettings) -> None:
     with the same sentence, only if that engine's model is missing."""
     if settings.mode in ("document", "hints") or not settings.engine:
         return
-    from ...engines.registry import ENGINES
-    from ...models.store import is_installed, not_installed_message
-    spec = ENGINES[settings.engine]
-    missing = [m.name for m in spec.models if not is_installed(m.name)] if spec.needs_weights else []
+    from ...models.store import not_installed_message
+    missing = _missing_models(settings.engine)
     if missing:
         raise BatchError(f"{not_installed_message(missing[0])}; no photo was started")
+
+
+def _missing_models(engine: str) -> list[str]:
+    """The models engine ``engine`` needs that are not installed here (none for a weight-free one)."""
+    from ...engines.registry import ENGINES
+    from ...models.store import is_installed
+    spec = ENGINES[engine]
+    return [m.name for m in spec.models if not is_installed(m.name)] if spec.needs_weights else []
 
 
 def _check_whole(flag: str, value, lo: int, hi: int) -> None:

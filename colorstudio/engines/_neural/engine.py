@@ -302,6 +302,7 @@ class NeuralEngine(Engine):
     # -- photos together ------------------------------------------------------------------
     #: At most this many photos in one pass of the network (:meth:`chroma_together`).
     max_together = 8
+
     @property
     def goes_together(self) -> bool:
         """Whether this engine's network takes photos together: it has a :meth:`forward_together`."""
