@@ -61,11 +61,24 @@ def cli(isolated_home):
 
 @pytest.fixture
 def spawn(isolated_home):
-    """spawn(*args) -> Popen: ``python -m colorstudio args`` started and left running (for races and
-    signals); stdout and stderr are pipes the test reads and closes."""
-    def start(*args) -> subprocess.Popen:
+    """spawn(*args, ignore=()) -> Popen: ``python -m colorstudio args`` started and left running
+    (for races and signals); stdout and stderr are pipes the test reads and closes.
+
+    The child starts with SIGHUP, SIGTERM and SIGINT at their default handlers whatever this
+    process was started with (under ``nohup`` SIGHUP is ignored, and a child inherits that),
+    except the signals in ``ignore``, which it starts ignoring (as ``nohup`` would)."""
+    def start(*args, ignore=()) -> subprocess.Popen:
+        extra = {}
+        if os.name == "posix":
+            import signal
+
+            def signals_as_asked():
+                for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_IGN if sig in ignore else signal.SIG_DFL)
+            extra["preexec_fn"] = signals_as_asked
         return subprocess.Popen([sys.executable, "-m", "colorstudio", *map(str, args)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, cwd=REPO, env=_isolated_env(isolated_home))
+                                stderr=subprocess.PIPE, text=True, cwd=REPO, env=_isolated_env(isolated_home),
+                                **extra)
     return start
 
 

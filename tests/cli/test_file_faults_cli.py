@@ -132,8 +132,8 @@ def big_photo(tmp_path_factory) -> Path:
     return path
 
 
-def _signal_mid_write(spawn, big_photo, out_dir, sig):
-    proc = spawn("colorize", big_photo, "-o", out_dir / "out.png")
+def _signal_mid_write(spawn, big_photo, out_dir, sig, ignore=()):
+    proc = spawn("colorize", big_photo, "-o", out_dir / "out.png", ignore=ignore)
     deadline = time.monotonic() + 120
     seen = []
     while proc.poll() is None and time.monotonic() < deadline:
@@ -161,6 +161,20 @@ def test_a_signal_during_the_write_leaves_nothing_behind(big_photo, spawn, tmp_p
     assert rc == 128 + signum, err
     assert "Traceback" not in err
     assert list(out_dir.iterdir()) == []
+
+
+@posix_only
+def test_a_run_under_nohup_finishes_its_write_through_a_hangup(big_photo, spawn, tmp_path):
+    # nohup starts a command with SIGHUP ignored: an archivist's overnight run must outlive
+    # the terminal closing, so Colorstudio leaves an ignored SIGHUP ignored.
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc, rc, err, seen = _signal_mid_write(spawn, big_photo, out_dir, signal.SIGHUP, ignore=(signal.SIGHUP,))
+    assert rc == 0, err
+    assert [p.name for p in out_dir.iterdir()] == ["out.png"]
+    with Image.open(out_dir / "out.png") as im:
+        assert im.size == (1600, 1000)
+        im.load()
 
 
 @posix_only
