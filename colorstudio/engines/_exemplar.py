@@ -65,10 +65,14 @@ class ExemplarParams:
     lightness_remap: str = "linear"  # the reference's L onto the photo's: "linear" (Welsh) or "histogram"
     match_side: int = 256        # long side of the grid the matching runs on
     preview_side: int = 128      # long side of the preview's propagation grid
-    render_side: int = 256       # long side of the render's propagation grid
+    # Long side of the render's propagation grid; its L is the match grid's, averaged down.
+    # 192, not 256: the solve takes half the time (0.07 s a photo less), for 0.016 more
+    # mean CIEDE2000 on bench_reference (4.948 against 4.932); composition restores the
+    # photo's own edges at full size either way.
+    render_side: int = 192
     scales: tuple = (0.75, 1.1)  # reference sizes, relative to the photo grid's area
     max_samples: int = 30_000    # reference samples per reference (all scales together)
-    neighbours: int = 6          # k nearest samples per photo pixel
+    neighbours: int = 5          # k nearest samples per photo pixel (6 measures the same, searches longer)
     region_neighbours: int = 5   # k nearest reference superpixels per photo superpixel
     region_weight: float = 0.5   # the superpixels' votes against the pixels' (1: as much)
     pool: float = 1.0            # a region hears its neighbours' votes this much (its own: 1)
@@ -445,13 +449,28 @@ def vote(labels: np.ndarray, ab: np.ndarray, weights: np.ndarray, bin_size: floa
         # Each region also hears its neighbours' votes (W: row-normalised, edge-aware
         # adjacency), each region's votes normalised to one first.
         tot = np.maximum(mass.reshape(k, -1).sum(axis=1), 1e-12)[:, None, None]
-        pooled = lambda x: (x / tot + pool * (neighbours @ (x / tot).reshape(k, -1)).reshape(k, nb, nb))
-        mass, sa, sb = pooled(mass), pooled(sa), pooled(sb)
-    bm, ba, bb = box(mass), box(sa), box(sb)
+        mass = mass / tot + pool * (neighbours @ (mass / tot).reshape(k, -1)).reshape(k, nb, nb)
+    bm = box(mass)
     best = bm.reshape(k, -1).argmax(axis=1)
     r = np.arange(k)
     top = bm.reshape(k, -1)[r, best]
-    out = np.stack([ba.reshape(k, -1)[r, best], bb.reshape(k, -1)[r, best]], axis=1) / np.maximum(top, 1e-12)[:, None]
+    # The chroma sums are needed only in each region's winning 3x3 window: gathered there
+    # (with the neighbours' shares when pooling) instead of pooled and boxed over every bin.
+    di, dj = np.divmod(np.arange(9), 3)
+    wi = (best // nb)[:, None] + di            # the window's bins in the padded histogram
+    wj = (best % nb)[:, None] + dj
+
+    def at_best(x):
+        p = np.pad(x, ((0, 0), (1, 1), (1, 1)))
+        if neighbours is None or pool <= 0:
+            return p[r[:, None], wi, wj].sum(axis=1)
+        t = tot.ravel()
+        own = p[r[:, None], wi, wj].sum(axis=1) / t
+        W = neighbours.tocoo()
+        heard = p[W.col[:, None], wi[W.row], wj[W.row]].sum(axis=1) / t[W.col] * W.data
+        return own + pool * np.bincount(W.row, heard, k)
+
+    out = np.stack([at_best(sa), at_best(sb)], axis=1) / np.maximum(top, 1e-12)[:, None]
     total = mass.reshape(k, -1).sum(axis=1)
     conf = top / np.maximum(total, 1e-12)
     return out.astype(np.float32), conf.astype(np.float32)
@@ -640,6 +659,10 @@ class ExemplarSession(EngineSession):
         if max_side:
             side = min(side, max_side)
         references = tuple(references or ())
+        # The grids this answer solves on take their L from the match grid's (needed anyway),
+        # not from another pass over the photo; always, so no answer depends on which came first.
+        for s in (side, min(side, p.preview_side)):
+            self.propagation.derive_lightness(s, p.match_side)
         for ref in references:
             if not getattr(ref, "was_color", True):
                 raise EngineError(f"{_name(ref)} has no colour to take; a reference for reference colours needs colour")

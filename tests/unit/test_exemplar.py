@@ -416,3 +416,69 @@ def test_photos_a_few_pixels_apart_in_size_share_the_references_samples():
     # The area a build is for is a function of the grid's own area alone (no order, no history).
     assert sample_area(96 * 128) == sample_area(96 * 127) and sample_area(96 * 128) != sample_area(120 * 128)
     assert abs(sample_area(96 * 128) / (96 * 128) - 1) <= (AREA_STEP - 1) / 2 + 1e-9
+
+
+def _vote_by_hand(labels, ab, weights, bin_size, W, pool, k, limit=110.0):
+    """The vote written out plainly: every region's a*, b* histograms of mass and chroma sums
+    (pooled with its neighbours' when W is given), all boxed 3x3, the mass's best bin."""
+    nb = int(np.ceil(2 * limit / bin_size))
+    ia = np.clip(((ab[:, 0] + limit) / bin_size).astype(int), 0, nb - 1)
+    ib = np.clip(((ab[:, 1] + limit) / bin_size).astype(int), 0, nb - 1)
+    hist = np.zeros((3, k, nb + 2, nb + 2))
+    for l, i, j, w, a in zip(labels, ia, ib, weights, ab):
+        hist[:, l, i + 1, j + 1] += (w, w * a[0], w * a[1])
+    if W is not None:
+        own = hist / hist[0].sum(axis=(1, 2))[None, :, None, None]
+        hist = own + pool * np.einsum("rj,cjxy->crxy", W.toarray(), own)
+    out, conf = np.zeros((k, 2)), np.zeros(k)
+    for r in range(k):
+        box = sum(hist[:, r, 1 + di:1 + di + nb, 1 + dj:1 + dj + nb] for di in (-1, 0, 1) for dj in (-1, 0, 1))
+        i, j = np.unravel_index(np.argmax(box[0]), (nb, nb))
+        out[r] = box[1, i, j] / box[0, i, j], box[2, i, j] / box[0, i, j]
+        conf[r] = box[0, i, j] / hist[0, r].sum()
+    return out, conf
+
+
+@pytest.mark.parametrize("pool", [0.0, 1.0, 0.5])
+def test_vote_matches_the_plain_histogram_vote_with_and_without_pooling(pool):
+    # vote gathers the chroma sums only in each region's winning window: the same numbers
+    # as boxing every bin of every (pooled) histogram.
+    rng = np.random.default_rng(3)
+    k = 12
+    labels_2d = np.repeat(np.arange(k), 10).reshape(6, 20)
+    L_mean = rng.random(k) * 60 + 20
+    W = _exemplar.region_graph(labels_2d, L_mean, 8.0) if pool else None
+    n = 600
+    vl = rng.integers(0, k, n)
+    va = (rng.normal(0, 25, (n, 2)) + rng.normal(0, 30, (k, 2))[vl]).astype(np.float32)
+    vw = rng.random(n)
+    got_ab, got_conf = vote(vl, va, vw, 6.0, neighbours=W, pool=pool, regions=k)
+    want_ab, want_conf = _vote_by_hand(vl, va, vw, 6.0, W, pool, k)
+    assert np.allclose(got_ab, want_ab, atol=1e-3)
+    assert np.allclose(got_conf, want_conf, atol=1e-5)
+
+
+def test_the_solve_grid_takes_its_lightness_from_the_match_grid_in_one_pass_over_the_photo(monkeypatch):
+    from colorstudio.core.resample import downsample_area
+    from colorstudio.engines import _propagation
+    rng = np.random.default_rng(0)
+    L = np.clip(photo_L(300, 400) + rng.normal(0, 3, (300, 400)), 0, 100).astype(np.float32)
+    ref = ref_picture([("flat", RED_AB), ("stripes", BLUE_AB)])
+    passes = []
+    real = _propagation.downsample_lightness_bands
+    monkeypatch.setattr(_propagation, "downsample_lightness_bands",
+                        lambda a, h, w: passes.append((h, w)) or real(a, h, w))
+    engine = ExemplarEngine(match_side=256, render_side=192, preview_side=96)
+    session = engine.start(L)
+    out = session.chroma(Hints(), references=(ref,))
+    assert passes == [(192, 256)]        # the match grid's; the 144 x 192 solve grid came from it
+    grid = session.propagation.grid(192)
+    assert out.ab.shape[:2] == grid.L.shape == (144, 192)
+    assert np.array_equal(grid.L, downsample_area(session.propagation.grid(256).L, 144, 192))
+    # The same answer whatever came first: a session asked without a reference (and for a
+    # preview) before gets the same render with one as a fresh session.
+    other = engine.start(L)
+    other.chroma(Hints(), quality="preview")
+    other.chroma(Hints())
+    again = other.chroma(Hints(), references=(ref,))
+    assert np.array_equal(again.ab, out.ab)
