@@ -274,6 +274,32 @@ def test_downsample_area_preserves_the_mean_and_constants(size):
     assert np.allclose(downsample_area(np.full((66, 94), 3.5, np.float32), *size), 3.5)
 
 
+def _area_weights_exact(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) area-averaging weights in double precision, from the definition."""
+    r = n_in / n_out
+    w = np.zeros((n_out, n_in))
+    for j in range(n_out):
+        for i in range(n_in):
+            w[j, i] = max(0.0, min((j + 1) * r, i + 1) - max(j * r, i)) / r
+    return w
+
+
+@pytest.mark.parametrize("shape,size", [((240, 300), (37, 53)),      # footprints of 5-7 samples
+                                        ((50, 2000), (3, 7)),        # long ones (summed in double)
+                                        ((3, 120, 90), (31, 17))])   # a stack of maps
+def test_downsample_area_is_the_exact_area_average_to_float_rounding(shape, size):
+    """Each output pixel is the mean of the input over its footprint (partial samples at its
+    ends weighted by their part), in float32 to its rounding: ~1e-5 of L* 100."""
+    a = (np.random.default_rng(4).random(shape) * 100).astype(np.float32)
+    exact = _area_weights_exact(shape[-2], size[0]) @ a.astype(np.float64) @ _area_weights_exact(shape[-1], size[1]).T
+    d = downsample_area(a, *size)
+    assert d.dtype == np.float32 and d.flags.c_contiguous
+    np.testing.assert_allclose(d, exact, rtol=0, atol=2e-4)
+    # Transposed input (not row-major) gives the same.
+    np.testing.assert_allclose(downsample_area(np.ascontiguousarray(np.swapaxes(a, -1, -2)).swapaxes(-1, -2), *size),
+                               d, rtol=0, atol=1e-5)
+
+
 def test_downsampling_in_bands_equals_downsampling_at_once():
     a = np.random.default_rng(2).random((500, 37)).astype(np.float32)
     np.testing.assert_allclose(downsample_lightness_bands(a, 61, 11, band=64), downsample_area(a, 61, 11),
