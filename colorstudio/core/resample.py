@@ -84,11 +84,11 @@ def downsample_area(a: np.ndarray, height: int, width: int) -> np.ndarray:
 def _area_axis(a: np.ndarray, n_in: int, n_out: int, axis: int) -> np.ndarray:
     if n_in == n_out:
         return a
+    axis = axis % a.ndim
     if n_in % n_out == 0:
-        a = np.moveaxis(a, axis, -1)
+        # Whole blocks of k samples: split the axis in place and average each block.
         k = n_in // n_out
-        out = a.reshape(*a.shape[:-1], n_out, k).mean(axis=-1, dtype=np.float32)
-        return np.moveaxis(out, -1, axis)
+        return a.reshape(a.shape[:axis] + (n_out, k) + a.shape[axis + 1:]).mean(axis=axis + 1, dtype=np.float32)
     # Output j covers [e_j, e_j+1) of the input, e_j = j * n_in / n_out: the whole input
     # samples from floor(e_j) on, less the part of the first before e_j, plus the part of
     # the one where it ends. One pass (reduceat, on the axis in place: along a row, or whole
@@ -96,7 +96,6 @@ def _area_axis(a: np.ndarray, n_in: int, n_out: int, axis: int) -> np.ndarray:
     # footprints (the usual: a photo's L to a working grid, 5-50 samples each) are summed in
     # single precision, well within float32's rounding of the average and 2-3x less CPU than
     # converting every sample to double; long ones in double.
-    axis = axis % a.ndim
     ratio = n_in / n_out
     edges = np.arange(n_out + 1, dtype=np.float64) * ratio
     lo = np.floor(edges).astype(np.intp)

@@ -75,7 +75,8 @@ class ExemplarParams:
     scales: tuple = (0.75, 1.1)  # reference sizes, relative to the photo grid's area
     max_samples: int = 30_000    # reference samples per reference (all scales together)
     # k nearest samples per photo pixel: 4 (with 300 regions) measures as well as 5 or 6
-    # (bench_reference mean CIEDE2000 4.920 against 4.948 for 5 and 400) and searches less.
+    # (bench_reference mean CIEDE2000 4.920 against 4.948 for 5 and 400, both at a render
+    # side of 192) and searches less.
     neighbours: int = 4
     region_neighbours: int = 5   # k nearest reference superpixels per photo superpixel
     region_weight: float = 0.5   # the superpixels' votes against the pixels' (1: as much)
@@ -87,7 +88,8 @@ class ExemplarParams:
     hedge: float = 1.0           # leans doubtful regions' colour towards the mean of their votes
     confidence_power: float = 2.0  # sharpens the regions' confidence (uncertain ones take their neighbours' colour)
     # Superpixels on the match grid: 300 (larger regions, more votes each) against 400: 5 of
-    # the bench's 6 photos as close or closer, one 0.18 further; 25-30 ms less CPU a photo.
+    # the bench's 6 photos as close or closer, one 0.18 further; with 4 neighbours, 10-30 ms
+    # less CPU a photo.
     regions: int = 300
     compactness: float = 20.0    # SLIC compactness (L* units)
     bin_size: float = 6.0        # a*, b* histogram bin for the region's vote
